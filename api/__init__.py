@@ -1,0 +1,1 @@
+"""DocIntel api package (filled in by later issues)."""

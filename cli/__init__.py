@@ -1,0 +1,1 @@
+"""The `docintel` command line."""

@@ -1,0 +1,163 @@
+"""`docintel`: every command can print JSON with --json."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from core.errors import DocIntelError
+from core.logging import configure_logging
+from core.settings import get_settings
+
+app = typer.Typer(help="DocIntel: self-hosted document intelligence.", no_args_is_help=True, add_completion=False)
+documents_app = typer.Typer(help="List, show and delete documents.", no_args_is_help=True)
+collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
+app.add_typer(collections_app, name="collections")
+
+JsonOpt = typer.Option(False, "--json", help="Print JSON.")
+TenantOpt = typer.Option(None, "--tenant", help="Tenant name (default from settings).")
+CollectionOpt = typer.Option(..., "--collection", "-c", help="Collection name.")
+
+
+def _runtime():
+    from workers.runtime import Runtime
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return Runtime.create(settings)
+
+
+def _emit(obj: Any, as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(human)
+
+
+def _fail(exc: Exception, as_json: bool, code: int = 1) -> None:
+    if as_json:
+        typer.echo(json.dumps({"error": str(exc)}))
+    else:
+        typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders."),
+    collection: str = CollectionOpt,
+    tenant: Optional[str] = TenantOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ingest files or folders into a collection. Exit 0 if nothing failed, 2 if any file failed."""
+    from ingestion.pipeline import iter_files
+
+    rt = _runtime()
+    files = list(iter_files(paths))
+    bar = None
+    if sys.stderr.isatty() and not as_json:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(files), unit="file", desc="ingest")
+
+    def progress(result) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"{Path(result.path).name}: {result.status}")
+
+    try:
+        results = rt.ingest(files, collection, tenant, on_result=progress)
+    except DocIntelError as exc:
+        _fail(exc, as_json)
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = [r for r in results if r.status == "failed"]
+    lines = [f"{r.status:9} {r.path}" + (f"  ({r.pages} pages, {r.chunks} chunks)" if r.status != "failed" else f"  {r.error}") for r in results]
+    counts = {s: sum(r.status == s for r in results) for s in ("indexed", "unchanged", "failed")}
+    lines.append(f"{counts['indexed']} indexed, {counts['unchanged']} unchanged, {counts['failed']} failed")
+    _emit({"documents": [r.to_dict() for r in results]}, as_json, "\n".join(lines))
+    raise typer.Exit(2 if failed else 0)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="The question or keywords."),
+    collection: str = CollectionOpt,
+    k: int = typer.Option(10, "--k", min=1, max=1000, help="Number of results."),
+    tenant: Optional[str] = TenantOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Search a collection; every result cites its document, pages and character span."""
+    rt = _runtime()
+    try:
+        hits = rt.search(query, collection, k, tenant)
+    except (DocIntelError, ValueError) as exc:
+        _fail(exc, as_json)
+    human = []
+    for i, h in enumerate(hits, 1):
+        pages = f"p.{h.page_start}" if h.page_start == h.page_end else f"pp.{h.page_start}-{h.page_end}"
+        snippet = " ".join(h.text.split())[:240]
+        human.append(f"[{i}] {h.score:.3f}  {h.document_name} {pages} chars {h.char_start}-{h.char_end}\n    {snippet}")
+    _emit({"results": [h.to_dict() for h in hits]}, as_json, "\n".join(human) or "no results")
+
+
+@documents_app.command("list")
+def documents_list(collection: str = CollectionOpt, tenant: Optional[str] = TenantOpt, as_json: bool = JsonOpt) -> None:
+    """List the documents of a collection."""
+    rt = _runtime()
+    try:
+        docs = rt.list_documents(collection, tenant)
+    except DocIntelError as exc:
+        _fail(exc, as_json)
+    human = "\n".join(f"{d['document_id']:>6}  {d['status']:8} {d['pages']:>4}p  {d['name']}" + (f"  ({d['error']})" if d["error"] else "") for d in docs)
+    _emit({"documents": docs}, as_json, human or "no documents")
+
+
+@documents_app.command("show")
+def documents_show(document_id: int, collection: str = CollectionOpt, tenant: Optional[str] = TenantOpt, as_json: bool = JsonOpt) -> None:
+    """Show one document's details."""
+    rt = _runtime()
+    try:
+        doc = rt.show_document(document_id, collection, tenant)
+    except DocIntelError as exc:
+        _fail(exc, as_json)
+    _emit(doc, as_json, "\n".join(f"{k}: {v}" for k, v in doc.items()))
+
+
+@documents_app.command("delete")
+def documents_delete(document_id: int, collection: str = CollectionOpt, tenant: Optional[str] = TenantOpt, as_json: bool = JsonOpt) -> None:
+    """Delete a document, its chunks and its vectors."""
+    rt = _runtime()
+    try:
+        out = rt.delete_document(document_id, collection, tenant)
+    except DocIntelError as exc:
+        _fail(exc, as_json)
+    _emit(out, as_json, f"deleted document {out['document_id']} ({out['name']})")
+
+
+@collections_app.command("list")
+def collections_list(tenant: Optional[str] = TenantOpt, as_json: bool = JsonOpt) -> None:
+    """List collections with their document counts."""
+    rt = _runtime()
+    cols = rt.list_collections(tenant)
+    _emit({"collections": cols}, as_json, "\n".join(f"{c['name']}  ({c['documents']} documents)" for c in cols) or "no collections")
+
+
+@collections_app.command("delete")
+def collections_delete(name: str, tenant: Optional[str] = TenantOpt, as_json: bool = JsonOpt) -> None:
+    """Delete a collection with all its documents and indexes."""
+    rt = _runtime()
+    try:
+        out = rt.delete_collection(name, tenant)
+    except DocIntelError as exc:
+        _fail(exc, as_json)
+    _emit(out, as_json, f"deleted collection {name} ({out['deleted_documents']} documents)")
+
+
+if __name__ == "__main__":
+    app()

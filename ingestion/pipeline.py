@@ -1,0 +1,157 @@
+"""The ingest pipeline: file -> load -> chunk -> embed -> index sink + SQL rows.
+
+The index is handed in as an `IndexSink` (retrieval's collection index satisfies it),
+so ingestion does not depend on how vectors or keywords are stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core.errors import LoaderError
+from core.store import Store, text_sha256
+from core.types import ChunkDraft, IngestResult
+from ingestion.chunking import Chunker
+from ingestion.embedding import Embedder
+from ingestion.loaders import LOADERS, load_bytes
+
+log = logging.getLogger(__name__)
+
+SAVE_EVERY_S = 60.0
+
+
+class IndexSink(Protocol):
+    """What ingestion needs from a collection's indexes."""
+
+    def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]: ...
+
+    def replace(self, remove_ids: list[int], add_ids: list[int], vectors: np.ndarray, texts: list[str]) -> None: ...
+
+    def save(self) -> None: ...
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files named directly are always tried; inside folders, only supported types (sorted)."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith(".") and Path(name).suffix.lower() in LOADERS:
+                        yield Path(root) / name
+        else:
+            yield path
+
+
+@dataclass
+class Ingestor:
+    store: Store
+    embedder: Embedder
+    chunker: Chunker
+
+    def ingest_file(self, collection_id: int, path: Path, sink: IndexSink, metadata: dict | None = None) -> IngestResult:
+        name = path.name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return IngestResult(str(path), None, "failed", error=f"cannot read file: {exc.strerror or exc}")
+        return self.ingest_bytes(collection_id, name, data, sink, metadata={"source_path": str(path), **(metadata or {})}, path=str(path))
+
+    def ingest_bytes(
+        self, collection_id: int, name: str, data: bytes, sink: IndexSink, metadata: dict | None = None, path: str | None = None
+    ) -> IngestResult:
+        path = path or name
+        metadata = dict(metadata or {})
+        sha = hashlib.sha256(data).hexdigest()
+        existing = self.store.find_document(collection_id, name)
+        if existing is not None and existing.sha256 == sha and existing.status == "indexed":
+            return IngestResult(path, existing.id, "unchanged", existing.pages, self.store.chunk_count(existing.id))
+        try:
+            loaded = load_bytes(data, name)
+        except LoaderError as exc:
+            doc_id = self.store.record_failure(collection_id, name, sha, None, str(exc), metadata)
+            log.info("ingest failed", extra={"document": name, "error": str(exc)})
+            return IngestResult(path, doc_id, "failed", error=str(exc))
+        chunks = self.chunker.chunk(loaded)
+        if not chunks:
+            error = "no text content after normalisation"
+            doc_id = self.store.record_failure(collection_id, name, sha, loaded.mime, error, metadata)
+            return IngestResult(path, doc_id, "failed", error=error)
+        vectors = self._embed(chunks, existing.id if existing else None, sink)
+        metadata.update(loaded.metadata)
+
+        def apply(old_ids: list[int], new_ids: list[int]) -> None:
+            # In memory only; the caller saves the index (see ingest_paths). Rows committed
+            # before a crash are re-embedded when the collection index is next opened.
+            sink.replace(old_ids, new_ids, vectors, [c.text for c in chunks])
+
+        doc_id, _ = self.store.save_document_version(
+            collection_id, name, sha, loaded.mime, loaded.text, len(loaded.pages), metadata, chunks, apply
+        )
+        return IngestResult(path, doc_id, "indexed", len(loaded.pages), len(chunks))
+
+    def _embed(self, chunks: list[ChunkDraft], previous_doc_id: int | None, sink: IndexSink) -> np.ndarray:
+        """Embed chunks, reusing vectors of unchanged chunk texts from the previous version."""
+        reuse: dict[str, np.ndarray] = {}
+        if previous_doc_id is not None:
+            old = self.store.chunks_for_document(previous_doc_id)
+            vecs = sink.reconstruct([c.id for c in old])
+            reuse = {c.text_sha256: vecs[c.id] for c in old if c.id in vecs}
+        hashes = [text_sha256(c.text) for c in chunks]
+        todo = [i for i, h in enumerate(hashes) if h not in reuse]
+        fresh = self.embedder.embed_documents([chunks[i].text for i in todo]) if todo else None
+        out = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
+        for j, i in enumerate(todo):
+            out[i] = fresh[j]
+        for i, h in enumerate(hashes):
+            if h in reuse:
+                out[i] = reuse[h]
+        return out
+
+    def ingest_paths(
+        self,
+        collection_id: int,
+        paths: Iterable[str | Path],
+        sink: IndexSink,
+        on_result: Callable[[IngestResult], None] | None = None,
+    ) -> list[IngestResult]:
+        """Ingest every file; one bad file never stops the batch.
+
+        The index file is saved every `SAVE_EVERY_S` seconds and at the end, not per file:
+        rewriting a large index after every small file would dominate the run.
+        """
+        results: list[IngestResult] = []
+        last_save = time.monotonic()
+        dirty = False
+        try:
+            for path in iter_files(paths):
+                try:
+                    result = self.ingest_file(collection_id, path, sink)
+                except Exception as exc:  # an unexpected bug is still reported per file
+                    log.exception("ingest crashed", extra={"document": str(path)})
+                    error = f"internal error: {type(exc).__name__}: {exc}"
+                    try:
+                        doc_id = self.store.record_failure(collection_id, path.name, None, None, error, {"source_path": str(path)})
+                    except Exception:
+                        doc_id = None
+                    result = IngestResult(str(path), doc_id, "failed", error=error)
+                dirty = dirty or result.status == "indexed"
+                results.append(result)
+                if on_result:
+                    on_result(result)
+                if dirty and time.monotonic() - last_save > SAVE_EVERY_S:
+                    sink.save()
+                    last_save, dirty = time.monotonic(), False
+        finally:
+            if dirty:
+                sink.save()
+        return results

@@ -1,0 +1,93 @@
+"""A collection's indexes on disk, kept in step with the SQL chunk rows."""
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from core.settings import Settings
+from core.store import Store
+from ingestion.embedding import Embedder
+from retrieval.vector_index import FaissVectorIndex, faiss_ids
+
+log = logging.getLogger(__name__)
+
+
+class CollectionIndex:
+    """Dense vectors for one collection; satisfies ingestion's IndexSink."""
+
+    def __init__(self, folder: Path, store: Store, embedder: Embedder, collection_id: int):
+        self.folder = Path(folder)
+        self.store = store
+        self.embedder = embedder
+        self.collection_id = collection_id
+        self.vectors = FaissVectorIndex(self.folder, embedder.dim)
+
+    def reconcile(self) -> dict[str, int]:
+        """Repair drift after a crash: rows without vectors are embedded, vectors without rows dropped."""
+        db_ids = set(self.store.all_chunk_ids(self.collection_id))
+        idx_ids = faiss_ids(self.vectors)
+        missing = sorted(db_ids - idx_ids)
+        extra = sorted(idx_ids - db_ids)
+        if extra:
+            self.vectors.remove(extra)
+        if missing:
+            rows = self.store.chunks_by_ids(missing)
+            vecs = self.embedder.embed_documents([r.text for r in rows])
+            self.vectors.add([r.id for r in rows], vecs)
+        if missing or extra:
+            log.warning("index reconciled", extra={"collection_id": self.collection_id, "added": len(missing), "removed": len(extra)})
+            self.save()
+        return {"added": len(missing), "removed": len(extra)}
+
+    # -- IndexSink -----------------------------------------------------------------
+    def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]:
+        return self.vectors.reconstruct(ids)
+
+    def replace(self, remove_ids: list[int], add_ids: list[int], vectors: np.ndarray, texts: list[str]) -> None:
+        self.vectors.remove(remove_ids)
+        self.vectors.add(add_ids, vectors)
+
+    def remove(self, ids: list[int]) -> None:
+        self.vectors.remove(ids)
+
+    def save(self) -> None:
+        self.vectors.save()
+
+    def refresh(self) -> None:
+        self.vectors.refresh()
+
+    def drop(self) -> None:
+        self.vectors.drop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+
+_OPEN: dict[tuple[str, int], CollectionIndex] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_collection_index(settings: Settings, store: Store, embedder: Embedder, collection_id: int) -> CollectionIndex:
+    """The collection-index factory: one instance per collection per process, reconciled on first open."""
+    folder = settings.index_dir / "collections" / str(collection_id)
+    key = (str(folder.resolve()), collection_id)
+    with _OPEN_LOCK:
+        index = _OPEN.get(key)
+        if index is None:
+            index = CollectionIndex(folder, store, embedder, collection_id)
+            index.reconcile()
+            _OPEN[key] = index
+        else:
+            index.refresh()
+        return index
+
+
+def forget_collection_index(settings: Settings, collection_id: int) -> None:
+    folder = settings.index_dir / "collections" / str(collection_id)
+    with _OPEN_LOCK:
+        _OPEN.pop((str(folder.resolve()), collection_id), None)

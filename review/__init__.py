@@ -1,0 +1,1 @@
+"""DocIntel review package (filled in by later issues)."""

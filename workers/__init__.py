@@ -1,0 +1,1 @@
+"""DocIntel workers package (filled in by later issues)."""

@@ -1,0 +1,126 @@
+"""The runtime: settings + store + embedder + chunker + indexes wired once per process.
+
+The CLI, the API and the Celery tasks all call these plain functions with typed inputs
+and outputs, so they stay thin wrappers.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from core.errors import NotFoundError
+from core.settings import Settings, get_settings
+from core.store import Store
+from core.types import IngestResult, SearchHit
+from ingestion.chunking import TokenChunker
+from ingestion.embedding import get_embedder, resolve_model_dir
+from ingestion.pipeline import Ingestor
+from retrieval.collection_index import CollectionIndex, forget_collection_index, open_collection_index
+from retrieval.search import SearchService
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+
+    @classmethod
+    def create(cls, settings: Settings | None = None) -> "Runtime":
+        return cls(settings or get_settings())
+
+    @cached_property
+    def store(self) -> Store:
+        return Store.from_settings(self.settings)
+
+    @cached_property
+    def embedder(self):
+        return get_embedder(self.settings)
+
+    @cached_property
+    def chunker(self) -> TokenChunker:
+        return TokenChunker(resolve_model_dir(self.settings), self.settings.chunk_tokens, self.settings.chunk_overlap_tokens)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(self.store, self.embedder, self.chunker)
+
+    @cached_property
+    def search_service(self) -> SearchService:
+        return SearchService(self.store, self.embedder)
+
+    def tenant_name(self, tenant: str | None) -> str:
+        return tenant or self.settings.default_tenant
+
+    def index(self, collection_id: int) -> CollectionIndex:
+        return open_collection_index(self.settings, self.store, self.embedder, collection_id)
+
+    # -- use cases ---------------------------------------------------------------------
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        collection: str,
+        tenant: str | None = None,
+        on_result: Callable[[IngestResult], None] | None = None,
+    ) -> list[IngestResult]:
+        coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
+        return self.ingestor.ingest_paths(coll.id, paths, self.index(coll.id), on_result=on_result)
+
+    def search(self, query: str, collection: str, k: int = 10, tenant: str | None = None) -> list[SearchHit]:
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        return self.search_service.search(self.index(coll.id), query, k)
+
+    def list_collections(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        return self.store.list_collections(self.tenant_name(tenant))
+
+    def delete_collection(self, collection: str, tenant: str | None = None) -> dict[str, Any]:
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        docs = len(self.store.list_documents(coll.id))
+        self.store.delete_collection(coll.id)
+        # Rows first: a crash in between leaves orphan files, never rows without an index.
+        CollectionIndex(self.settings.index_dir / "collections" / str(coll.id), self.store, self.embedder, coll.id).drop()
+        forget_collection_index(self.settings, coll.id)
+        return {"collection": collection, "deleted_documents": docs}
+
+    def list_documents(self, collection: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        return [document_summary(d) for d in self.store.list_documents(coll.id)]
+
+    def show_document(self, document_id: int, collection: str, tenant: str | None = None) -> dict[str, Any]:
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        doc = self.store.get_document(document_id, coll.id)
+        out = document_summary(doc)
+        out["chunks"] = self.store.chunk_count(doc.id)
+        out["text_chars"] = len(doc.text or "")
+        return out
+
+    def delete_document(self, document_id: int, collection: str, tenant: str | None = None) -> dict[str, Any]:
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        doc = self.store.get_document(document_id, coll.id)
+        index = self.index(coll.id)
+
+        def apply(ids: list[int]) -> None:
+            index.remove(ids)
+            index.save()
+
+        self.store.delete_document(doc.id, apply)
+        return {"document_id": doc.id, "name": doc.name, "deleted": True}
+
+
+def document_summary(doc) -> dict[str, Any]:
+    return {
+        "document_id": doc.id,
+        "name": doc.name,
+        "status": doc.status,
+        "error": doc.error,
+        "sha256": doc.sha256,
+        "mime": doc.mime,
+        "pages": doc.pages,
+        "version": doc.version,
+        "metadata": doc.metadata_ or {},
+        "updated_at": doc.updated_at.isoformat() if doc.updated_at else None,
+    }
+
+
+__all__ = ["NotFoundError", "Runtime", "document_summary"]
