@@ -58,6 +58,9 @@ class Document(Base):
 
 class Chunk(Base):
     __tablename__ = "chunks"
+    # Ids are never reused (SQLite would otherwise hand out a deleted max id again), so a
+    # stale index in another process can never map an old vector to a new chunk.
+    __table_args__ = {"sqlite_autoincrement": True}
     # The chunk id is also the vector id in the FAISS index: stable across restarts.
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)

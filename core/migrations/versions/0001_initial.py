@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("token_count", sa.Integer, nullable=False),
         sa.Column("text_sha256", sa.String(64), nullable=False, index=True),
+        sqlite_autoincrement=True,
     )
 
 

@@ -1,0 +1,59 @@
+"""Shared fixtures: isolated settings per test, real PostgreSQL schemas, one embedder per session."""
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # test helpers (docgen) import by name
+
+from core.settings import Settings  # noqa: E402
+
+PG_URL = os.environ.get("DOCINTEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", _env_file=None)
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path):
+    """Settings on a unique PostgreSQL schema, dropped afterwards."""
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    schema = f"docintel_test_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    except sqlalchemy.exc.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    try:
+        yield Settings(data_dir=tmp_path / "var", database_url=PG_URL, database_schema=schema, _env_file=None)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def any_settings(request, tmp_path: Path):
+    """Runs a test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield Settings(data_dir=tmp_path / "var", _env_file=None)
+    else:
+        yield request.getfixturevalue("pg_settings")
+
+
+@pytest.fixture
+def runtime(any_settings):
+    from workers.runtime import Runtime
+
+    rt = Runtime.create(any_settings)
+    yield rt
+    rt.store.engine.dispose()

@@ -1,0 +1,86 @@
+"""The SQL store on SQLite and on real PostgreSQL (integration)."""
+import pytest
+
+from core.errors import NotFoundError
+from core.store import Store
+from core.types import ChunkDraft
+
+
+def _chunks(texts):
+    return [ChunkDraft(i, t, i * 10, i * 10 + len(t), 1, 1, 5) for i, t in enumerate(texts)]
+
+
+@pytest.fixture
+def store(any_settings):
+    s = Store.from_settings(any_settings)
+    yield s
+    s.engine.dispose()
+
+
+def test_migrations_are_idempotent(any_settings):
+    Store.from_settings(any_settings).engine.dispose()
+    Store.from_settings(any_settings).engine.dispose()  # second upgrade is a no-op
+
+
+def test_collections_are_per_tenant(store):
+    a = store.collection("acme", "contracts", create=True)
+    b = store.collection("globex", "contracts", create=True)
+    assert a.id != b.id
+    assert store.collection("acme", "contracts").id == a.id
+    with pytest.raises(NotFoundError, match="collection 'nope' does not exist"):
+        store.collection("acme", "nope")
+    assert [c["name"] for c in store.list_collections("acme")] == ["contracts"]
+
+
+def test_document_versions_replace_chunks(store):
+    coll = store.collection("t", "c", create=True)
+    seen = []
+    doc_id, ids1 = store.save_document_version(
+        coll.id, "a.txt", "h1", "text/plain", "text", 1, {"k": "v"}, _chunks(["one", "two"]),
+        lambda old, new: seen.append((old, new)),
+    )
+    doc_id2, ids2 = store.save_document_version(
+        coll.id, "a.txt", "h2", "text/plain", "text2", 1, {}, _chunks(["three"]),
+        lambda old, new: seen.append((old, new)),
+    )
+    assert doc_id2 == doc_id
+    assert seen[1][0] == ids1 and seen[1][1] == ids2
+    doc = store.get_document(doc_id)
+    assert doc.version == 2 and doc.sha256 == "h2" and doc.status == "indexed"
+    assert [c.text for c in store.chunks_for_document(doc_id)] == ["three"]
+    assert set(store.all_chunk_ids(coll.id)) == set(ids2)
+
+
+def test_failed_index_update_rolls_back_rows(store):
+    coll = store.collection("t", "c", create=True)
+
+    def boom(old, new):
+        raise RuntimeError("index write failed")
+
+    with pytest.raises(RuntimeError):
+        store.save_document_version(coll.id, "a.txt", "h", "text/plain", "x", 1, {}, _chunks(["x"]), boom)
+    assert store.find_document(coll.id, "a.txt") is None
+    assert store.all_chunk_ids(coll.id) == []
+
+
+def test_failure_is_recorded_and_keeps_good_version(store):
+    coll = store.collection("t", "c", create=True)
+    doc_id = store.record_failure(coll.id, "bad.pdf", "h", None, "corrupt", {})
+    assert store.get_document(doc_id).error == "corrupt"
+    good_id, _ = store.save_document_version(coll.id, "a.txt", "h1", "text/plain", "t", 1, {}, _chunks(["x"]), lambda o, n: None)
+    store.record_failure(coll.id, "a.txt", "h2", None, "empty file (0 bytes)", {})
+    doc = store.get_document(good_id)
+    assert doc.status == "indexed" and doc.error == "empty file (0 bytes)"
+
+
+def test_delete_document_and_collection(store):
+    coll = store.collection("t", "c", create=True)
+    doc_id, ids = store.save_document_version(coll.id, "a.txt", "h", "text/plain", "t", 1, {}, _chunks(["x", "y"]), lambda o, n: None)
+    removed = []
+    store.delete_document(doc_id, removed.extend)
+    assert removed == ids
+    with pytest.raises(NotFoundError):
+        store.get_document(doc_id)
+    store.save_document_version(coll.id, "b.txt", "h", "text/plain", "t", 1, {}, _chunks(["x"]), lambda o, n: None)
+    store.delete_collection(coll.id)
+    assert store.list_collections("t") == []

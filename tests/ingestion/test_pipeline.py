@@ -1,0 +1,95 @@
+"""The ingest pipeline end to end on real files, SQLite and PostgreSQL."""
+from pathlib import Path
+
+import pytest
+from docgen import encrypt_pdf, make_image_only_pdf, make_pdf, multipage_pdf_with_unique_sentence
+
+from retrieval.vector_index import faiss_ids
+
+pytestmark = pytest.mark.slow
+
+
+def _write(folder: Path, name: str, data: bytes) -> Path:
+    p = folder / name
+    p.write_bytes(data)
+    return p
+
+
+def test_bad_files_never_sink_the_batch(runtime, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder, "good.pdf", make_pdf(["Invoices are payable within thirty days."]))
+    _write(folder, "open.pdf", encrypt_pdf(make_pdf(["Empty password document about renewals."]), ""))
+    _write(folder, "locked.pdf", encrypt_pdf(make_pdf(["x"]), "pw"))
+    _write(folder, "scan.pdf", make_image_only_pdf())
+    _write(folder, "empty.txt", b"")
+    _write(folder, "corrupt.pdf", b"%PDF-1.4\n1 0 obj <<>> garbage")
+    _write(folder, "notes.md", b"# Notes\n\nThe remote needs two AA batteries.")
+    results = {Path(r.path).name: r for r in runtime.ingest([folder], "mixed")}
+    assert results["good.pdf"].status == "indexed"
+    assert results["open.pdf"].status == "indexed"
+    assert results["notes.md"].status == "indexed"
+    assert results["locked.pdf"].error == "encrypted PDF: password required"
+    assert results["scan.pdf"].error == "no extractable text (scanned PDF? OCR is not enabled)"
+    assert results["empty.txt"].error == "empty file (0 bytes)"
+    assert "corrupt" in results["corrupt.pdf"].error
+    docs = {d["name"]: d for d in runtime.list_documents("mixed")}
+    assert docs["locked.pdf"]["status"] == "failed" and docs["locked.pdf"]["error"] == "encrypted PDF: password required"
+    hits = runtime.search("how many batteries does the remote need", "mixed", k=1)
+    assert hits[0].document_name == "notes.md"
+
+
+def test_citation_points_at_page_three(runtime, tmp_path):
+    unique = "The zebra-striped calibration valve must be tightened to 42 newton metres."
+    pdf = _write(tmp_path, "manual.pdf", multipage_pdf_with_unique_sentence(unique, unique_page=3))
+    [res] = runtime.ingest([pdf], "manuals")
+    assert res.status == "indexed" and res.pages == 5
+    hit = runtime.search(unique, "manuals", k=3)[0]
+    assert hit.page_start == 3
+    doc = runtime.store.get_document(hit.document_id)
+    assert unique in doc.text[hit.char_start:hit.char_end]
+    assert unique in hit.text
+
+
+def test_reingest_identical_is_noop_and_changed_replaces(runtime, tmp_path):
+    path = _write(tmp_path, "policy.pdf", make_pdf(["Refunds are issued within 14 days.", "Shipping is free over 50 euros."]))
+    [first] = runtime.ingest([path], "p")
+    coll = runtime.store.collection(runtime.settings.default_tenant, "p")
+    ids_v1 = set(runtime.store.chunk_ids(first.document_id))
+    [again] = runtime.ingest([path], "p")
+    assert again.status == "unchanged" and again.document_id == first.document_id
+    assert set(runtime.store.chunk_ids(first.document_id)) == ids_v1
+
+    _write(tmp_path, "policy.pdf", make_pdf(["Refunds are issued within 30 days.", "Shipping is free over 50 euros."]))
+    [changed] = runtime.ingest([path], "p")
+    assert changed.status == "indexed" and changed.document_id == first.document_id
+    ids_v2 = set(runtime.store.chunk_ids(first.document_id))
+    assert ids_v2.isdisjoint(ids_v1)
+    index = runtime.index(coll.id)
+    assert faiss_ids(index.vectors) == ids_v2
+    assert runtime.store.get_document(first.document_id).version == 2
+    assert "30 days" in runtime.search("refund period", "p", k=1)[0].text
+
+
+def test_delete_document_removes_rows_and_vectors(runtime, tmp_path):
+    a = _write(tmp_path, "a.txt", b"Alpha document about the termination clause.")
+    b = _write(tmp_path, "b.txt", b"Beta document about confidentiality obligations.")
+    ra, rb = runtime.ingest([a, b], "d")
+    runtime.delete_document(ra.document_id, "d")
+    assert [h.document_name for h in runtime.search("termination clause", "d", k=5)] == ["b.txt"]
+    coll = runtime.store.collection(runtime.settings.default_tenant, "d")
+    assert faiss_ids(runtime.index(coll.id).vectors) == set(runtime.store.chunk_ids(rb.document_id))
+
+
+def test_reconcile_repairs_index_after_crash(runtime, tmp_path, any_settings):
+    """Rows committed but the index never saved (a crash): the next open re-embeds them."""
+    from retrieval.collection_index import forget_collection_index
+
+    path = _write(tmp_path, "a.txt", b"Warranty lasts twenty-four months from delivery.")
+    [res] = runtime.ingest([path], "r")
+    coll = runtime.store.collection(runtime.settings.default_tenant, "r")
+    index = runtime.index(coll.id)
+    index.vectors.drop()  # simulate the lost index file
+    forget_collection_index(any_settings, coll.id)
+    hits = runtime.search("how long is the warranty", "r", k=1)
+    assert hits and hits[0].document_id == res.document_id

@@ -1,0 +1,83 @@
+"""Conformance tests every VectorIndex implementation must pass (one mixin, many backends)."""
+import numpy as np
+import pytest
+
+from retrieval.vector_index import FaissVectorIndex, faiss_ids
+
+pytestmark = pytest.mark.unit
+
+
+def _unit(rng, n, d):
+    v = rng.standard_normal((n, d)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+class VectorIndexConformance:
+    """Subclass and provide `make(folder, dim)` to check a new backend."""
+
+    dim = 16
+
+    def make(self, folder, dim):
+        raise NotImplementedError
+
+    def test_add_search_stable_ids(self, tmp_path):
+        rng = np.random.default_rng(0)
+        idx = self.make(tmp_path, self.dim)
+        vecs = _unit(rng, 50, self.dim)
+        ids = list(range(1000, 1050))
+        idx.add(ids, vecs)
+        top = idx.search(vecs[7], 3)
+        assert top[0][0] == 1007 and top[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert len(idx) == 50
+
+    def test_remove_by_id(self, tmp_path):
+        rng = np.random.default_rng(1)
+        idx = self.make(tmp_path, self.dim)
+        vecs = _unit(rng, 10, self.dim)
+        idx.add(list(range(10)), vecs)
+        assert idx.remove([3, 4, 99]) == 2
+        assert all(i not in (3, 4) for i, _ in idx.search(vecs[3], 10))
+        assert len(idx) == 8
+
+    def test_persist_and_reload(self, tmp_path):
+        rng = np.random.default_rng(2)
+        idx = self.make(tmp_path, self.dim)
+        vecs = _unit(rng, 5, self.dim)
+        idx.add([10, 20, 30, 40, 50], vecs)
+        idx.save()
+        again = self.make(tmp_path, self.dim)
+        assert len(again) == 5
+        assert again.search(vecs[2], 1)[0][0] == 30
+        assert set(again.reconstruct([10, 999])) == {10}
+
+    def test_empty_index_and_k_larger_than_size(self, tmp_path):
+        idx = self.make(tmp_path, self.dim)
+        assert idx.search(np.ones(self.dim, np.float32), 5) == []
+        idx.add([1], _unit(np.random.default_rng(3), 1, self.dim))
+        assert len(idx.search(np.ones(self.dim, np.float32), 5)) == 1
+
+
+class TestFaissVectorIndex(VectorIndexConformance):
+    def make(self, folder, dim):
+        return FaissVectorIndex(folder, dim)
+
+    def test_reader_reloads_new_version(self, tmp_path):
+        writer = FaissVectorIndex(tmp_path, self.dim)
+        reader = FaissVectorIndex(tmp_path, self.dim)
+        writer.add([1, 2], _unit(np.random.default_rng(4), 2, self.dim))
+        writer.save()
+        assert len(reader) == 0
+        reader.refresh()
+        assert len(reader) == 2 and faiss_ids(reader) == {1, 2}
+
+    def test_save_leaves_no_temp_files(self, tmp_path):
+        idx = FaissVectorIndex(tmp_path, self.dim)
+        idx.add([1], _unit(np.random.default_rng(5), 1, self.dim))
+        idx.save()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "vectors.faiss"]
+
+    def test_dimension_mismatch_is_explained(self, tmp_path):
+        idx = FaissVectorIndex(tmp_path, self.dim)
+        idx.save()
+        with pytest.raises(RuntimeError, match="re-ingest the collection"):
+            FaissVectorIndex(tmp_path, 32)
