@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: set up, ingest the sample documents, search them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export DOCINTEL_DATA_DIR=${DOCINTEL_DATA_DIR:-./var}
+.venv/bin/docintel ingest samples --collection samples
+echo
+echo '$ docintel search "How much notice is needed to terminate the agreement?" --collection samples --k 3'
+.venv/bin/docintel search "How much notice is needed to terminate the agreement?" --collection samples --k 3
