@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -30,6 +31,42 @@ POLL_S = 0.5
 
 
 # -- child: one folder, in-process ------------------------------------------------------
+class WarningTally(logging.Handler):
+    """Counts WARNING+ records by logger and message start; prints only those at `show_level`.
+
+    pypdf alone can log a thousand font warnings per folder: printed, they bury the progress
+    bar; counted, they still show up in the report. Printing goes through tqdm.write so the
+    bar is redrawn below the line instead of being torn.
+    """
+
+    def __init__(self, show_level: int, formatter: logging.Formatter) -> None:
+        super().__init__(logging.NOTSET)
+        self.show_level = show_level
+        self.setFormatter(formatter)
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.samples: dict[tuple[str, str], str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if record.levelno >= logging.WARNING:
+                message = record.getMessage()
+                # The first words identify the kind; the rest often varies (object ids).
+                key = (record.name, message[:60])
+                self.counts[key] += 1
+                if key not in self.samples:
+                    # Formatted, so extras such as the document name are kept.
+                    self.samples[key] = self.format(record).split("\n", 1)[0][:300]
+            if record.levelno >= self.show_level:
+                from tqdm import tqdm
+
+                tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [{"logger": k[0], "count": n, "sample": self.samples[k]} for k, n in self.counts.most_common()]
+
+
 def run_worker(job_path: str) -> int:
     """Ingest one folder's files and stream one JSON line per event to the results file.
 
@@ -37,7 +74,6 @@ def run_worker(job_path: str) -> int:
     this process dies half-way (a segfault leaves no chance to write a summary).
     """
     import faulthandler
-    import logging
     import traceback
 
     # A native crash then prints a Python stack to stderr, naming the culprit.
@@ -50,18 +86,18 @@ def run_worker(job_path: str) -> int:
         out.flush()
 
     from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from core.logging import configure_logging
+    from core.logging import ConsoleFormatter
     from core.settings import Settings
     from workers.runtime import Runtime
 
     # database_url="" keeps the run in SQLite under the temporary data dir even when the
     # caller's environment or .env points DocIntel at a real PostgreSQL.
     settings = Settings(data_dir=Path(job["data_dir"]), database_url="", database_schema="")
-    # WARNING: per-file "ingest failed" INFO lines would drown the progress bar; the
-    # report lists every failure anyway.
-    configure_logging(job["log_level"], False)
+    warnings = WarningTally(logging.getLevelName(job["log_level"].upper()), ConsoleFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [warnings]
+    root.setLevel(min(logging.WARNING, warnings.show_level))
     runtime = Runtime(settings)
 
     files: list[str] = job["files"]
@@ -79,14 +115,13 @@ def run_worker(job_path: str) -> int:
     started = time.monotonic()
     code = 0
     try:
-        with logging_redirect_tqdm():
-            runtime.ingest(files, collection=job["collection"], on_result=on_result)
+        runtime.ingest(files, collection=job["collection"], on_result=on_result)
     except BaseException as exc:  # anything escaping Runtime.ingest is the bug we hunt
         emit({"event": "crash", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
         code = 3
     finally:
         bar.close()
-    done: dict[str, Any] = {"event": "done", "ingest_seconds": round(time.monotonic() - started, 3)}
+    done: dict[str, Any] = {"event": "done", "ingest_seconds": round(time.monotonic() - started, 3), "warnings": warnings.summary()}
     try:
         # Documents actually stored can be fewer than "indexed" results: same-named files
         # in different subfolders land on one document name.
@@ -133,7 +168,9 @@ def run_folder(folder: Path, collection: str, args: argparse.Namespace, scratch:
         "failures": [],
         "crashed_files": [],
         "crash_reason": None,
+        "crash_traceback": None,
         "slowest": [],
+        "warnings": [],
     }
     if not files:
         return report
@@ -181,8 +218,13 @@ def run_folder(folder: Path, collection: str, args: argparse.Namespace, scratch:
                 elif now - last_progress > args.stall_timeout:
                     timed_out = f"hung: no file finished for {args.stall_timeout:.0f}s"
                 if timed_out:
-                    proc.kill()
-                    proc.wait()
+                    # SIGABRT first: faulthandler in the child prints where it is stuck.
+                    proc.send_signal(signal.SIGABRT)
+                    try:
+                        proc.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
                     # Pick up anything written just before the kill.
                     rest = pending + feed.read()
                     for line in rest.split("\n"):
@@ -210,6 +252,7 @@ def run_folder(folder: Path, collection: str, args: argparse.Namespace, scratch:
     if done:
         report["ingest_seconds"] = done.get("ingest_seconds")
         report["stored_documents"] = done.get("stored_documents")
+        report["warnings"] = done.get("warnings", [])
 
     # Group failures by message: one cause usually covers many files.
     by_error: dict[str, list[str]] = {}
@@ -288,12 +331,21 @@ def render(reports: list[dict[str, Any]], total_s: float, data_dir: str) -> str:
         lines += ["", f"== {r['collection']}  ({r['folder']})"]
         if r["crash_reason"]:
             lines.append(f"  CRASH: {r['crash_reason']}")
-            lines += [f"    not reported: {f}" for f in r["crashed_files"]]
+            # Files go in order, so the first one not reported is the one being ingested.
+            lines += [f"    not reported: {f}" + ("   <- in progress" if i == 0 else "") for i, f in enumerate(r["crashed_files"])]
+            if r.get("crash_traceback"):
+                lines += ["    " + t for t in r["crash_traceback"].rstrip().splitlines()[-6:]]
         if not r["failures"]:
             lines.append("  no failures")
         for f in r["failures"]:
             lines.append(f"  [{f['count']}x] {f['error']}")
             lines += [f"      {name}" for name in f["files"]]
+        if r["warnings"]:
+            lines.append(f"  log warnings (counted, not failures): {sum(w['count'] for w in r['warnings'])}")
+        for w in r["warnings"][:5]:
+            lines.append(f"    [{w['count']}x] {w['sample'][:160]}")
+        if len(r["warnings"]) > 5:
+            lines.append(f"    ... {len(r['warnings']) - 5} more kinds (see --json)")
         if r["slowest"]:
             lines.append("  slowest: " + ", ".join(f"{s['file']} {s['seconds']:.1f}s" for s in r["slowest"]))
     return "\n".join(lines)
@@ -310,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
     parser.add_argument("--timeout", type=float, default=3600, help="Seconds allowed per folder (default 3600).")
     parser.add_argument("--stall-timeout", type=float, default=900, help="Seconds without a finished file before the folder counts as hung (default 900).")
-    parser.add_argument("--log-level", default="WARNING", help="Log level inside the workers (default WARNING).")
+    parser.add_argument("--log-level", default="ERROR", type=str.upper, choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], help="Worker log lines at this level or above go to stderr (default ERROR); warnings are always counted in the report.")
     parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
     args = parser.parse_args(argv)
 

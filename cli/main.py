@@ -89,13 +89,26 @@ def search(
     query: str = typer.Argument(..., help="The question or keywords."),
     collection: str = CollectionOpt,
     k: int = typer.Option(10, "--k", min=1, max=1000, help="Number of results."),
+    mode: Optional[str] = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default from settings: hybrid)."),
+    document_id: Optional[list[int]] = typer.Option(None, "--document-id", help="Only these documents (repeatable)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Only documents whose name matches this glob, e.g. '*.pdf'."),
+    meta: Optional[list[str]] = typer.Option(None, "--meta", help="Only documents with metadata KEY=VALUE (repeatable)."),
     tenant: Optional[str] = TenantOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Search a collection; every result cites its document, pages and character span."""
+    from core.types import SearchFilters
+
     rt = _runtime()
     try:
-        hits = rt.search(query, collection, k, tenant)
+        metadata = {}
+        for item in meta or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--meta expects KEY=VALUE, got '{item}'")
+            metadata[key] = value
+        filters = SearchFilters(document_ids=document_id or None, name_glob=name, metadata=metadata or None)
+        hits = rt.search(query, collection, k, tenant, mode=mode, filters=filters)
     except (DocIntelError, ValueError) as exc:
         _fail(exc, as_json)
     human = []

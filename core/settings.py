@@ -29,6 +29,15 @@ class Settings(BaseSettings):
     chunk_tokens: int = 220
     chunk_overlap_tokens: int = 32
 
+    # Search: dense | bm25 | hybrid. Hybrid fuses both by `fusion`: rrf (weighted
+    # reciprocal rank) or convex (weighted sum of min-max normalised scores).
+    search_mode: str = "hybrid"
+    fusion: str = "convex"
+    rrf_k: float = 60.0
+    dense_weight: float = 0.5
+    bm25_weight: float = 0.5
+    hybrid_candidates: int = 50  # per retriever, before fusion
+
     log_level: str = "INFO"
     log_json: bool = False
 

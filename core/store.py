@@ -236,6 +236,24 @@ class Store:
                 out.extend(s.scalars(select(Chunk).where(Chunk.id.in_(ids[i : i + 1000]))))
             return out
 
+    def document_filter_rows(self, collection_id: int) -> list[tuple[int, str, dict]]:
+        """(id, name, metadata) of indexed documents, for search filters."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Document.id, Document.name, Document.metadata_).where(
+                    Document.collection_id == collection_id, Document.status == "indexed"
+                )
+            ).all()
+            return [(r[0], r[1], r[2] or {}) for r in rows]
+
+    def chunk_ids_for_documents(self, document_ids: Sequence[int]) -> set[int]:
+        out: set[int] = set()
+        ids = list(document_ids)
+        with self.session() as s:
+            for i in range(0, len(ids), 1000):
+                out.update(s.scalars(select(Chunk.id).where(Chunk.document_id.in_(ids[i : i + 1000]))))
+        return out
+
     def all_chunk_ids(self, collection_id: int) -> list[int]:
         with self.session() as s:
             return list(

@@ -45,6 +45,18 @@ class ChunkDraft:
 
 
 @dataclass
+class SearchFilters:
+    """Restrict a search to some documents. Applied before top-k is cut."""
+
+    document_ids: list[int] | None = None
+    name_glob: str | None = None  # fnmatch pattern on the document name, e.g. "*.pdf"
+    metadata: dict[str, Any] | None = None  # every key must equal the given value
+
+    def is_empty(self) -> bool:
+        return self.document_ids is None and not self.name_glob and not self.metadata
+
+
+@dataclass
 class SearchHit:
     document_id: int
     document_name: str

@@ -11,13 +11,15 @@ import numpy as np
 from core.settings import Settings
 from core.store import Store
 from ingestion.embedding import Embedder
+from retrieval.keyword_index import Bm25KeywordIndex
 from retrieval.vector_index import FaissVectorIndex, faiss_ids
 
 log = logging.getLogger(__name__)
 
 
 class CollectionIndex:
-    """Dense vectors for one collection; satisfies ingestion's IndexSink."""
+    """Dense vectors and BM25 keywords for one collection, kept in step with each other
+    and with the chunk rows; satisfies ingestion's IndexSink."""
 
     def __init__(self, folder: Path, store: Store, embedder: Embedder, collection_id: int):
         self.folder = Path(folder)
@@ -25,23 +27,28 @@ class CollectionIndex:
         self.embedder = embedder
         self.collection_id = collection_id
         self.vectors = FaissVectorIndex(self.folder, embedder.dim)
+        self.keywords = Bm25KeywordIndex(self.folder)
 
     def reconcile(self) -> dict[str, int]:
         """Repair drift after a crash: rows without vectors are embedded, vectors without rows dropped."""
         db_ids = set(self.store.all_chunk_ids(self.collection_id))
-        idx_ids = faiss_ids(self.vectors)
-        missing = sorted(db_ids - idx_ids)
-        extra = sorted(idx_ids - db_ids)
-        if extra:
-            self.vectors.remove(extra)
-        if missing:
-            rows = self.store.chunks_by_ids(missing)
-            vecs = self.embedder.embed_documents([r.text for r in rows])
-            self.vectors.add([r.id for r in rows], vecs)
-        if missing or extra:
-            log.warning("index reconciled", extra={"collection_id": self.collection_id, "added": len(missing), "removed": len(extra)})
+        vec_ids, kw_ids = faiss_ids(self.vectors), self.keywords.ids()
+        missing_vec, extra_vec = sorted(db_ids - vec_ids), sorted(vec_ids - db_ids)
+        missing_kw, extra_kw = sorted(db_ids - kw_ids), sorted(kw_ids - db_ids)
+        self.vectors.remove(extra_vec)
+        self.keywords.remove(extra_kw)
+        if missing_vec:
+            rows = self.store.chunks_by_ids(missing_vec)
+            self.vectors.add([r.id for r in rows], self.embedder.embed_documents([r.text for r in rows]))
+        if missing_kw:
+            rows = self.store.chunks_by_ids(missing_kw)
+            self.keywords.add([r.id for r in rows], [r.text for r in rows])
+        report = {"vectors_added": len(missing_vec), "vectors_removed": len(extra_vec),
+                  "keywords_added": len(missing_kw), "keywords_removed": len(extra_kw)}
+        if any(report.values()):
+            log.warning("index reconciled", extra={"collection_id": self.collection_id, **report})
             self.save()
-        return {"added": len(missing), "removed": len(extra)}
+        return report
 
     # -- IndexSink -----------------------------------------------------------------
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]:
@@ -49,19 +56,25 @@ class CollectionIndex:
 
     def replace(self, remove_ids: list[int], add_ids: list[int], vectors: np.ndarray, texts: list[str]) -> None:
         self.vectors.remove(remove_ids)
+        self.keywords.remove(remove_ids)
         self.vectors.add(add_ids, vectors)
+        self.keywords.add(add_ids, texts)
 
     def remove(self, ids: list[int]) -> None:
         self.vectors.remove(ids)
+        self.keywords.remove(ids)
 
     def save(self) -> None:
         self.vectors.save()
+        self.keywords.save()
 
     def refresh(self) -> None:
         self.vectors.refresh()
+        self.keywords.refresh()
 
     def drop(self) -> None:
         self.vectors.drop()
+        self.keywords.drop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __len__(self) -> int:

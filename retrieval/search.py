@@ -1,15 +1,25 @@
-"""The search service: query -> ranked chunks with citations (document, pages, char span)."""
+"""The search service: query -> ranked chunks with citations (document, pages, char span).
+
+Modes: dense (MiniLM + FAISS), bm25 (bm25s), hybrid (weighted reciprocal-rank fusion).
+Filters are resolved to the allowed chunk ids first and applied inside each retriever,
+so a filtered query still returns k results whenever k exist.
+"""
 from __future__ import annotations
 
+import fnmatch
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.settings import Settings
 from core.store import Store
-from core.types import SearchHit
+from core.types import SearchFilters, SearchHit
 from ingestion.embedding import Embedder
 from retrieval.collection_index import CollectionIndex
+from retrieval.fusion import convex_combination, reciprocal_rank_fusion
+
+MODES = ("dense", "bm25", "hybrid")
 
 
 class QueryEmbeddingCache:
@@ -36,6 +46,7 @@ class QueryEmbeddingCache:
 class SearchService:
     store: Store
     embedder: Embedder
+    settings: Settings = field(default_factory=Settings)
     _query_cache: QueryEmbeddingCache | None = field(default=None, init=False)
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -43,12 +54,61 @@ class SearchService:
             self._query_cache = QueryEmbeddingCache(self.embedder)
         return self._query_cache(query)
 
-    def search(self, index: CollectionIndex, query: str, k: int = 10) -> list[SearchHit]:
+    def allowed_chunk_ids(self, collection_id: int, filters: SearchFilters | None) -> set[int] | None:
+        if filters is None or filters.is_empty():
+            return None
+        docs = self.store.document_filter_rows(collection_id)
+        keep = []
+        wanted = set(filters.document_ids) if filters.document_ids is not None else None
+        for doc_id, name, meta in docs:
+            if wanted is not None and doc_id not in wanted:
+                continue
+            if filters.name_glob and not fnmatch.fnmatchcase(name, filters.name_glob):
+                continue
+            if filters.metadata and any((meta or {}).get(k) != v for k, v in filters.metadata.items()):
+                continue
+            keep.append(doc_id)
+        return self.store.chunk_ids_for_documents(keep)
+
+    def rank(
+        self, index: CollectionIndex, query: str, k: int, mode: str, allowed: set[int] | None
+    ) -> list[tuple[int, float]]:
+        """Ranked (chunk id, score) without touching the SQL rows: used by benchmarks too."""
+        if mode == "dense":
+            return index.vectors.search(self.embed_query(query), k, allowed)
+        if mode == "bm25":
+            return index.keywords.search(query, k, allowed)
+        depth = max(k, self.settings.hybrid_candidates)
+        dense = index.vectors.search(self.embed_query(query), depth, allowed)
+        sparse = index.keywords.search(query, depth, allowed)
+        weights = [self.settings.dense_weight, self.settings.bm25_weight]
+        if self.settings.fusion == "rrf":
+            fused = reciprocal_rank_fusion([dense, sparse], weights, k=self.settings.rrf_k)
+        elif self.settings.fusion == "convex":
+            fused = convex_combination([dense, sparse], weights)
+        else:
+            raise ValueError(f"unknown fusion '{self.settings.fusion}' (use rrf or convex)")
+        return fused[:k]
+
+    def search(
+        self,
+        index: CollectionIndex,
+        query: str,
+        k: int = 10,
+        mode: str | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[SearchHit]:
+        mode = mode or self.settings.search_mode
+        if mode not in MODES:
+            raise ValueError(f"unknown search mode '{mode}' (use one of: {', '.join(MODES)})")
         if not query.strip():
             raise ValueError("query is empty")
         if k <= 0:
             raise ValueError("k must be at least 1")
-        ranked = index.vectors.search(self.embed_query(query), k)
+        allowed = self.allowed_chunk_ids(index.collection_id, filters)
+        if allowed is not None and not allowed:
+            return []
+        ranked = self.rank(index, query, k, mode, allowed)
         rows = self.store.chunks_with_documents([cid for cid, _ in ranked])
         hits: list[SearchHit] = []
         for cid, score in ranked:

@@ -23,7 +23,7 @@ class VectorIndex(Protocol):
 
     def remove(self, ids: list[int]) -> int: ...
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+    def search(self, query: np.ndarray, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]: ...
 
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]: ...
 
@@ -101,12 +101,22 @@ class FaissVectorIndex:
                     continue
         return out
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+        import faiss
+
+        params = None
+        if allowed_ids is not None:
+            if not allowed_ids:
+                return []
+            # The selector filters inside the scan, so k results come back whenever k exist.
+            sel = faiss.IDSelectorBatch(np.fromiter(allowed_ids, dtype=np.int64, count=len(allowed_ids)))
+            params = faiss.SearchParameters(sel=sel)
         with self._lock:
             n = self._index.ntotal
             if n == 0 or k <= 0:
                 return []
-            scores, ids = self._index.search(np.asarray(query, dtype=np.float32).reshape(1, self.dim), min(k, n))
+            q = np.asarray(query, dtype=np.float32).reshape(1, self.dim)
+            scores, ids = self._index.search(q, min(k, n), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def __len__(self) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 from core.errors import NotFoundError
 from core.settings import Settings, get_settings
 from core.store import Store
-from core.types import IngestResult, SearchHit
+from core.types import IngestResult, SearchFilters, SearchHit
 from ingestion.chunking import TokenChunker
 from ingestion.embedding import get_embedder, resolve_model_dir
 from ingestion.pipeline import Ingestor
@@ -48,7 +48,7 @@ class Runtime:
 
     @cached_property
     def search_service(self) -> SearchService:
-        return SearchService(self.store, self.embedder)
+        return SearchService(self.store, self.embedder, self.settings)
 
     def tenant_name(self, tenant: str | None) -> str:
         return tenant or self.settings.default_tenant
@@ -67,9 +67,17 @@ class Runtime:
         coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
         return self.ingestor.ingest_paths(coll.id, paths, self.index(coll.id), on_result=on_result)
 
-    def search(self, query: str, collection: str, k: int = 10, tenant: str | None = None) -> list[SearchHit]:
+    def search(
+        self,
+        query: str,
+        collection: str,
+        k: int = 10,
+        tenant: str | None = None,
+        mode: str | None = None,
+        filters: SearchFilters | None = None,
+    ) -> list[SearchHit]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
-        return self.search_service.search(self.index(coll.id), query, k)
+        return self.search_service.search(self.index(coll.id), query, k, mode=mode, filters=filters)
 
     def list_collections(self, tenant: str | None = None) -> list[dict[str, Any]]:
         return self.store.list_collections(self.tenant_name(tenant))

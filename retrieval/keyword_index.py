@@ -1,0 +1,169 @@
+"""The KeywordIndex seam and its BM25 implementation (bm25s, English stemming).
+
+bm25s has no incremental add/delete, so the index keeps each chunk's tokens (as ids
+into a growing vocabulary) and rebuilds the BM25 matrix from them when it changes;
+rebuilding from token ids is cheap next to tokenising. Tokens are persisted as numpy
+arrays + JSON (no pickle), replaced atomically, with a versioned manifest for readers.
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from core.fileio import atomic_write_bytes, atomic_write_json
+
+
+class KeywordIndex(Protocol):
+    def add(self, ids: list[int], texts: list[str]) -> None: ...
+
+    def remove(self, ids: list[int]) -> int: ...
+
+    def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]: ...
+
+    def ids(self) -> set[int]: ...
+
+    def __len__(self) -> int: ...
+
+    def save(self) -> None: ...
+
+
+class Bm25KeywordIndex:
+    FILE = "keywords.npz"
+    VOCAB = "keywords.vocab.json"
+    MANIFEST = "keywords.manifest.json"
+
+    def __init__(self, folder: Path, k1: float = 1.2, b: float = 0.75):
+        import Stemmer
+
+        self.folder = Path(folder)
+        self.k1, self.b = k1, b
+        self._stemmer = Stemmer.Stemmer("english")
+        self._lock = threading.RLock()
+        self._tokens: dict[int, np.ndarray] = {}
+        self._vocab: dict[str, int] = {}
+        self._version = 0
+        self._bm25 = None  # built lazily; invalidated on change
+        self._order: np.ndarray = np.zeros(0, dtype=np.int64)  # row -> chunk id
+        self._load()
+
+    # -- tokenising ----------------------------------------------------------------
+    def tokenize(self, texts: list[str]) -> list[list[str]]:
+        import bm25s
+
+        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)
+
+    def _to_ids(self, tokens: list[str], grow: bool) -> np.ndarray:
+        out = []
+        for t in tokens:
+            i = self._vocab.get(t)
+            if i is None:
+                if not grow:
+                    continue
+                i = self._vocab[t] = len(self._vocab)
+            out.append(i)
+        return np.asarray(out, dtype=np.int32)
+
+    # -- changes -------------------------------------------------------------------
+    def add(self, ids: list[int], texts: list[str]) -> None:
+        if not ids:
+            return
+        tokenized = self.tokenize(list(texts))
+        with self._lock:
+            for cid, toks in zip(ids, tokenized):
+                self._tokens[int(cid)] = self._to_ids(toks, grow=True)
+            self._bm25 = None
+
+    def remove(self, ids: list[int]) -> int:
+        with self._lock:
+            n = sum(self._tokens.pop(int(i), None) is not None for i in ids)
+            if n:
+                self._bm25 = None
+            return n
+
+    def ids(self) -> set[int]:
+        with self._lock:
+            return set(self._tokens)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    # -- search --------------------------------------------------------------------
+    def _build(self):
+        import bm25s
+        from bm25s.tokenization import Tokenized
+
+        order = np.fromiter(sorted(self._tokens), dtype=np.int64, count=len(self._tokens))
+        bm25 = bm25s.BM25(k1=self.k1, b=self.b)
+        # bm25s needs at least one token per document; an empty chunk gets a sentinel.
+        sentinel = len(self._vocab)
+        vocab = {**self._vocab, "\x00empty": sentinel}
+        docs = [self._tokens[int(c)].tolist() or [sentinel] for c in order]
+        bm25.index(Tokenized(ids=docs, vocab=vocab), show_progress=False)
+        self._bm25, self._order = bm25, order
+
+    def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+        tokens = self.tokenize([query])[0]
+        with self._lock:
+            if not self._tokens or k <= 0:
+                return []
+            if self._bm25 is None:
+                self._build()
+            known = [t for t in tokens if t in self._vocab]
+            if not known:
+                return []
+            scores = self._bm25.get_scores(known)
+            order = self._order
+        if allowed_ids is not None:
+            mask = np.isin(order, np.fromiter(allowed_ids, dtype=np.int64, count=len(allowed_ids)))
+            scores = np.where(mask, scores, 0.0)
+        positive = np.flatnonzero(scores > 0)
+        if positive.size == 0:
+            return []
+        top = positive[np.argsort(-scores[positive], kind="stable")[:k]]
+        return [(int(order[i]), float(scores[i])) for i in top]
+
+    # -- persistence ---------------------------------------------------------------
+    def _manifest(self) -> dict:
+        path = self.folder / self.MANIFEST
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _load(self) -> None:
+        manifest = self._manifest()
+        path = self.folder / self.FILE
+        self._tokens, self._vocab, self._bm25 = {}, {}, None
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                ids, offsets, flat = data["ids"], data["offsets"], data["tokens"]
+            self._tokens = {int(c): flat[offsets[i] : offsets[i + 1]] for i, c in enumerate(ids)}
+            self._vocab = json.loads((self.folder / self.VOCAB).read_text())
+        self._version = int(manifest.get("version", 0))
+
+    def refresh(self) -> None:
+        with self._lock:
+            if int(self._manifest().get("version", 0)) != self._version:
+                self._load()
+
+    def save(self) -> None:
+        with self._lock:
+            ids = np.fromiter(self._tokens, dtype=np.int64, count=len(self._tokens))
+            lengths = np.asarray([len(self._tokens[int(c)]) for c in ids], dtype=np.int64)
+            offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+            flat = np.concatenate([self._tokens[int(c)] for c in ids]) if len(ids) else np.zeros(0, np.int32)
+            buf = io.BytesIO()
+            np.savez(buf, ids=ids, offsets=offsets, tokens=flat.astype(np.int32))
+            self._version += 1
+            # vocab first: the token file only references ids the vocab already has
+            atomic_write_bytes(self.folder / self.VOCAB, json.dumps(self._vocab).encode())
+            atomic_write_bytes(self.folder / self.FILE, buf.getvalue())
+            atomic_write_json(self.folder / self.MANIFEST, {"version": self._version, "count": len(ids)})
+
+    def drop(self) -> None:
+        with self._lock:
+            for name in (self.FILE, self.VOCAB, self.MANIFEST):
+                (self.folder / name).unlink(missing_ok=True)
+            self._tokens, self._vocab, self._bm25, self._version = {}, {}, None, 0
