@@ -76,6 +76,11 @@ def run_worker(job_path: str) -> int:
     import faulthandler
     import traceback
 
+    # `python bench/robustness.py` puts bench/ first on sys.path, where a sibling script
+    # such as bench/retrieval.py would shadow the project's `retrieval` package.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+
     # A native crash then prints a Python stack to stderr, naming the culprit.
     faulthandler.enable()
     job = json.loads(Path(job_path).read_text())
@@ -87,23 +92,31 @@ def run_worker(job_path: str) -> int:
 
     from tqdm import tqdm
 
-    from core.logging import ConsoleFormatter
-    from core.settings import Settings
-    from workers.runtime import Runtime
+    try:
+        from core.logging import ConsoleFormatter
+        from core.settings import Settings
+        from workers.runtime import Runtime
 
-    # database_url="" keeps the run in SQLite under the temporary data dir even when the
-    # caller's environment or .env points DocIntel at a real PostgreSQL.
-    settings = Settings(data_dir=Path(job["data_dir"]), database_url="", database_schema="")
-    warnings = WarningTally(logging.getLevelName(job["log_level"].upper()), ConsoleFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [warnings]
-    root.setLevel(min(logging.WARNING, warnings.show_level))
-    runtime = Runtime(settings)
+        # database_url="" keeps the run in SQLite under the temporary data dir even when the
+        # caller's environment or .env points DocIntel at a real PostgreSQL.
+        settings = Settings(data_dir=Path(job["data_dir"]), database_url="", database_schema="")
+        warnings = WarningTally(logging.getLevelName(job["log_level"]), ConsoleFormatter())
+        root = logging.getLogger()
+        root.handlers[:] = [warnings]
+        root.setLevel(min(logging.WARNING, warnings.show_level))
+        runtime = Runtime(settings)
+    except Exception as exc:
+        # A broken import or setting fails every file; say so instead of "exited with 1".
+        emit({"event": "crash", "stage": "setup", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        out.close()
+        return 3
 
     files: list[str] = job["files"]
     bar = tqdm(total=len(files), desc=job["collection"], unit="file", file=sys.stderr, disable=not job["progress"])
     last = time.monotonic()
 
+    # Time since the previous result: the first file also pays for opening the store and
+    # loading the embedding model.
     def on_result(result) -> None:
         nonlocal last
         now = time.monotonic()
@@ -117,7 +130,7 @@ def run_worker(job_path: str) -> int:
     try:
         runtime.ingest(files, collection=job["collection"], on_result=on_result)
     except BaseException as exc:  # anything escaping Runtime.ingest is the bug we hunt
-        emit({"event": "crash", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
+        emit({"event": "crash", "stage": "ingest", "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()})
         code = 3
     finally:
         bar.close()
@@ -171,6 +184,7 @@ def run_folder(folder: Path, collection: str, args: argparse.Namespace, scratch:
         "crash_traceback": None,
         "slowest": [],
         "warnings": [],
+        "results": [],
     }
     if not files:
         return report
@@ -263,6 +277,11 @@ def run_folder(folder: Path, collection: str, args: argparse.Namespace, scratch:
         {"error": err, "count": len(paths), "files": paths}
         for err, paths in sorted(by_error.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     ]
+    # Per file in --json, to spot files that "indexed" with suspiciously few chunks.
+    report["results"] = [
+        {"file": os.path.relpath(r["path"], folder), **{k: r[k] for k in ("status", "pages", "chunks", "seconds", "error")}}
+        for r in results
+    ]
     report["slowest"] = [
         {"file": os.path.relpath(r["path"], folder), "seconds": r["seconds"], "status": r["status"]}
         for r in sorted(results, key=lambda r: -r["seconds"])[:3]
@@ -272,7 +291,8 @@ def run_folder(folder: Path, collection: str, args: argparse.Namespace, scratch:
     missing = [os.path.relpath(f, folder) for f in files if str(Path(f)) not in reported]
     reason = None
     if crash:
-        reason = f"exception escaped Runtime.ingest: {crash['error']}"
+        where = "worker setup failed" if crash.get("stage") == "setup" else "exception escaped Runtime.ingest"
+        reason = f"{where}: {crash['error']}"
         report["crash_traceback"] = crash.get("traceback")
     elif timed_out:
         reason = timed_out
@@ -332,7 +352,8 @@ def render(reports: list[dict[str, Any]], total_s: float, data_dir: str) -> str:
         if r["crash_reason"]:
             lines.append(f"  CRASH: {r['crash_reason']}")
             # Files go in order, so the first one not reported is the one being ingested.
-            lines += [f"    not reported: {f}" + ("   <- in progress" if i == 0 else "") for i, f in enumerate(r["crashed_files"])]
+            started = not r["crash_reason"].startswith("worker setup failed")
+            lines += [f"    not reported: {f}" + ("   <- in progress" if i == 0 and started else "") for i, f in enumerate(r["crashed_files"])]
             if r.get("crash_traceback"):
                 lines += ["    " + t for t in r["crash_traceback"].rstrip().splitlines()[-6:]]
         if not r["failures"]:

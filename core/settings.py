@@ -38,6 +38,27 @@ class Settings(BaseSettings):
     bm25_weight: float = 0.5
     hybrid_candidates: int = 50  # per retriever, before fusion
 
+    # LLM backend: llamacpp (embedded, default) | openai (any OpenAI-compatible server) | transformers
+    llm_backend: str = "llamacpp"
+    llm_model: str = "qwen2.5-coder-0.5b-instruct-q4_k_m"  # a name from generation/models.py
+    llm_context_tokens: int = 4096
+    llm_threads: int = 0  # 0 = llama.cpp's default (all cores)
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_model: str = "default"
+    openai_api_key: str = ""
+    openai_timeout_s: float = 60.0
+    openai_max_retries: int = 3
+    transformers_model_path: str = ""
+    transformers_device: str = "cpu"
+
+    # Grounded answers
+    answer_k: int = 4  # chunks retrieved
+    answer_evidence: int = 4  # best sentences of those chunks given to the model
+    answer_max_tokens: int = 256
+    abstain_message: str = "The documents provided do not contain the answer."
+    abstain_min_similarity: float = 0.4  # best evidence sentence's cosine similarity to the question
+    citation_min_support: float = 0.5  # share of a sentence's content words found in its cited source
+
     log_level: str = "INFO"
     log_json: bool = False
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.errors import NotFoundError
 from core.models import Chunk, Collection, Document, Tenant
 from core.settings import Settings
-from core.types import ChunkDraft
+from core.types import ChunkDraft, PageSpan
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -174,7 +174,7 @@ class Store:
         sha256: str,
         mime: str,
         text: str,
-        pages: int,
+        pages: Sequence[PageSpan],
         metadata: dict[str, Any],
         chunks: Sequence[ChunkDraft],
         apply_to_index: Callable[[list[int], list[int]], None],
@@ -195,7 +195,8 @@ class Store:
                 old_ids = list(s.scalars(select(Chunk.id).where(Chunk.document_id == doc.id)))
                 s.execute(delete(Chunk).where(Chunk.document_id == doc.id))
                 doc.version = (doc.version or 0) + 1
-            doc.sha256, doc.mime, doc.text, doc.pages = sha256, mime, text, pages
+            doc.sha256, doc.mime, doc.text, doc.pages = sha256, mime, text, len(pages)
+            doc.page_spans = [[p.number, p.char_start, p.char_end] for p in pages]
             doc.status, doc.error, doc.metadata_ = "indexed", None, metadata
             s.flush()
             rows = [

@@ -95,7 +95,7 @@ class Ingestor:
             sink.replace(old_ids, new_ids, vectors, [c.text for c in chunks])
 
         doc_id, _ = self.store.save_document_version(
-            collection_id, name, sha, loaded.mime, loaded.text, len(loaded.pages), metadata, chunks, apply
+            collection_id, name, sha, loaded.mime, loaded.text, loaded.pages, metadata, chunks, apply
         )
         return IngestResult(path, doc_id, "indexed", len(loaded.pages), len(chunks))
 

@@ -5,7 +5,7 @@ and outputs, so they stay thin wrappers.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +15,7 @@ from core.errors import NotFoundError
 from core.settings import Settings, get_settings
 from core.store import Store
 from core.types import IngestResult, SearchFilters, SearchHit
+from generation.base import Message
 from ingestion.chunking import TokenChunker
 from ingestion.embedding import get_embedder, resolve_model_dir
 from ingestion.pipeline import Ingestor
@@ -50,6 +51,18 @@ class Runtime:
     def search_service(self) -> SearchService:
         return SearchService(self.store, self.embedder, self.settings)
 
+    @cached_property
+    def generator(self):
+        from generation.factory import get_generator
+
+        return get_generator(self.settings)
+
+    @cached_property
+    def answer_service(self):
+        from generation.answer import AnswerService
+
+        return AnswerService(self.store, self.search_service, self.generator, self.settings)
+
     def tenant_name(self, tenant: str | None) -> str:
         return tenant or self.settings.default_tenant
 
@@ -78,6 +91,32 @@ class Runtime:
     ) -> list[SearchHit]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         return self.search_service.search(self.index(coll.id), query, k, mode=mode, filters=filters)
+
+    def ask(
+        self,
+        question: str,
+        collection: str,
+        k: int | None = None,
+        tenant: str | None = None,
+        history: Sequence[Message] = (),
+        filters: SearchFilters | None = None,
+    ):
+        """A grounded, cited answer (generation.answer.Answer)."""
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        return self.answer_service.answer(self.index(coll.id), question, k, history, filters)
+
+    def ask_stream(
+        self,
+        question: str,
+        collection: str,
+        k: int | None = None,
+        tenant: str | None = None,
+        history: Sequence[Message] = (),
+        filters: SearchFilters | None = None,
+    ) -> Iterator:
+        """Text pieces as they are generated, then the checked Answer as the last item."""
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        return self.answer_service.stream(self.index(coll.id), question, k, history, filters)
 
     def list_collections(self, tenant: str | None = None) -> list[dict[str, Any]]:
         return self.store.list_collections(self.tenant_name(tenant))

@@ -3,7 +3,9 @@ import pytest
 
 from core.errors import NotFoundError
 from core.store import Store
-from core.types import ChunkDraft
+from core.types import ChunkDraft, PageSpan
+
+PAGES = [PageSpan(1, 0, 40)]
 
 
 def _chunks(texts):
@@ -36,11 +38,11 @@ def test_document_versions_replace_chunks(store):
     coll = store.collection("t", "c", create=True)
     seen = []
     doc_id, ids1 = store.save_document_version(
-        coll.id, "a.txt", "h1", "text/plain", "text", 1, {"k": "v"}, _chunks(["one", "two"]),
+        coll.id, "a.txt", "h1", "text/plain", "text", PAGES, {"k": "v"}, _chunks(["one", "two"]),
         lambda old, new: seen.append((old, new)),
     )
     doc_id2, ids2 = store.save_document_version(
-        coll.id, "a.txt", "h2", "text/plain", "text2", 1, {}, _chunks(["three"]),
+        coll.id, "a.txt", "h2", "text/plain", "text2", PAGES, {}, _chunks(["three"]),
         lambda old, new: seen.append((old, new)),
     )
     assert doc_id2 == doc_id
@@ -58,7 +60,7 @@ def test_failed_index_update_rolls_back_rows(store):
         raise RuntimeError("index write failed")
 
     with pytest.raises(RuntimeError):
-        store.save_document_version(coll.id, "a.txt", "h", "text/plain", "x", 1, {}, _chunks(["x"]), boom)
+        store.save_document_version(coll.id, "a.txt", "h", "text/plain", "x", PAGES, {}, _chunks(["x"]), boom)
     assert store.find_document(coll.id, "a.txt") is None
     assert store.all_chunk_ids(coll.id) == []
 
@@ -67,7 +69,7 @@ def test_failure_is_recorded_and_keeps_good_version(store):
     coll = store.collection("t", "c", create=True)
     doc_id = store.record_failure(coll.id, "bad.pdf", "h", None, "corrupt", {})
     assert store.get_document(doc_id).error == "corrupt"
-    good_id, _ = store.save_document_version(coll.id, "a.txt", "h1", "text/plain", "t", 1, {}, _chunks(["x"]), lambda o, n: None)
+    good_id, _ = store.save_document_version(coll.id, "a.txt", "h1", "text/plain", "t", PAGES, {}, _chunks(["x"]), lambda o, n: None)
     store.record_failure(coll.id, "a.txt", "h2", None, "empty file (0 bytes)", {})
     doc = store.get_document(good_id)
     assert doc.status == "indexed" and doc.error == "empty file (0 bytes)"
@@ -75,12 +77,12 @@ def test_failure_is_recorded_and_keeps_good_version(store):
 
 def test_delete_document_and_collection(store):
     coll = store.collection("t", "c", create=True)
-    doc_id, ids = store.save_document_version(coll.id, "a.txt", "h", "text/plain", "t", 1, {}, _chunks(["x", "y"]), lambda o, n: None)
+    doc_id, ids = store.save_document_version(coll.id, "a.txt", "h", "text/plain", "t", PAGES, {}, _chunks(["x", "y"]), lambda o, n: None)
     removed = []
     store.delete_document(doc_id, removed.extend)
     assert removed == ids
     with pytest.raises(NotFoundError):
         store.get_document(doc_id)
-    store.save_document_version(coll.id, "b.txt", "h", "text/plain", "t", 1, {}, _chunks(["x"]), lambda o, n: None)
+    store.save_document_version(coll.id, "b.txt", "h", "text/plain", "t", PAGES, {}, _chunks(["x"]), lambda o, n: None)
     store.delete_collection(coll.id)
     assert store.list_collections("t") == []

@@ -1,0 +1,211 @@
+"""Grounded question answering: retrieve -> numbered sources -> answer with [n] -> check.
+
+Every citation that leaves this module names a source that exists, whose text supports
+the sentence citing it, and quotes document text lying on the page it names. Weak
+retrieval, or a model that says the sources lack the answer, gives an abstention.
+"""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+
+from core.settings import Settings
+from core.store import Store
+from core.types import SearchFilters, SearchHit
+from generation.base import Generator, Message, Usage
+from generation.citations import cited_numbers, content_words, split_sentences, strip_citations, support
+from generation.evidence import Evidence, select_evidence
+from generation.prompts import NOT_FOUND, answer_messages, condense_messages
+from retrieval.collection_index import CollectionIndex
+from retrieval.search import SearchService
+
+_REFUSAL = re.compile(
+    r"(not_?found|not (?:mentioned|stated|specified|provided|included|found|available|contained)"
+    r"|(?:do|does) not (?:contain|mention|state|specify|say|provide)|no information|cannot (?:find|answer|determine)"
+    r"|unable to (?:find|answer|determine)|i don'?t know)",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Citation:
+    source: int
+    document_id: int
+    document_name: str
+    page: int
+    char_start: int
+    char_end: int
+    quote: str
+
+
+@dataclass
+class Answer:
+    answer: str
+    abstained: bool
+    citations: list[Citation]
+    model: str
+    usage: dict
+    timings: dict
+    question: str = ""
+    standalone_question: str = ""
+    unsupported_citations: int = 0
+    extractive: bool = False  # the model gave no usable text; the best evidence sentence is the answer
+    abstain_reason: str | None = None
+    sources: list[SearchHit] = field(default_factory=list)
+
+    def to_dict(self, with_sources: bool = False) -> dict:
+        out = {
+            "answer": self.answer,
+            "abstained": self.abstained,
+            "citations": [asdict(c) for c in self.citations],
+            "model": self.model,
+            "usage": self.usage,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+        if self.standalone_question and self.standalone_question != self.question:
+            out["standalone_question"] = self.standalone_question
+        if self.abstain_reason:
+            out["abstain_reason"] = self.abstain_reason
+        out["unsupported_citations"] = self.unsupported_citations
+        out["extractive"] = self.extractive
+        if with_sources:
+            out["sources"] = [h.to_dict() for h in self.sources]
+        return out
+
+
+@dataclass
+class AnswerService:
+    store: Store
+    search: SearchService
+    generator: Generator
+    settings: Settings
+
+    # -- steps ---------------------------------------------------------------------------
+    def condense(self, question: str, history: Sequence[Message]) -> str:
+        """Turn a follow-up ("and what about its renewal?") into a standalone question."""
+        if not history:
+            return question
+        out = self.generator.generate(condense_messages(history, question), max_tokens=64, temperature=0.0)
+        text = out.text.strip().splitlines()[0].strip() if out.text.strip() else ""
+        return text or question
+
+    def gather(
+        self, index: CollectionIndex, question: str, k: int | None, filters: SearchFilters | None
+    ) -> tuple[list[SearchHit], list[Evidence]]:
+        hits = self.search.search(index, question, k=k or self.settings.answer_k, filters=filters)
+        q = self.search.embed_query(question)
+        evidence = select_evidence(q, hits, self.search.embedder.embed_documents, n=self.settings.answer_evidence)
+        return hits, evidence
+
+    def _abstain(self, question: str, standalone: str, reason: str, hits, usage: Usage, timings: dict) -> Answer:
+        return Answer(
+            answer=self.settings.abstain_message, abstained=True, citations=[], model=self.generator.model_id,
+            usage=_usage(usage), timings=timings, question=question, standalone_question=standalone,
+            abstain_reason=reason, sources=list(hits),
+        )
+
+    def _citation(self, n: int, ev: Evidence) -> Citation:
+        doc = self.store.get_document(ev.hit.document_id)
+        page = doc.page_of(ev.char_start)
+        p_start, p_end = doc.page_span(page)
+        start, end = max(ev.char_start, p_start), min(ev.char_end, p_end)  # the page holds the quote
+        return Citation(n, ev.hit.document_id, ev.hit.document_name, page, start, end, (doc.text or "")[start:end])
+
+    def check(self, text: str, evidence: Sequence[Evidence]) -> tuple[list[Citation], int]:
+        """Keep citations whose evidence supports the sentence; attribute uncited sentences
+        to evidence that clearly supports them. Returns (citations, dropped count)."""
+        threshold = self.settings.citation_min_support
+        chosen: dict[int, None] = {}
+        dropped = 0
+        for sentence in split_sentences(text):
+            numbers = list(dict.fromkeys(cited_numbers(sentence)))
+            valid = [n for n in numbers if 1 <= n <= len(evidence) and support(sentence, evidence[n - 1].text) >= threshold]
+            dropped += len(numbers) - len(valid)
+            if not numbers:
+                scored = sorted(((support(sentence, ev.text), i + 1) for i, ev in enumerate(evidence)), reverse=True)
+                if scored and scored[0][0] >= max(threshold, 0.6):
+                    valid = [scored[0][1]]
+            chosen.update(dict.fromkeys(valid))
+        return [self._citation(n, evidence[n - 1]) for n in chosen], dropped
+
+    # -- the use case ----------------------------------------------------------------------
+    def prepare(
+        self, index: CollectionIndex, question: str, k: int | None = None,
+        history: Sequence[Message] = (), filters: SearchFilters | None = None,
+    ) -> tuple[str, list[SearchHit], list[Evidence], dict]:
+        if not question.strip():
+            raise ValueError("question is empty")
+        t0 = time.perf_counter()
+        standalone = self.condense(question, history)
+        t1 = time.perf_counter()
+        hits, evidence = self.gather(index, standalone, k, filters)
+        timings = {"condense": t1 - t0, "retrieve": time.perf_counter() - t1}
+        return standalone, hits, evidence, timings
+
+    def weak(self, evidence: Sequence[Evidence]) -> str | None:
+        best = evidence[0].score if evidence else 0.0
+        if best < self.settings.abstain_min_similarity:
+            return f"retrieval: best evidence similarity {best:.2f} < {self.settings.abstain_min_similarity}"
+        return None
+
+    def finish(self, question: str, standalone: str, hits, evidence, text: str, usage: Usage, timings: dict) -> Answer:
+        body = text.strip()
+        if NOT_FOUND in body or _REFUSAL.search(strip_citations(body)):
+            return self._abstain(question, standalone, "model: the evidence does not contain the answer", hits, usage, timings)
+        citations, dropped = self.check(body, evidence)
+        extractive = False
+        if not content_words(strip_citations(body)):
+            # The model produced no usable text (e.g. only "[1]"): answer with the best evidence.
+            body, citations, extractive = f"{' '.join(evidence[0].text.split())} [1]", [self._citation(1, evidence[0])], True
+        return Answer(
+            answer=body, abstained=False, citations=citations, model=self.generator.model_id, usage=_usage(usage),
+            timings=timings, question=question, standalone_question=standalone, unsupported_citations=dropped,
+            extractive=extractive, sources=list(hits),
+        )
+
+    def answer(
+        self, index: CollectionIndex, question: str, k: int | None = None,
+        history: Sequence[Message] = (), filters: SearchFilters | None = None,
+    ) -> Answer:
+        t0 = time.perf_counter()
+        standalone, hits, evidence, timings = self.prepare(index, question, k, history, filters)
+        reason = self.weak(evidence)
+        if reason:
+            timings["total"] = time.perf_counter() - t0
+            return self._abstain(question, standalone, reason, hits, Usage(), timings)
+        messages = answer_messages(standalone, [ev.text for ev in evidence])
+        completion = self.generator.generate(messages, max_tokens=self.settings.answer_max_tokens)
+        timings.update(generate=completion.timings.get("total", 0.0), total=time.perf_counter() - t0)
+        return self.finish(question, standalone, hits, evidence, completion.text, completion.usage, timings)
+
+    def stream(
+        self, index: CollectionIndex, question: str, k: int | None = None,
+        history: Sequence[Message] = (), filters: SearchFilters | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yields text pieces as the model writes them, then the checked Answer last."""
+        t0 = time.perf_counter()
+        standalone, hits, evidence, timings = self.prepare(index, question, k, history, filters)
+        reason = self.weak(evidence)
+        if reason:
+            timings["total"] = time.perf_counter() - t0
+            yield self._abstain(question, standalone, reason, hits, Usage(), timings)
+            return
+        pieces = []
+        messages = answer_messages(standalone, [ev.text for ev in evidence])
+        for piece in self.generator.stream(messages, max_tokens=self.settings.answer_max_tokens):
+            pieces.append(piece)
+            yield piece
+        completion = self.generator.last_completion
+        usage = completion.usage if completion else Usage()
+        timings.update(
+            first_token=(completion.timings.get("first_token", 0.0) if completion else 0.0),
+            generate=(completion.timings.get("total", 0.0) if completion else 0.0),
+            total=time.perf_counter() - t0,
+        )
+        yield self.finish(question, standalone, hits, evidence, "".join(pieces), usage, timings)
+
+
+def _usage(u: Usage) -> dict:
+    return {"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens}

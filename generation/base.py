@@ -1,0 +1,53 @@
+"""The Generator seam: one protocol for every LLM backend."""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    # seconds: first_token (time to first token), total
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Generator(Protocol):
+    model_id: str
+
+    def generate(
+        self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None
+    ) -> Completion: ...
+
+    def stream(
+        self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None
+    ) -> Iterator[str]:
+        """Yields text pieces; afterwards `last_completion` holds the full Completion."""
+        ...
+
+
+def as_dicts(messages: Sequence[Message]) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in messages]

@@ -1,0 +1,44 @@
+"""Citation parsing and checking: every returned citation must be supported by its source
+and must quote text that lies on the page it names."""
+from __future__ import annotations
+
+import re
+
+_CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
+STOPWORDS = frozenset(
+    "a an the and or but if then of to in on at by for with from as is are was were be been being this that these "
+    "those it its it's they them their there here which who whom what when where why how not no yes do does did "
+    "can could shall should will would may might must has have had i you we he she our your his her any all each "
+    "such other than so also only into out up down over under about per via".split()
+)
+
+
+def cited_numbers(text: str) -> list[int]:
+    return [int(n) for group in _CITE.findall(text) for n in re.split(r"\s*,\s*", group)]
+
+
+def strip_citations(text: str) -> str:
+    return re.sub(r"\s+([.,;:!?])", r"\1", _CITE.sub("", text)).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences with their citation markers (a marker after the full stop stays with its sentence)."""
+    text = re.sub(r"([.!?])\s*((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text)
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+def content_words(text: str) -> list[str]:
+    words = [w.lower().strip("'-") for w in _WORD.findall(text)]
+    # a 5-letter prefix is a cheap stem: "terminate"/"termination", "renews"/"renewal"
+    return [w[:5] for w in words if w and w not in STOPWORDS and (len(w) > 2 or w.isdigit())]
+
+
+def support(sentence: str, source_text: str) -> float:
+    """Share of the sentence's content words that occur in the source."""
+    words = content_words(strip_citations(sentence))
+    if not words:
+        return 0.0  # a bare marker ("[1] [2]") supports nothing
+    vocab = set(content_words(source_text))
+    return sum(w in vocab for w in words) / len(words)

@@ -1,0 +1,69 @@
+"""Embedded llama.cpp (llama-cpp-python): the default, fully offline on CPU."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from generation.base import Completion, Message, Usage, as_dicts
+
+
+class LlamaCppGenerator:
+    def __init__(self, model_path: Path, model_id: str, n_ctx: int = 4096, n_threads: int | None = None, seed: int = 0):
+        from llama_cpp import Llama
+
+        t0 = time.perf_counter()
+        self.llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
+        self.load_seconds = time.perf_counter() - t0
+        self.model_id = model_id
+        self.last_completion: Completion | None = None
+        self._lock = threading.Lock()  # a llama context is not safe for concurrent calls
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False))
+
+    def generate(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Completion:
+        t0 = time.perf_counter()
+        with self._lock:
+            out = self.llm.create_chat_completion(
+                messages=as_dicts(messages), max_tokens=max_tokens, temperature=temperature, stop=list(stop or []) or None,
+            )
+        choice = out["choices"][0]
+        usage = out.get("usage") or {}
+        completion = Completion(
+            text=choice["message"].get("content") or "",
+            model=self.model_id,
+            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            finish_reason=choice.get("finish_reason"),
+            timings={"total": time.perf_counter() - t0},
+        )
+        self.last_completion = completion
+        return completion
+
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str]:
+        t0 = time.perf_counter()
+        first = None
+        pieces: list[str] = []
+        finish = None
+        with self._lock:
+            for chunk in self.llm.create_chat_completion(
+                messages=as_dicts(messages), max_tokens=max_tokens, temperature=temperature,
+                stop=list(stop or []) or None, stream=True,
+            ):
+                choice = chunk["choices"][0]
+                finish = choice.get("finish_reason") or finish
+                piece = choice.get("delta", {}).get("content")
+                if piece:
+                    if first is None:
+                        first = time.perf_counter() - t0
+                    pieces.append(piece)
+                    yield piece
+        text = "".join(pieces)
+        prompt_tokens = sum(self.count_tokens(m.content) for m in messages)
+        self.last_completion = Completion(
+            text=text, model=self.model_id,
+            usage=Usage(prompt_tokens, self.count_tokens(text) if text else 0),
+            finish_reason=finish,
+            timings={"first_token": first or 0.0, "total": time.perf_counter() - t0},
+        )
