@@ -72,7 +72,7 @@ def ingest(
             bar.set_postfix_str(f"{Path(result.path).name}: {result.status}")
 
     try:
-        results = rt.ingest(files, collection, tenant, on_result=progress)
+        results = rt.ingest(paths, collection, tenant, on_result=progress)
     except DocIntelError as exc:
         _fail(exc, as_json)
     finally:

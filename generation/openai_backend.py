@@ -57,8 +57,9 @@ class OpenAIGenerator:
         usage = Usage()
         events = self._call(
             messages=as_dicts(messages), max_tokens=max_tokens, temperature=temperature,
-            stop=list(stop) if stop else None, stream=True,
+            stop=list(stop) if stop else None, stream=True, stream_options={"include_usage": True},
         )
+        content_events = 0
         try:
             for event in events:
                 if getattr(event, "usage", None):
@@ -69,12 +70,16 @@ class OpenAIGenerator:
                 finish = choice.finish_reason or finish
                 piece = choice.delta.content if choice.delta else None
                 if piece:
+                    content_events += 1
                     if first is None:
                         first = time.perf_counter() - t0
                     pieces.append(piece)
                     yield piece
         except self._openai.APIError as exc:
             raise GeneratorError(f"LLM stream failed: {exc}") from exc
+        if not usage.completion_tokens:
+            # servers that ignore include_usage send one token per event
+            usage = Usage(usage.prompt_tokens, content_events)
         self.last_completion = Completion(
             text="".join(pieces), model=self.model_id, usage=usage, finish_reason=finish,
             timings={"first_token": first or 0.0, "total": time.perf_counter() - t0},

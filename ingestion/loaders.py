@@ -28,8 +28,20 @@ class Loader(Protocol):
 
 class PdfLoader:
     mime = "application/pdf"
+    # pypdf >= 7 caps arrays at 100k elements as a safety limit; the structure trees of
+    # ordinary tagged filings (e.g. SEC 10-Qs) exceed it. Raised, not removed.
+    ARRAY_LIMIT = 2_000_000
 
     def load(self, data: bytes, name: str) -> LoadedDocument:
+        import pypdf
+
+        if not hasattr(pypdf, "apply_configuration"):
+            return self._load(data, name)
+        # the configuration must cover extract_text too: pages are parsed lazily
+        with pypdf.apply_configuration(array_maximum_element_count=self.ARRAY_LIMIT):
+            return self._load(data, name)
+
+    def _load(self, data: bytes, name: str) -> LoadedDocument:
         from pypdf import PdfReader
         from pypdf.errors import PyPdfError
 

