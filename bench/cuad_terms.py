@@ -1,0 +1,137 @@
+"""Key-term accuracy on CUAD (`<Category>-Answer` columns as gold).
+
+    python -m bench.cuad_terms --cuad ../shared/data/cuad-dev [--limit N] [--json OUT]
+
+Scoring: governing law = same jurisdiction (one name contained in the other, e.g.
+"England" vs "England and Wales"); dates = same ISO date (gold M/D/YYYY; partial gold
+dates like []/[]/2016 compare the known parts); renewal term and notice period = same
+number of days; expiration "perpetual" must be predicted as perpetual; parties = token
+overlap (every gold party matched by a predicted name with token-F1 >= 0.5). An empty
+gold value counts as correct only when nothing is predicted (the contract does not state it).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import json
+import re
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from core.fileio import atomic_write_json
+from review.dates import find_durations
+from review.terms import extract_terms
+
+csv.field_size_limit(sys.maxsize)
+
+
+def _gold_date(v: str):
+    m = re.fullmatch(r"\s*(\[\]|\d{1,2})/(\[\]|\d{1,2})/(\[\]|\d{4})\s*", v)
+    if not m:
+        return None
+    return tuple(None if x == "[]" else int(x) for x in m.groups())  # (month, day, year)
+
+
+def _date_ok(gold: str, pred) -> bool:
+    g = _gold_date(gold)
+    if g is None:
+        return pred is None
+    if pred is None or pred.value == "perpetual":
+        return False
+    y, mth, d = (int(x) for x in pred.value.split("-"))
+    return all(a is None or a == b for a, b in zip(g, (mth, d, y)))
+
+
+def _tokens(s: str) -> set[str]:
+    stop = {"inc", "llc", "ltd", "corp", "corporation", "company", "co", "the", "and", "limited", "a"}
+    return {t for t in re.findall(r"[a-z0-9]+", s.lower()) if t not in stop}
+
+
+def _f1(a: set, b: set) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return 0.0 if inter == 0 else 2 * inter / (len(a) + len(b))
+
+
+def score(row: dict, terms: dict) -> dict[str, bool | None]:
+    out: dict[str, bool | None] = {}
+    law = row.get("Governing Law-Answer", "").strip()
+    pred = terms["governing_law"]
+    if law:
+        out["governing_law"] = pred is not None and (pred.value.lower() in law.lower() or law.lower() in pred.value.lower())
+    else:
+        out["governing_law"] = pred is None
+    for key, col in (("agreement_date", "Agreement Date-Answer"), ("effective_date", "Effective Date-Answer")):
+        gold = row.get(col, "").strip()
+        out[key] = _date_ok(gold, terms[key]) if gold else terms[key] is None
+    gold = row.get("Expiration Date-Answer", "").strip()
+    pred = terms["expiration_date"]
+    if gold.lower() == "perpetual":
+        out["expiration_date"] = pred is not None and pred.value == "perpetual"
+    elif gold:
+        out["expiration_date"] = _date_ok(gold, pred)
+    else:
+        out["expiration_date"] = pred is None
+    for key, col in (("renewal_term", "Renewal Term-Answer"), ("notice_period_to_terminate_renewal", "Notice Period to Terminate Renewal-Answer")):
+        gold = row.get(col, "").strip()
+        pred = terms[key]
+        if not gold:
+            out[key] = pred is None
+            continue
+        if gold.lower() == "perpetual":
+            out[key] = False
+            continue
+        days = [d.days for d in find_durations(gold.replace("successive", ""))]
+        out[key] = pred is not None and bool(days) and abs(pred.value - days[0]) <= 2
+    gold_parties = [p.split("(")[0].strip() for p in row.get("Parties-Answer", "").split(";") if p.strip()]
+    pred = terms["parties"]
+    if gold_parties:
+        names = pred.value if pred else []
+        out["parties"] = all(any(_f1(_tokens(g), _tokens(n)) >= 0.5 for n in names) for g in gold_parties if _tokens(g))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cuad", required=True, type=Path)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--show-errors", type=str, default="", help="term name whose errors to print")
+    args = ap.parse_args(argv)
+    with open(args.cuad / "master_clauses.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[: args.limit]
+    results = defaultdict(list)
+    t0 = time.perf_counter()
+    for row in tqdm(rows, desc="contracts", file=sys.stderr):
+        txt = args.cuad / "txt" / (Path(row["Filename"]).stem + ".txt")
+        if not txt.exists():
+            continue
+        text = txt.read_text(encoding="utf-8", errors="replace")
+        terms = extract_terms(text)
+        for k, ok in score(row, terms).items():
+            if ok is not None:
+                results[k].append(ok)
+                if k == args.show_errors and not ok:
+                    t = terms[k]
+                    col = {"governing_law": "Governing Law-Answer", "agreement_date": "Agreement Date-Answer", "parties": "Parties-Answer",
+                           "effective_date": "Effective Date-Answer", "expiration_date": "Expiration Date-Answer", "renewal_term": "Renewal Term-Answer",
+                           "notice_period_to_terminate_renewal": "Notice Period to Terminate Renewal-Answer"}[k]
+                    print(f"{txt.name[:50]:50} gold={row[col]!r:40} pred={(t.value, t.text[:80]) if t else None}", file=sys.stderr)
+    elapsed = time.perf_counter() - t0
+    report = {k: {"accuracy": round(sum(v) / len(v), 4), "n": len(v)} for k, v in sorted(results.items())}
+    report["_seconds_per_contract"] = round(elapsed / max(1, len(rows)), 4)
+    for k, v in report.items():
+        print(f"{k:40} {v}")
+    if args.json:
+        atomic_write_json(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
