@@ -1,0 +1,102 @@
+"""Search latency at scale: p50/p95 of dense, BM25 and hybrid search over N chunks.
+
+    python -m bench.search_latency [--chunks 100000] [--queries 200] [--json OUT]
+
+Builds a collection of N synthetic chunks (sentences drawn from a fixed vocabulary, so
+BM25 sees realistic posting lists) with random unit vectors written straight into the
+collection's FAISS and BM25 indexes and chunk rows in SQLite, then times the full
+search path users hit (query embedding with the real model, both retrievers, fusion,
+SQL fetch of the hits). Queries are distinct, so the query-embedding cache never hits.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+from tqdm import tqdm
+
+from core.fileio import atomic_write_json
+from core.models import Chunk, Document
+from core.settings import Settings
+from workers.runtime import Runtime
+
+WORDS = (
+    "agreement party supplier customer license fee payment invoice term termination notice renewal liability cap "
+    "indemnify warranty confidential information governing law court arbitration assignment consent affiliate "
+    "territory exclusive royalty audit insurance breach cure period days months years written delivery product "
+    "service software support maintenance update remote battery television channel setting menu privacy data "
+    "cookie consent email account security access deletion retention request"
+).split()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chunks", type=int, default=100_000)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    rng = random.Random(0)
+    data_dir = Path(tempfile.mkdtemp(prefix="docintel-lat-"))
+    rt = Runtime(Settings(data_dir=data_dir, database_url="", _env_file=None))
+    coll = rt.store.collection("default", "latency", create=True)
+    n_docs = max(1, args.chunks // 100)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(80, 160))) + f" ref{i}" for i in range(args.chunks)]
+    t0 = time.perf_counter()
+    with rt.store.session() as s:
+        doc_ids = []
+        for d in range(n_docs):
+            doc = Document(collection_id=coll.id, name=f"doc{d}.txt", sha256=f"{d:064d}", mime="text/plain", pages=1,
+                           status="indexed", version=1, metadata_={}, text="")
+            s.add(doc)
+            s.flush()
+            doc_ids.append(doc.id)
+        rows = [dict(document_id=doc_ids[i % n_docs], ordinal=i, page_start=1, page_end=1, char_start=0, char_end=len(t),
+                     text=t, token_count=len(t.split()), text_sha256=f"{i:064d}") for i, t in enumerate(texts)]
+        for i in range(0, len(rows), 5000):
+            s.execute(insert(Chunk), rows[i : i + 5000])
+    index_started = time.perf_counter()
+    chunk_ids = sorted(rt.store.all_chunk_ids(coll.id))
+    vecs = np.random.default_rng(0).standard_normal((len(chunk_ids), rt.embedder.dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    from retrieval.collection_index import CollectionIndex
+
+    index = CollectionIndex(rt.settings.index_dir / "collections" / str(coll.id), rt.store, rt.embedder, coll.id)
+    index.vectors.add(chunk_ids, vecs)
+    index.keywords.add(chunk_ids, texts)
+    index.save()
+    build_s = time.perf_counter() - index_started
+    queries = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) + f" q{i}" for i in range(args.queries)]
+    svc = rt.search_service
+    svc.search(index, "warm up the model", k=args.k)  # load model, build BM25 matrix
+    results = {}
+    for mode in ("dense", "bm25", "hybrid"):
+        times = []
+        for q in tqdm(queries, desc=mode, file=sys.stderr):
+            svc._query_cache = None  # measure embedding every time
+            t = time.perf_counter()
+            svc.search(index, q, k=args.k, mode=mode)
+            times.append((time.perf_counter() - t) * 1000)
+        results[mode] = {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
+                         "mean_ms": round(float(np.mean(times)), 2)}
+        print(f"{mode:7} p50 {results[mode]['p50_ms']:7.2f} ms  p95 {results[mode]['p95_ms']:7.2f} ms")
+    t = time.perf_counter()
+    for q in queries[:50]:
+        rt.embedder.embed_query(q)
+    embed_ms = (time.perf_counter() - t) * 1000 / 50
+    report = {"chunks": args.chunks, "queries": args.queries, "k": args.k, "index_build_s": round(build_s, 1),
+              "setup_s": round(time.perf_counter() - t0, 1), "query_embedding_ms": round(embed_ms, 2), "modes": results}
+    print(report)
+    if args.json:
+        atomic_write_json(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
