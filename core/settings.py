@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     answer_max_tokens: int = 256
     abstain_message: str = "The documents provided do not contain the answer."
     abstain_min_similarity: float = 0.4  # best evidence sentence's cosine similarity to the question
+    # Key-term questions about a single contract are answered from extracted terms.
+    contract_terms_qa: bool = True
     citation_min_support: float = 0.5  # share of a sentence's content words found in its cited source
 
     log_level: str = "INFO"

@@ -1,0 +1,83 @@
+"""Contract questions answered from extracted key terms ("extraction, then answer").
+
+On CUAD, the rule-based extractor is far more accurate on governing law, dates, renewal,
+notice and parties than the 0.5B default LLM reading retrieved text (see
+docs/benchmarks.md), and its answer cites the exact span it was read from. So when a
+question about one contract asks for one of those terms, this path answers it; every
+other question goes to the generator.
+"""
+from __future__ import annotations
+
+import re
+
+from generation.answer import Answer, Citation
+from review.terms import Term, extract_terms
+
+INTENTS: list[tuple[str, re.Pattern]] = [
+    ("notice_period_to_terminate_renewal", re.compile(r"notice.*(renew|extension)|(renew|extension).*notice", re.I)),
+    ("renewal_term", re.compile(r"renew(al)?\s+term|(how\s+long|length).*renew|renew.*(how\s+long|length|period)|auto(matically)?[-\s]renew", re.I)),
+    ("governing_law", re.compile(r"govern(s|ing)?\b.*\blaw|law\b.*\bgovern|which\s+(state|country|jurisdiction)('s)?\s+law|applicable\s+law|choice\s+of\s+law", re.I)),
+    ("expiration_date", re.compile(r"expir|(when|what\s+date).*(end|terminate)s?\b.*term|initial\s+term.*end", re.I)),
+    ("effective_date", re.compile(r"effective\s+date|when.*(take|takes|come|comes)\s+(into\s+)?effect|when.*become\s+effective", re.I)),
+    ("agreement_date", re.compile(r"(date\s+of|dated|when\s+was).*(agreement|contract)|agreement\s+date|(agreement|contract).*(dated|signed)", re.I)),
+    ("parties", re.compile(r"\bpart(y|ies)\b|who\s+(signed|are\s+the\s+parties|is\s+the\s+(supplier|customer|licensor|licensee))", re.I)),
+    ("liability_cap", re.compile(r"(cap|limit)\w*\s+(on|of)\s+liability|liability\s+(cap|limit)|maximum\s+liability", re.I)),
+]
+
+LABEL = {
+    "governing_law": "governing law", "agreement_date": "agreement date", "effective_date": "effective date",
+    "expiration_date": "expiration date", "renewal_term": "renewal term", "notice_period_to_terminate_renewal":
+    "notice period to stop renewal", "parties": "parties", "liability_cap": "liability cap",
+}
+
+
+def term_intent(question: str) -> str | None:
+    for name, pattern in INTENTS:
+        if pattern.search(question):
+            return name
+    return None
+
+
+def _sentence(name: str, term: Term) -> str:
+    v = term.value
+    if name == "governing_law":
+        return f"The agreement is governed by the law of {v}."
+    if name in ("agreement_date", "effective_date", "expiration_date"):
+        if v == "perpetual":
+            return "The agreement has no fixed expiration date; it continues perpetually."
+        extra = f" ({term.extra['computed']})" if term.extra.get("computed") else ""
+        return f"The {LABEL[name]} is {v}{extra}."
+    if name == "renewal_term":
+        return f"Each renewal term is {term.extra.get('duration', f'{v} days')} ({v} days)."
+    if name == "notice_period_to_terminate_renewal":
+        return f"Notice to stop renewal must be given {term.text} ({v} days) in advance."
+    if name == "parties":
+        return "The parties are " + "; ".join(v) + "."
+    if name == "liability_cap":
+        return "Liability is capped at " + (v.get("amount") or v.get("formula") or "the amount stated in the clause") + "."
+    return str(v)
+
+
+def answer_from_terms(question: str, document, model_id: str = "rules:review.terms") -> Answer | None:
+    """An Answer for a key-term question about `document` (a core.models.Document), or
+    None when the question is not about a key term."""
+    name = term_intent(question)
+    if name is None:
+        return None
+    term = extract_terms(document.text or "")[name]
+    if term is None:
+        return Answer(
+            answer=f"The contract does not state its {LABEL[name]}.", abstained=True, citations=[], model=model_id,
+            usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, timings={},
+            question=question, standalone_question=question, abstain_reason=f"key term '{name}' not found in the document",
+        )
+    page = document.page_of(term.char_start)
+    p_start, p_end = document.page_span(page)
+    start, end = max(term.char_start, p_start), min(term.char_end, p_end)
+    quote = document.text[start:end]
+    return Answer(
+        answer=f"{_sentence(name, term)} [1]", abstained=False,
+        citations=[Citation(1, document.id, document.name, page, start, end, quote)], model=model_id,
+        usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, timings={},
+        question=question, standalone_question=question,
+    )
