@@ -43,7 +43,8 @@ def _date_ok(gold: str, pred) -> bool:
         return pred is None
     if pred is None or pred.value == "perpetual":
         return False
-    y, mth, d = (int(x) for x in pred.value.split("-"))
+    parts = [int(x) for x in pred.value.split("-")] + [None, None]
+    y, mth, d = parts[0], parts[1], parts[2]  # partial dates ("2006", "2006-11") leave parts unknown
     return all(a is None or a == b for a, b in zip(g, (mth, d, y)))
 
 

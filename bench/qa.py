@@ -57,7 +57,8 @@ def _date_matches(gold: str, iso: str | None) -> bool:
     g = _gold_date(gold)
     if g is None or not iso or iso == "perpetual":
         return False
-    y, mth, d = (int(x) for x in iso.split("-"))
+    parts = [int(x) for x in iso.split("-")] + [None, None]  # "2006" / "2006-11" are partial
+    y, mth, d = parts[0], parts[1], parts[2]
     return all(a is None or a == b for a, b in zip(g, (mth, d, y)))
 
 
@@ -107,12 +108,7 @@ def score_term(kind: str, gold: str, term) -> bool:
         "renewal_term": f"{v} days", "notice_period": f"{v} days", "parties": "; ".join(v) if isinstance(v, list) else str(v),
     }[kind]
     if kind in ("agreement_date", "expiration_date") and v != "perpetual":
-        y, m, d = v.split("-")
-        text = f"{m}/{d}/{y}"
-        if gold_is_empty(kind, gold):
-            return False
-        g = _gold_date(gold.strip())
-        return g is not None and all(a is None or a == b for a, b in zip(g, (int(m), int(d), int(y))))
+        return not gold_is_empty(kind, gold) and _date_matches(gold.strip(), v)
     return score_text(kind, gold, text, False)
 
 

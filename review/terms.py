@@ -126,6 +126,25 @@ def contract_dates(text: str, start: int = 0, end: int | None = None):
     return find_dates(masked[start:end], offset=start)
 
 
+# A date left blank in the template: "as of ____________, 2006", "this ___ day of November, 2006"
+_PARTIAL = re.compile(
+    r"(?:day\s+of|as\s+of|dated|effective|made|entered\s+into)\s*(?:this\s+|the\s+)?[_\s\[\]]{3,}(?:day\s+of\s+)?"
+    r"(?:(?P<month>january|february|march|april|may|june|july|august|september|october|november|december)[\s_,]*)?"
+    r"(?P<year>(?:19|20)\d\d)",
+    re.IGNORECASE,
+)
+
+
+def _partial_date(text: str) -> Term | None:
+    from review.dates import MONTHS
+
+    m = _PARTIAL.search(text, 0, PREAMBLE_CHARS)
+    if not m:
+        return None
+    value = m.group("year") + (f"-{MONTHS[m.group('month').lower()]:02d}" if m.group("month") else "")
+    return Term(value, m.group(), m.start(), m.end(), extra={"partial": True})
+
+
 def agreement_date(text: str) -> Term | None:
     head_dates = contract_dates(text, 0, PREAMBLE_CHARS)
     # 1. a date right after a dating cue in the preamble ("made as of the 3rd day of ...")
@@ -143,7 +162,8 @@ def agreement_date(text: str) -> Term | None:
     if head_dates:
         d = head_dates[0]
         return Term(d.iso, d.text, d.char_start, d.char_end)
-    return None
+    # 4. no full date at all: a dating cue with the day (and maybe month) left blank
+    return _partial_date(text)
 
 
 def effective_date(text: str, agreement: Term | None) -> Term | None:
@@ -178,7 +198,7 @@ def expiration_date(text: str, effective: Term | None) -> Term | None:
                 return Term(d.iso, d.text, d.char_start, d.char_end)
         if "term" in m.group(1).lower() or "period" in m.group(1).lower() or "commence" in m.group(1).lower():
             durations = [x for x in find_durations(window, offset=window_start) if x.days >= 180]
-            if durations and effective is not None:
+            if durations and effective is not None and len(str(effective.value)) == 10:
                 d = durations[0]
                 years = round(d.days / 365)
                 iso = add_years(effective.value, years) if abs(d.days - years * 365) < 5 else add_days(effective.value, d.days)
