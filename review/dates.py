@@ -61,7 +61,7 @@ _NUMBER_WORDS = {
     "a": 1, "an": 1,
 }
 UNIT_DAYS = {"day": 1, "business day": 1, "week": 7, "month": 30, "year": 365}
-_NUM = r"(?P<num>\d{1,4}|" + "|".join(sorted((re.escape(w) for w in _NUMBER_WORDS), key=len, reverse=True)) + r")"
+_NUM = r"(?P<num>\d{1,4}|" + "|".join(sorted((re.escape(w).replace(r"\ ", r"\s+") for w in _NUMBER_WORDS), key=len, reverse=True)) + r")"
 DURATION = re.compile(
     rf"\b{_NUM}(?:\s*\(\s*(?P<paren>\d{{1,4}})\s*\))?[\s-]*(?P<unit>business\s+days?|calendar\s+days?|days?|weeks?|months?|years?)\b",
     re.IGNORECASE,
@@ -80,7 +80,7 @@ def find_durations(text: str, offset: int = 0) -> list[Duration]:
     out = []
     for m in DURATION.finditer(text):
         num = m.group("paren") or m.group("num")
-        value = int(num) if num.isdigit() else _NUMBER_WORDS.get(num.lower())
+        value = int(num) if num.isdigit() else _NUMBER_WORDS.get(" ".join(num.lower().split()))
         if value is None:
             continue
         unit = m.group("unit").lower().replace("calendar ", "").rstrip("s")

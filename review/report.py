@@ -65,6 +65,7 @@ TEMPLATE = """<!doctype html>
 
 <h2>Clauses by category</h2>
 {% if not by_category %}<p class="none">No clauses detected.</p>{% endif %}
+{% if hidden %}<p class="meta">Showing clauses detected with at least {{ "%.0f"|format(min_conf * 100) }}% confidence; {{ hidden }} lower-confidence candidate{{ "s" if hidden != 1 }} are in the JSON output.</p>{% endif %}
 {% for cat, items in by_category %}
 <div class="cat"><h3>{{ cat }}</h3>
 {% for c in items %}<blockquote>{{ c.text|truncate(600) }} <span class="conf">p. {{ c.page }} &middot; {{ "%.0f"|format(c.confidence * 100) }}%</span></blockquote>{% endfor %}
@@ -90,16 +91,19 @@ def _fmt(key: str, term: dict) -> str:
     return str(v)
 
 
-def render_html(review: Review) -> str:
+def render_html(review: Review, min_confidence: float = 0.5) -> str:
+    """The report; clauses under `min_confidence` are counted, not listed (noise for a reader)."""
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     order = {name: i for i, name in enumerate(CATEGORY_NAMES)}
     grouped: dict[str, list] = {}
-    for c in sorted(review.clauses, key=lambda c: (order.get(c["category"], 99), c["char_start"])):
+    shown = [c for c in review.clauses if c["confidence"] >= min_confidence]
+    for c in sorted(shown, key=lambda c: (order.get(c["category"], 99), c["char_start"])):
         grouped.setdefault(c["category"], []).append(c)
     counts = {s: sum(f.severity == s for f in review.findings) for s in ("high", "medium", "low")}
     return env.from_string(TEMPLATE).render(
         r=review, counts=counts, by_category=list(grouped.items()), n_categories=len(CATEGORY_NAMES),
         term_labels=TERM_LABELS, fmt=_fmt, attribution=ATTRIBUTION,
+        hidden=len(review.clauses) - len(shown), min_conf=min_confidence,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
 

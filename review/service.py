@@ -43,8 +43,53 @@ def _term_dict(term: Term | None, doc: LoadedDocument) -> dict | None:
     return out
 
 
+# A key term found by an exact drafting pattern is evidence of its clause category; the
+# classifier can miss it (e.g. a short contract), the playbook should not.
+TERM_CATEGORY = {
+    "governing_law": "Governing Law", "liability_cap": "Cap on Liability", "renewal_term": "Renewal Term",
+    "notice_period_to_terminate_renewal": "Notice Period to Terminate Renewal", "agreement_date": "Agreement Date",
+    "effective_date": "Effective Date", "expiration_date": "Expiration Date", "parties": "Parties",
+}
+RULE_CONFIDENCE = 0.9
+
+
+def _clauses_from_terms(terms: dict[str, Term | None], clauses: list[dict], doc: LoadedDocument) -> list[dict]:
+    out = []
+    for key, category in TERM_CATEGORY.items():
+        term = terms.get(key)
+        if term is None or term.extra.get("inferred_from"):
+            continue
+        overlapping = [c for c in clauses if c["category"] == category and c["char_start"] < term.char_end and term.char_start < c["char_end"]]
+        if overlapping:
+            for c in overlapping:
+                c["confidence"] = max(c["confidence"], RULE_CONFIDENCE)
+            continue
+        out.append({
+            "category": category, "text": term.text, "page": doc.page_of(term.char_start),
+            "char_start": term.char_start, "char_end": term.char_end, "confidence": RULE_CONFIDENCE, "source": "rule",
+        })
+    return out
+
+
+def model_info() -> dict[str, Any]:
+    """Name, training date and cross-validated metrics of the shipped clause model."""
+    import json
+
+    from review.classifier import MODEL_DIR, MODEL_JSON
+
+    try:
+        meta = json.loads((MODEL_DIR / MODEL_JSON).read_text())
+    except (OSError, ValueError):
+        return {"name": "unknown"}
+    cv = meta.get("cv") or {}
+    return {
+        "name": meta.get("name"), "trained": meta.get("trained"), "training_contracts": meta.get("training_contracts"),
+        "cv_pooled_aupr": cv.get("pooled_aupr") if isinstance(cv, dict) else None, "attribution": meta.get("attribution"),
+    }
+
+
 def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = None, classifier=None) -> Review:
-    from review.clauses import detect_clauses, model_info
+    from review.clauses import detect_clauses
 
     t0 = time.perf_counter()
     matches = detect_clauses(doc.text, classifier=classifier)
@@ -56,7 +101,9 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
         }
         for m in matches
     ]
-    terms = {k: _term_dict(v, doc) for k, v in extract_terms(doc.text).items()}
+    raw_terms = extract_terms(doc.text)
+    terms = {k: _term_dict(v, doc) for k, v in raw_terms.items()}
+    clauses.extend(_clauses_from_terms(raw_terms, clauses, doc))
     t2 = time.perf_counter()
     playbook = playbook or load_playbook()
     findings = evaluate(playbook, clauses, terms)

@@ -225,8 +225,10 @@ def renewal_term(text: str) -> Term | None:
         window = text[start : m.end() + 200]
         durations = [d for d in find_durations(window, offset=start) if d.days >= 28]
         if durations:
-            # the duration closest to the renewal cue
-            d = min(durations, key=lambda x: abs(x.char_start - m.start()))
+            # the renewal length follows its cue ("renews ... for successive one (1) year terms");
+            # a duration before the cue is usually the initial term
+            after = [x for x in durations if x.char_start >= m.start()]
+            d = after[0] if after else min(durations, key=lambda x: abs(x.char_start - m.start()))
             s, e = min(d.char_start, m.start()), max(d.char_end, m.end())
             return Term(d.days, text[s:e], s, e, extra={"duration": d.text})
     return None
@@ -235,15 +237,27 @@ def renewal_term(text: str) -> Term | None:
 _NOTICE = re.compile(r"(notice\s+of\s+(?:non-?renewal|its\s+intent|termination)|not\s+to\s+renew|non-?renewal|written\s+notice)", re.IGNORECASE)
 
 
+_AT_LEAST = re.compile(r"(at\s+least|not\s+less\s+than|no\s+less\s+than|minimum\s+of|upon|with|giving|gives?)\s*$", re.IGNORECASE)
+_AHEAD = re.compile(r"\s*(?:\w+\s+){0,3}?(prior|before|in\s+advance|notice|written\s+notice)", re.IGNORECASE)
+
+
 def notice_to_terminate_renewal(text: str) -> Term | None:
     for m in re.finditer(r"renew", text, re.IGNORECASE):
         start = max(0, m.start() - 300)
         window = text[start : m.end() + 300]
         if not _NOTICE.search(window):
             continue
-        durations = [d for d in find_durations(window, offset=start) if 1 <= d.days <= 365 and "notice" in text[d.char_end : d.char_end + 40].lower() + text[max(0, d.char_start - 40) : d.char_start].lower()]
-        if durations:
-            d = durations[0]
+        durations = [
+            d for d in find_durations(window, offset=start)
+            if 1 <= d.days <= 365 and "notice" in (text[max(0, d.char_start - 80) : d.char_start] + text[d.char_end : d.char_end + 60]).lower()
+        ]
+        # "at least sixty (60) days prior written notice": a notice period reads as a minimum, ahead of something
+        strong = [
+            d for d in durations
+            if _AT_LEAST.search(text[max(0, d.char_start - 30) : d.char_start]) or _AHEAD.match(text[d.char_end : d.char_end + 40])
+        ]
+        if strong or durations:
+            d = (strong or durations)[0]
             return Term(d.days, d.text, d.char_start, d.char_end)
     return None
 
