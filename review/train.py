@@ -1,0 +1,434 @@
+"""Train the clause classifier on CUAD (master_clauses.csv + txt/) with contract-level CV.
+
+    from review.train import train
+    metrics = train("/path/to/cuad-dev", folds=5, out_dir="review/model")
+
+The data is read from `cuad_dir` and never copied; only the trained weights
+(review/model/clause_model.npz + clause_model.json) and the model card are written.
+"""
+from __future__ import annotations
+
+import ast
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from review.taxonomy import ATTRIBUTION, CATEGORY_NAMES, N_CATEGORIES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Contract:
+    name: str  # the CSV's Filename (the PDF name)
+    txt_path: str
+    text: str
+    gold: dict[str, list[str]] = field(default_factory=dict)  # category -> gold fragments
+
+
+def _key(name: str) -> str:
+    stem = os.path.splitext(name)[0]
+    stem = unicodedata.normalize("NFKD", stem)
+    return "".join(ch for ch in stem.lower() if ch.isalnum())
+
+
+def load_cuad(cuad_dir: str | os.PathLike, limit: int | None = None) -> tuple[list[Contract], dict]:
+    """Contracts with gold fragments per category; report of filename mapping misses."""
+    cuad_dir = Path(cuad_dir)
+    csv.field_size_limit(1 << 30)
+    txt_dir = cuad_dir / "txt"
+    txt_files = sorted(p.name for p in txt_dir.iterdir() if p.suffix.lower() == ".txt")
+    by_stem = {os.path.splitext(n)[0]: n for n in txt_files}
+    by_key: dict[str, list[str]] = {}
+    for n in txt_files:
+        by_key.setdefault(_key(n), []).append(n)
+    contracts: list[Contract] = []
+    report = {"rows": 0, "exact": 0, "fuzzy": [], "missing": [], "fragments": 0, "fragments_not_found": 0}
+    with open(cuad_dir / "master_clauses.csv", encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        for row in reader:
+            report["rows"] += 1
+            fname = row["Filename"]
+            stem = os.path.splitext(fname)[0]
+            gold: dict[str, list[str]] = {}
+            for cat in CATEGORY_NAMES:
+                raw = row.get(cat, "") or "[]"
+                items = ast.literal_eval(raw)
+                frags: list[str] = []
+                for item in items:
+                    for frag in str(item).split("<omitted>"):
+                        frag = frag.strip()
+                        if frag and frag not in frags:
+                            frags.append(frag)
+                gold[cat] = frags
+            candidates = [by_stem[stem]] if stem in by_stem else by_key.get(_key(fname), [])
+            chosen = None
+            for cand in candidates:
+                text = (txt_dir / cand).read_text(encoding="utf-8")
+                if all(f in text for fr in gold.values() for f in fr):
+                    chosen = (cand, text)
+                    break
+            if chosen is None and candidates:
+                cand = candidates[0]
+                chosen = (cand, (txt_dir / cand).read_text(encoding="utf-8"))
+            if chosen is None:
+                report["missing"].append(fname)
+                continue
+            if stem in by_stem and chosen[0] == by_stem[stem]:
+                report["exact"] += 1
+            else:
+                report["fuzzy"].append([fname, chosen[0]])
+            c = Contract(fname, str(txt_dir / chosen[0]), chosen[1], gold)
+            for fr in gold.values():
+                report["fragments"] += len(fr)
+                report["fragments_not_found"] += sum(1 for f in fr if f not in c.text)
+            contracts.append(c)
+            if limit and len(contracts) >= limit:
+                break
+    return contracts, report
+
+
+# ------------------------------------------------------------------ dataset
+from review.segment import segment as _segment  # noqa: E402
+from review.classifier import (  # noqa: E402
+    DENSE_NAMES, Featurizer, LinearClauseModel, SegmentMeta, save_model, tokens,
+)
+from evaluation.cuad_metric import _words, is_match, evaluate as cuad_evaluate  # noqa: E402
+
+PARTIES = CATEGORY_NAMES.index("Parties")
+
+
+@dataclass
+class ContractSegments:
+    contract: Contract
+    starts: np.ndarray
+    ends: np.ndarray
+    kinds: list[str]
+    texts: list[str]
+    labels: np.ndarray  # (n, 41) bool
+
+
+def _occurrences(text: str, frag: str) -> list[tuple[int, int]]:
+    out, pos = [], text.find(frag)
+    while pos >= 0 and len(out) < 20:
+        out.append((pos, pos + len(frag)))
+        pos = text.find(frag, pos + 1)
+    return out
+
+
+def label_segments(c: Contract) -> ContractSegments:
+    segs = _segment(c.text)
+    starts = np.array([s.char_start for s in segs], dtype=np.int64)
+    ends = np.array([s.char_end for s in segs], dtype=np.int64)
+    texts = [s.text for s in segs]
+    words = [None] * len(segs)
+    labels = np.zeros((len(segs), N_CATEGORIES), dtype=bool)
+    for ci, cat in enumerate(CATEGORY_NAMES):
+        containment = "both" if ci == PARTIES else None
+        for g in c.gold[cat]:
+            gw = _words(g)
+            for a, b in _occurrences(c.text, g):
+                cand = np.nonzero((starts < b) & (ends > a))[0]
+                for k in cand:
+                    if labels[k, ci]:
+                        continue
+                    if words[k] is None:
+                        words[k] = _words(texts[k])
+                    w = words[k]
+                    if containment is None and (len(w) < 0.5 * len(gw) or len(gw) < 0.5 * len(w)):
+                        continue
+                    if is_match(texts[k], g, containment):
+                        labels[k, ci] = True
+    return ContractSegments(c, starts, ends, [s.kind for s in segs], texts, labels)
+
+
+def build_vocab(seg_sets: list[ContractSegments], min_df: int = 3, min_pos_df: int = 2, max_terms: int = 40000):
+    """Vocabulary: terms in >= min_df segments overall and >= min_pos_df positive segments."""
+    df: dict[str, int] = {}
+    pos_df: dict[str, int] = {}
+    n = 0
+    for cs in seg_sets:
+        anypos = cs.labels.any(axis=1)
+        for text, p in zip(cs.texts, anypos):
+            n += 1
+            for t in set(tokens(text)):
+                df[t] = df.get(t, 0) + 1
+                if p:
+                    pos_df[t] = pos_df.get(t, 0) + 1
+    terms = [t for t, d in df.items() if d >= min_df and pos_df.get(t, 0) >= min_pos_df]
+    terms.sort(key=lambda t: -pos_df[t])
+    terms = sorted(terms[:max_terms])
+    vocab = {t: i for i, t in enumerate(terms)}
+    idf = np.array([math.log((1 + n) / (1 + df[t])) + 1.0 for t in terms], dtype=np.float32)
+    return vocab, idf
+
+
+import math  # noqa: E402
+
+
+def featurize(feat: Featurizer, cs: ContractSegments):
+    import scipy.sparse as sp
+
+    meta = SegmentMeta(cs.starts, cs.ends, len(cs.contract.text), cs.kinds)
+    r, c, v = feat.transform_coo(cs.texts, meta)
+    return sp.csr_matrix((v, (r, c)), shape=(len(cs.texts), feat.n_features), dtype=np.float32)
+
+
+def count_matrix(seg_sets: list[ContractSegments], min_df: int = 3):
+    """Raw term counts (CSR, int) for every segment of every contract, over terms with df >= min_df."""
+    import scipy.sparse as sp
+
+    term_id: dict[str, int] = {}
+    indptr = [0]
+    indices: list[int] = []
+    data: list[int] = []
+    for cs in seg_sets:
+        for text in cs.texts:
+            counts: dict[int, int] = {}
+            for t in tokens(text):
+                j = term_id.setdefault(t, len(term_id))
+                counts[j] = counts.get(j, 0) + 1
+            indices.extend(counts.keys())
+            data.extend(counts.values())
+            indptr.append(len(indices))
+    X = sp.csr_matrix((np.asarray(data, dtype=np.float32), np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
+                      shape=(len(indptr) - 1, len(term_id)))
+    df = np.bincount(X.indices, minlength=X.shape[1])
+    keep = np.nonzero(df >= min_df)[0]
+    terms = sorted(term_id, key=term_id.get)
+    X = X[:, keep].tocsr()
+    return X, [terms[i] for i in keep], df[keep]
+
+
+def dense_matrix(seg_sets: list[ContractSegments]) -> np.ndarray:
+    from review.classifier import dense_features
+
+    rows = []
+    for cs in seg_sets:
+        n = len(cs.contract.text)
+        for text, s, k in zip(cs.texts, cs.starts, cs.kinds):
+            rows.append(dense_features(text, int(s), n, k))
+    return np.vstack(rows).astype(np.float32)
+
+
+def tfidf(X_counts, cols: np.ndarray, idf: np.ndarray):
+    """Sublinear tf * idf over the chosen columns, rows L2-normalised (as Featurizer does)."""
+    import scipy.sparse as sp
+
+    X = X_counts[:, cols].tocsr(copy=True)
+    X.data = (1.0 + np.log(X.data)) * idf[X.indices]
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    X = sp.diags(1.0 / norms) @ X
+    return X.tocsr().astype(np.float32)
+
+
+def fit_linear(X, Y: np.ndarray, C: float, n_jobs: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest L2 logistic regression (liblinear dual; threads: liblinear releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.linear_model import LogisticRegression
+
+    W = np.zeros((X.shape[1], Y.shape[1]), dtype=np.float32)
+    b = np.full(Y.shape[1], -10.0, dtype=np.float32)
+
+    def one(j: int) -> None:
+        y = Y[:, j]
+        if y.sum() < 2:
+            return
+        clf = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=300, tol=1e-3)
+        clf.fit(X, y)
+        W[:, j] = clf.coef_[0]
+        b[j] = clf.intercept_[0]
+
+    with ThreadPoolExecutor(max_workers=n_jobs) as ex:
+        list(ex.map(one, range(Y.shape[1])))
+    return W, b
+
+
+def fit_platt(dec: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    a = np.ones(Y.shape[1], dtype=np.float32)
+    b = np.zeros(Y.shape[1], dtype=np.float32)
+    for j in range(Y.shape[1]):
+        y = Y[:, j]
+        if y.sum() < 2:
+            b[j] = -20.0
+            continue
+        clf = LogisticRegression(C=100.0, solver="lbfgs")
+        clf.fit(dec[:, j:j + 1], y)
+        a[j] = clf.coef_[0, 0]
+        b[j] = clf.intercept_[0]
+    return a, b
+
+
+def select_candidates(starts, ends, probs: np.ndarray, top_k: int, min_prob: float) -> list[tuple[int, float]]:
+    """Greedy non-maximum suppression of overlapping spans for one category; best first."""
+    order = np.argsort(-probs)
+    chosen: list[tuple[int, float]] = []
+    for i in order:
+        p = float(probs[i])
+        if p < min_prob or len(chosen) >= top_k:
+            break
+        s, e = starts[i], ends[i]
+        if any(s < ends[j] and starts[j] < e for j, _ in chosen):
+            continue
+        chosen.append((int(i), p))
+    return chosen
+
+
+def predictions_for(cs: ContractSegments, probs: np.ndarray, top_k: int, min_prob: float) -> dict:
+    out = {}
+    for ci, cat in enumerate(CATEGORY_NAMES):
+        sel = select_candidates(cs.starts, cs.ends, probs[:, ci], top_k, min_prob)
+        out[(cs.contract.name, cat)] = [(cs.texts[i], p) for i, p in sel]
+    return out
+
+
+def _sanitize(obj):
+    if isinstance(obj, float):
+        return None if math.isnan(obj) else round(obj, 6)
+    if isinstance(obj, dict):
+        return {str(k): _sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_sanitize(v) for v in obj]
+    if isinstance(obj, (np.floating,)):
+        return _sanitize(float(obj))
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    return obj
+
+
+DEFAULTS = {"C": 4.0, "neg_rate": 0.08, "min_df": 3, "min_pos_df": 2, "max_terms": 40000, "top_k": 8, "min_prob": 0.001, "seed": 0}
+
+
+def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, write: bool = True, **params) -> dict:
+    """Contract-level K-fold CV with the CUAD metric, then fit on all contracts and write the model.
+
+    Returns a JSON-able dict: data report, CV metrics (pooled and per category), timings,
+    segmentation upper-bound recall, artifact sizes.
+    """
+    cfg = {**DEFAULTS, **params}
+    t0 = time.time()
+    contracts, report = load_cuad(cuad_dir, limit=limit)
+    rng = np.random.default_rng(cfg["seed"])
+    seg_sets = [label_segments(c) for c in contracts]
+    t_seg = time.time() - t0
+    log.info("segmented and labelled %d contracts in %.1fs", len(contracts), t_seg)
+    Xc, terms, df = count_matrix(seg_sets, cfg["min_df"])
+    D = dense_matrix(seg_sets)
+    Y = np.vstack([cs.labels for cs in seg_sets])
+    owner = np.concatenate([np.full(len(cs.texts), i) for i, cs in enumerate(seg_sets)])
+    n_seg = Xc.shape[0]
+    idf_all = np.log((1 + n_seg) / (1 + df)).astype(np.float32) + 1.0
+    anypos = Y.any(axis=1)
+    log.info("matrix %s, %d positives, %.1fs", Xc.shape, int(anypos.sum()), time.time() - t0)
+
+    def vocab_cols(train_rows: np.ndarray) -> np.ndarray:
+        pos_rows = train_rows[anypos[train_rows]]
+        pos_df = np.bincount(Xc[pos_rows].indices, minlength=Xc.shape[1])
+        cols = np.nonzero(pos_df >= cfg["min_pos_df"])[0]
+        if len(cols) > cfg["max_terms"]:
+            cols = np.sort(cols[np.argsort(-pos_df[cols])[: cfg["max_terms"]]])
+        return cols
+
+    def design(rows: np.ndarray, cols: np.ndarray):
+        import scipy.sparse as sp
+
+        return sp.hstack([tfidf(Xc[rows], cols, idf_all[cols]), sp.csr_matrix(D[rows])], format="csr")
+
+    def sample_rows(rows: np.ndarray) -> np.ndarray:
+        keep = anypos[rows] | (rng.random(len(rows)) < cfg["neg_rate"])
+        return rows[keep]
+
+    # ---------------------------------------------------------------- CV
+    order = rng.permutation(len(seg_sets))
+    fold_of = np.empty(len(seg_sets), dtype=int)
+    fold_of[order] = np.arange(len(seg_sets)) % folds
+    oof = np.zeros(Y.shape, dtype=np.float32)
+    for k in range(folds):
+        tr_c = fold_of[owner] != k
+        tr_rows = np.nonzero(tr_c)[0]
+        te_rows = np.nonzero(~tr_c)[0]
+        cols = vocab_cols(tr_rows)
+        fit_rows = sample_rows(tr_rows)
+        W, b = fit_linear(design(fit_rows, cols), Y[fit_rows], cfg["C"])
+        oof[te_rows] = design(te_rows, cols) @ W + b
+        log.info("fold %d/%d: %d terms, %d rows, %.1fs", k + 1, folds, len(cols), len(fit_rows), time.time() - t0)
+    # calibration: per category, fitted on the other folds' held-out scores
+    probs = np.zeros_like(oof)
+    for k in range(folds):
+        te = fold_of[owner] == k
+        a, bb = fit_platt(oof[~te], Y[~te])
+        probs[te] = 1.0 / (1.0 + np.exp(-np.clip(a * oof[te] + bb, -40, 40)))
+    gold, preds = {}, {}
+    offs = np.concatenate([[0], np.cumsum([len(cs.texts) for cs in seg_sets])])
+    for i, cs in enumerate(seg_sets):
+        for cat in CATEGORY_NAMES:
+            gold[(cs.contract.name, cat)] = cs.contract.gold[cat]
+        preds.update(predictions_for(cs, probs[offs[i]:offs[i + 1]], cfg["top_k"], cfg["min_prob"]))
+    cv = cuad_evaluate(preds, gold)
+    cv.pop("curve", None)
+    cv_official = cuad_evaluate(preds, gold, parties_containment="gold_in_pred")
+    # upper bound: some segment matches the gold clause (segment-level labels cover overlapping spans)
+    ub = upper_bound(seg_sets)
+    result = {
+        "data": {k: (len(v) if isinstance(v, list) and k == "missing" else v) for k, v in report.items()},
+        "config": cfg,
+        "folds": folds,
+        "contracts": len(seg_sets),
+        "segments": int(n_seg),
+        "cv": cv,
+        "cv_parties_gold_in_pred": {k: cv_official[k] for k in ("aupr", "prec_at_80_recall", "prec_at_90_recall")},
+        "segmentation_upper_bound": ub,
+        "seconds": {"segment_and_label": round(t_seg, 1)},
+    }
+    log.info("CV AUPR %.3f P@80R %.3f P@90R %.3f", cv["aupr"], cv["prec_at_80_recall"], cv["prec_at_90_recall"])
+
+    # ------------------------------------------------------------ final model
+    all_rows = np.arange(n_seg)
+    cols = vocab_cols(all_rows)
+    fit_rows = sample_rows(all_rows)
+    W, b = fit_linear(design(fit_rows, cols), Y[fit_rows], cfg["C"])
+    a, bb = fit_platt(oof, Y)  # Platt on held-out scores of the CV models
+    vocab = {terms[c]: i for i, c in enumerate(cols)}
+    feat = Featurizer(vocab, idf_all[cols])
+    config = {
+        "name": "cuad-tfidf-logreg", "trained": time.strftime("%Y-%m-%d"), "attribution": ATTRIBUTION,
+        "training_contracts": len(seg_sets), "params": cfg,
+        "policy": {"top_k": cfg["top_k"], "min_prob": cfg["min_prob"]},
+        "cv": {k: cv[k] for k in ("aupr", "prec_at_80_recall", "prec_at_90_recall")},
+    }
+    model = LinearClauseModel(feat, W, b, a, bb, config)
+    result["seconds"]["total"] = round(time.time() - t0, 1)
+    if write:
+        out = Path(out_dir) if out_dir else Path(__file__).parent / "model"
+        result["artifact_bytes"] = save_model(model, out)
+        result["model_dir"] = str(out)
+    return _sanitize(result)
+
+
+def upper_bound(seg_sets: list[ContractSegments]) -> dict:
+    """Fraction of gold fragments matched (CUAD rule) by at least one segment, per category and pooled."""
+    hit = np.zeros(N_CATEGORIES)
+    tot = np.zeros(N_CATEGORIES)
+    for cs in seg_sets:
+        for ci, cat in enumerate(CATEGORY_NAMES):
+            cont = "both" if ci == PARTIES else None
+            pos = np.nonzero(cs.labels[:, ci])[0]
+            for g in cs.contract.gold[cat]:
+                tot[ci] += 1
+                if any(is_match(cs.texts[k], g, cont) for k in pos):
+                    hit[ci] += 1
+    per = {cat: (hit[i] / tot[i] if tot[i] else None) for i, cat in enumerate(CATEGORY_NAMES)}
+    return {"pooled": float(hit.sum() / max(1, tot.sum())), "per_category": per, "n_gold": int(tot.sum())}
