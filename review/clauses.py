@@ -49,7 +49,9 @@ def default_classifier() -> ClauseClassifier:
     return _MODEL
 
 
-def _nms(starts: np.ndarray, ends: np.ndarray, probs: np.ndarray, top_k: int, threshold: float) -> list[tuple[int, float]]:
+def select_candidates(starts, ends, probs: np.ndarray, top_k: int, threshold: float) -> list[tuple[int, float]]:
+    """Greedy non-maximum suppression of overlapping spans for one category, best first
+    (shared by inference and by training's cross-validation)."""
     order = np.argsort(-probs, kind="stable")
     chosen: list[tuple[int, float]] = []
     for i in order:
@@ -92,7 +94,7 @@ def detect_clauses(
     for ci, cat in enumerate(names):
         if wanted is not None and cat not in wanted:
             continue
-        for i, p in _nms(starts, ends, probs[:, ci], top_k, threshold):
+        for i, p in select_candidates(starts, ends, probs[:, ci], top_k, threshold):
             s = segs[i]
             out.append(ClauseMatch(cat, s.char_start, s.char_end, s.text, p))
     out.sort(key=lambda m: (m.char_start, -m.confidence, m.category))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from review.taxonomy import ATTRIBUTION, CATEGORY_NAMES, N_CATEGORIES
+from review.clauses import select_candidates
 
 log = logging.getLogger(__name__)
 
@@ -270,21 +271,6 @@ def fit_platt(dec: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a[j] = clf.coef_[0, 0]
         b[j] = clf.intercept_[0]
     return a, b
-
-
-def select_candidates(starts, ends, probs: np.ndarray, top_k: int, min_prob: float) -> list[tuple[int, float]]:
-    """Greedy non-maximum suppression of overlapping spans for one category; best first."""
-    order = np.argsort(-probs)
-    chosen: list[tuple[int, float]] = []
-    for i in order:
-        p = float(probs[i])
-        if p < min_prob or len(chosen) >= top_k:
-            break
-        s, e = starts[i], ends[i]
-        if any(s < ends[j] and starts[j] < e for j, _ in chosen):
-            continue
-        chosen.append((int(i), p))
-    return chosen
 
 
 def predictions_for(cs: ContractSegments, probs: np.ndarray, top_k: int, min_prob: float) -> dict:
