@@ -13,12 +13,13 @@ Any subset of the three sets runs. What is measured:
 - PolicyQA: every policy is one document (its paragraphs joined by a blank line); every
   question is searched within its own policy. A chunk is a hit when its character span
   overlaps the gold paragraph (stricter: when it contains an answer span). Recall@1/5/10
-  and MRR@10 of the first hit.
+  and MRR@10 of the first hit. "anygold" also counts the gold paragraphs of the same
+  question text asked of the same policy (PolicyQA repeats questions per paragraph).
 - E-Manual: every section is one document (title path + text); a question's gold section
   comes from its section hierarchy. Chunks collapse to sections; recall@1/@5, MRR@10.
 
-Latency is the wall time of `SearchService.rank` per query (query embedding included: the
-query cache is cleared before each pass).
+Latency is the wall time of `SearchService.rank` per distinct query text, query embedding
+included (the query cache is emptied before each pass; repeats are not timed).
 """
 from __future__ import annotations
 
@@ -92,8 +93,16 @@ LATENCY: dict[str, list[float]] = defaultdict(list)  # mode -> every timed rank(
 
 @dataclass
 class Timer:
+    """Wall-clock samples of one pass; `seen` holds the query texts already timed."""
+
     mode: str
+    rt: Any = None
     samples: list[float] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.rt is not None:  # a pass starts with an empty query-embedding cache
+            self.rt.search_service._query_cache = None
 
     def __call__(self, fn: Callable[[], Any]) -> Any:
         t0 = time.perf_counter()
@@ -157,7 +166,22 @@ def ingest_set(rt, set_name: str, docs: list[tuple[str, str]], reuse: bool) -> I
 def warm_up(rt, ing: Ingested, mode: str, query: str) -> None:
     """Load the model and build the lazy BM25 matrix outside the timed calls."""
     rt.search_service.rank(ing.index, query, 5, mode, None)
-    rt.search_service._query_cache = None  # timed passes pay for their query embeddings
+
+
+def timed_rank(rt, timer: Timer, ing: Ingested, query: str, k: int, mode: str, allowed: set[int] | None) -> list[int]:
+    """`SearchService.rank` as a user's query meets it; ranked chunk ids.
+
+    Only a query text's first call in a pass is timed, so latency is that of a query
+    the process has not embedded yet (PolicyQA asks 568 distinct questions 3,809 times,
+    and the service's query cache would answer the repeats); a Timer built with the
+    runtime empties that cache when its pass starts."""
+    fn = lambda: rt.search_service.rank(ing.index, query, k, mode, allowed)  # noqa: E731
+    if query in timer.seen:
+        ranked = fn()
+    else:
+        timer.seen.add(query)
+        ranked = timer(fn)
+    return [cid for cid, _ in ranked]
 
 
 # -- ACORD -------------------------------------------------------------------------------------
@@ -184,13 +208,12 @@ def run_acord(rt, path: Path, modes: Sequence[str], limit: int | None, depth_k: 
         res: dict[str, Any] = {}
         per_query: list[dict] = []
         for variant in ("corpus", "judged"):
-            rt.search_service._query_cache = None
-            timer = Timer(mode)
+            timer = Timer(mode, rt)
             n5, n10, r100 = [], [], []
             for qid in progress(qids, f"acord {mode} {variant}"):
                 allowed = pools[qid] if variant == "judged" else None
-                ranked = timer(lambda: rt.search_service.rank(ing.index, data.queries[qid], depth_k, mode, allowed))
-                top = [name_of[d] for d in collapse([c for c, _ in ranked], ing.chunk_doc, 100)]
+                ranked = timed_rank(rt, timer, ing, data.queries[qid], depth_k, mode, allowed)
+                top = [name_of[d] for d in collapse(ranked, ing.chunk_doc, 100)]
                 judged = data.qrels[qid]
                 n5.append(ndcg_at_k(top, judged, 5))
                 n10.append(ndcg_at_k(top, judged, 10))
@@ -291,6 +314,11 @@ def run_policyqa(rt, path: Path, modes: Sequence[str], limit: int | None, depth_
         no_answer_chunk += not ans_gold
         items.append((q, i, para_gold, ans_gold))
 
+    # The same question text is often asked of one policy several times, each time with
+    # another gold paragraph: "anygold" also accepts the paragraphs of those twins.
+    twins: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for q, _, para_gold, _ in items:
+        twins[(q.title, q.question)] |= para_gold
     chunks_per_doc = [len(doc_chunks[d]) for d in doc_id_of.values()]
     random5 = []
     for _, i, para_gold, _ in items:  # chance of a hit in 5 random chunks of the policy
@@ -300,19 +328,21 @@ def run_policyqa(rt, path: Path, modes: Sequence[str], limit: int | None, depth_
         "ingest": ing.stats, "questions": len(items), "skipped_questions": skipped,
         "unlocated_paragraphs": unlocated, "questions_without_answer_chunk": no_answer_chunk,
         "chunks_per_policy_mean": round(float(np.mean(chunks_per_doc)), 1) if chunks_per_doc else None,
-        "random_recall@5": mean(random5), "k_chunks": depth_k, "modes": {},
+        "random_recall@5": mean(random5),
+        "questions_with_twin_gold": sum(1 for q, _, pg, _ in items if twins[(q.title, q.question)] != pg),
+        "k_chunks": depth_k, "modes": {},
     }
     for mode in modes:
         warm_up(rt, ing, mode, items[0][0].question)
-        timer = Timer(mode)
+        timer = Timer(mode, rt)
         rows = defaultdict(list)
         per_query = []
         for q, i, para_gold, ans_gold in progress(items, f"policyqa {mode}"):
-            ranked = timer(lambda: rt.search_service.rank(ing.index, q.question, depth_k, mode, allowed[i]))
-            ids = [c for c, _ in ranked]
+            ids = timed_rank(rt, timer, ing, q.question, depth_k, mode, allowed[i])
             for k in (1, 5, 10):
                 rows[f"para_recall@{k}"].append(hit_rate(ids, para_gold, k))
                 rows[f"answer_recall@{k}"].append(hit_rate(ids, ans_gold, k) if ans_gold else 0.0)
+                rows[f"para_anygold_recall@{k}"].append(hit_rate(ids, twins[(q.title, q.question)], k))
             rows["para_mrr@10"].append(mrr_at_k(ids, para_gold, 10))
             rows["answer_mrr@10"].append(mrr_at_k(ids, ans_gold, 10) if ans_gold else 0.0)
             if details:
@@ -348,12 +378,12 @@ def run_emanual(rt, path: Path, modes: Sequence[str], limit: int | None, depth_k
     }
     for mode in modes:
         warm_up(rt, ing, mode, matched[0].question)
-        timer = Timer(mode)
+        timer = Timer(mode, rt)
         rows = defaultdict(list)
         per_query = []
         for q in progress(matched, f"emanual {mode}"):
-            ranked = timer(lambda: rt.search_service.rank(ing.index, q.question, depth_k, mode, None))
-            top = [section_of[d] for d in collapse([c for c, _ in ranked], ing.chunk_doc, depth_k)]
+            ranked = timed_rank(rt, timer, ing, q.question, depth_k, mode, None)
+            top = [section_of[d] for d in collapse(ranked, ing.chunk_doc, depth_k)]
             gold = set(q.gold_section_ids)
             for k in (1, 5):
                 rows[f"recall@{k}"].append(hit_rate(top, gold, k))
@@ -373,7 +403,7 @@ def run_emanual(rt, path: Path, modes: Sequence[str], limit: int | None, depth_k
 COLUMNS = {
     "acord": ["corpus_ndcg@5", "corpus_ndcg@10", "judged_ndcg@5", "judged_ndcg@10", "corpus_recall@100"],
     "policyqa": ["para_recall@1", "para_recall@5", "para_recall@10", "para_mrr@10",
-                 "answer_recall@1", "answer_recall@5", "answer_recall@10", "answer_mrr@10"],
+                 "answer_recall@1", "answer_recall@5", "answer_recall@10", "answer_mrr@10", "para_anygold_recall@5"],
     "emanual": ["recall@1", "recall@5", "mrr@10"],
 }
 

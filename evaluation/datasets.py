@@ -301,8 +301,9 @@ def load_emanual(folder: str | Path) -> EManualData:
 
     The corpus only has flat section titles in reading order; chapters are the sections
     whose title is the first element of some question's hierarchy, and every section
-    belongs to the chapter last seen before it. Gold sections are resolved with
-    `match_emanual_gold`.
+    belongs to the chapter last seen before it (a chapter no question names, such as
+    'Precautions and Notes', is folded into the one before it). Gold sections are
+    resolved with `match_emanual_gold`.
     """
     root = Path(folder)
     raw = json.loads((root / CORPUS_FILE).read_text(encoding="utf-8"))
