@@ -34,7 +34,15 @@ def sentences_of(hit: SearchHit) -> list[tuple[int, int, str]]:
     """(start, end, text) in document offsets; long runs are cut into MAX_CHARS windows."""
     out = []
     bounds = [0] + [x for m in _BOUNDARY.finditer(hit.text) for x in (m.start(), m.end())] + [len(hit.text)]
+    pairs = []
     for s, e in zip(bounds[::2], bounds[1::2]):
+        # a Markdown heading line is its own sentence, not the start of the next one
+        nl = hit.text.find("\n", s, e)
+        if hit.text[s:e].lstrip().startswith("#") and nl != -1:
+            pairs += [(s, nl), (nl + 1, e)]
+        else:
+            pairs.append((s, e))
+    for s, e in pairs:
         while s < e and hit.text[s].isspace():
             s += 1
         while e > s and hit.text[e - 1].isspace():
