@@ -28,6 +28,7 @@ class CollectionIndex:
         self.collection_id = collection_id
         self.vectors = FaissVectorIndex(self.folder, embedder.dim)
         self.keywords = Bm25KeywordIndex(self.folder)
+        self.reconciled = False
 
     def reconcile(self) -> dict[str, int]:
         """Repair drift after a crash: rows without vectors are embedded, vectors without rows dropped."""
@@ -85,18 +86,25 @@ _OPEN: dict[tuple[str, int], CollectionIndex] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def open_collection_index(settings: Settings, store: Store, embedder: Embedder, collection_id: int) -> CollectionIndex:
-    """The collection-index factory: one instance per collection per process, reconciled on first open."""
+def open_collection_index(
+    settings: Settings, store: Store, embedder: Embedder, collection_id: int, writer: bool = False
+) -> CollectionIndex:
+    """The collection-index factory: one instance per collection per process.
+
+    Only a writer (ingest, delete) reconciles the index with the chunk rows: a reader that
+    repaired and saved would race the one writer of the collection."""
     folder = settings.index_dir / "collections" / str(collection_id)
     key = (str(folder.resolve()), collection_id)
     with _OPEN_LOCK:
         index = _OPEN.get(key)
         if index is None:
             index = CollectionIndex(folder, store, embedder, collection_id)
-            index.reconcile()
             _OPEN[key] = index
         else:
             index.refresh()
+        if writer and not index.reconciled:
+            index.reconcile()
+            index.reconciled = True
         return index
 
 

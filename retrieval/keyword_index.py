@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -156,7 +157,8 @@ class Bm25KeywordIndex:
             flat = np.concatenate([self._tokens[int(c)] for c in ids]) if len(ids) else np.zeros(0, np.int32)
             buf = io.BytesIO()
             np.savez(buf, ids=ids, offsets=offsets, tokens=flat.astype(np.int32))
-            self._version += 1
+            # unique and increasing across processes, so a reader never mistakes a new file for its own
+            self._version = max(self._version + 1, time.time_ns())
             # vocab first: the token file only references ids the vocab already has
             atomic_write_bytes(self.folder / self.VOCAB, json.dumps(self._vocab).encode())
             atomic_write_bytes(self.folder / self.FILE, buf.getvalue())

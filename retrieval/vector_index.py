@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -128,7 +129,8 @@ class FaissVectorIndex:
         with self._lock:
             data = faiss.serialize_index(self._index).tobytes()
             atomic_write_bytes(self.folder / self.FILE, data)
-            self._version += 1
+            # unique and increasing across processes, so a reader never mistakes a new file for its own
+            self._version = max(self._version + 1, time.time_ns())
             atomic_write_json(self.folder / self.MANIFEST, {"version": self._version, "dim": self.dim, "count": len(self)})
 
     def drop(self) -> None:

@@ -66,8 +66,8 @@ class Runtime:
     def tenant_name(self, tenant: str | None) -> str:
         return tenant or self.settings.default_tenant
 
-    def index(self, collection_id: int) -> CollectionIndex:
-        return open_collection_index(self.settings, self.store, self.embedder, collection_id)
+    def index(self, collection_id: int, writer: bool = False) -> CollectionIndex:
+        return open_collection_index(self.settings, self.store, self.embedder, collection_id, writer=writer)
 
     # -- use cases ---------------------------------------------------------------------
     def ingest(
@@ -78,7 +78,7 @@ class Runtime:
         on_result: Callable[[IngestResult], None] | None = None,
     ) -> list[IngestResult]:
         coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
-        return self.ingestor.ingest_paths(coll.id, paths, self.index(coll.id), on_result=on_result)
+        return self.ingestor.ingest_paths(coll.id, paths, self.index(coll.id, writer=True), on_result=on_result)
 
     def search(
         self,
@@ -169,7 +169,7 @@ class Runtime:
     def delete_document(self, document_id: int, collection: str, tenant: str | None = None) -> dict[str, Any]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         doc = self.store.get_document(document_id, coll.id)
-        index = self.index(coll.id)
+        index = self.index(coll.id, writer=True)
 
         def apply(ids: list[int]) -> None:
             index.remove(ids)

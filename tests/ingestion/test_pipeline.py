@@ -82,15 +82,16 @@ def test_delete_document_removes_rows_and_vectors(runtime, tmp_path):
 
 
 def test_reconcile_repairs_index_after_crash(runtime, tmp_path, any_settings):
-    """Rows committed but the index never saved (a crash): the next open re-embeds them."""
+    """Rows committed but the index never saved (a crash): the next writer re-embeds them."""
     from retrieval.collection_index import forget_collection_index
 
     path = _write(tmp_path, "a.txt", b"Warranty lasts twenty-four months from delivery.")
     [res] = runtime.ingest([path], "r")
     coll = runtime.store.collection(runtime.settings.default_tenant, "r")
-    index = runtime.index(coll.id)
-    index.vectors.drop()  # simulate the lost index file
+    runtime.index(coll.id).drop()  # simulate the lost index files
     forget_collection_index(any_settings, coll.id)
+    assert runtime.search("how long is the warranty", "r", k=1, mode="dense") == []  # readers do not repair
+    runtime.ingest([_write(tmp_path, "b.txt", b"Delivery is free.")], "r")  # the next writer does
     hits = runtime.search("how long is the warranty", "r", k=1)
     assert hits and hits[0].document_id == res.document_id
 
