@@ -106,8 +106,11 @@ class AnswerService:
             abstain_reason=reason, sources=list(hits),
         )
 
-    def _citation(self, n: int, ev: Evidence) -> Citation:
-        doc = self.store.get_document(ev.hit.document_id)
+    def _citation(self, n: int, ev: Evidence, docs: dict | None = None) -> Citation:
+        """`docs` caches documents by id: several citations often quote the same document,
+        and each load brings its whole text."""
+        docs = {} if docs is None else docs
+        doc = docs.get(ev.hit.document_id) or docs.setdefault(ev.hit.document_id, self.store.get_document(ev.hit.document_id))
         page = doc.page_of(ev.char_start)
         p_start, p_end = doc.page_span(page)
         start, end = max(ev.char_start, p_start), min(ev.char_end, p_end)  # the page holds the quote
@@ -128,7 +131,8 @@ class AnswerService:
                 if scored and scored[0][0] >= max(threshold, 0.6):
                     valid = [scored[0][1]]
             chosen.update(dict.fromkeys(valid))
-        return [self._citation(n, evidence[n - 1]) for n in chosen], dropped
+        docs: dict = {}
+        return [self._citation(n, evidence[n - 1], docs) for n in chosen], dropped
 
     # -- the use case ----------------------------------------------------------------------
     def prepare(
