@@ -19,6 +19,9 @@ app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
 models_app = typer.Typer(help="Install, list and verify the local LLM files.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+from cli.eval import eval_app  # noqa: E402
+
+app.add_typer(eval_app, name="eval")
 
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 TenantOpt = typer.Option(None, "--tenant", help="Tenant name (default from settings).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
@@ -86,3 +86,46 @@ class Chunk(Base):
     text: Mapped[str] = mapped_column(Text)
     token_count: Mapped[int] = mapped_column(Integer)
     text_sha256: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class EvalRun(Base):
+    """One evaluation run: what was measured, with what configuration, and the result."""
+
+    __tablename__ = "eval_runs"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<utc time>-<suite>-<random>"
+    suite: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|completed|failed|interrupted
+    data_path: Mapped[str] = mapped_column(Text)
+    data_fingerprint: Mapped[str] = mapped_column(String(64), index=True)
+    limit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # settings, model hashes, git, versions
+    item_ids: Mapped[list] = mapped_column(JSON, default=list)  # the sampled items, in order (for resume)
+    items_done: Mapped[int] = mapped_column(Integer, default=0)
+    items_failed: Mapped[int] = mapped_column(Integer, default=0)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    headline: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    charts: Mapped[list] = mapped_column(JSON, default=list)
+    tables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    durations: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    report_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EvalItemResult(Base):
+    """One item's result in a run, written as soon as the item finishes (resume skips it)."""
+
+    __tablename__ = "eval_items"
+    __table_args__ = (UniqueConstraint("run_id", "item_id", name="uq_eval_item_run_item"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)  # position in the run's sample
+    item_id: Mapped[str] = mapped_column(String(500))
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    output: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
