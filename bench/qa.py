@@ -17,11 +17,10 @@ import ast
 import csv
 import random
 import re
-import string
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from tqdm import tqdm
 from core.fileio import atomic_write_json
 from core.settings import Settings
 from core.types import SearchFilters
-from generation.evidence import select_evidence
+from evaluation.answer_metrics import citation_checks, extractive_answer, normalize_answer, rouge_l, token_f1
 from review.dates import find_dates, find_durations
 from review.terms import extract_terms, normalise_jurisdiction
 from workers.runtime import Runtime
@@ -114,20 +113,11 @@ def score_term(kind: str, gold: str, term) -> bool:
 
 # -- shared ------------------------------------------------------------------------------------
 def citation_ok(rt: Runtime, answer) -> list[bool]:
-    out = []
-    for c in answer.citations:
-        doc = rt.store.get_document(c.document_id)
-        s, e = doc.page_span(c.page)
-        out.append(doc.text[c.char_start : c.char_end] == c.quote and s <= c.char_start and c.char_end <= e and bool(c.quote))
-    return out
+    return citation_checks(rt.store, answer.citations)
 
 
 def extractive(rt: Runtime, index, question: str, doc_ids: list[int]) -> tuple[str, list]:
-    hits = rt.search_service.search(index, question, k=1, filters=SearchFilters(document_ids=doc_ids))
-    if not hits:
-        return "", []
-    ev = select_evidence(rt.search_service.embed_query(question), hits, rt.embedder.embed_documents, n=1)
-    return (ev[0].text if ev else hits[0].text), hits
+    return extractive_answer(rt, index, question, doc_ids)
 
 
 def pct(xs, q):
@@ -188,8 +178,6 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int) -> dict:
 
 
 def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
-    from rouge_score import rouge_scorer
-
     from evaluation.datasets import load_emanual
 
     data = load_emanual(folder)
@@ -200,7 +188,6 @@ def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
     by_doc = {v: gold_ids[k] for k, v in ids.items()}
     questions = [q for q in data.questions if q.gold_section_ids and q.answer.strip()]
     questions = random.Random(seed).sample(questions, min(limit, len(questions)))
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
     llm, base, in_gold, cites, latencies, abstained = [], [], [], [], [], []
     all_ids = list(ids.values())
     for q in tqdm(questions, desc="emanual", file=sys.stderr):
@@ -209,10 +196,10 @@ def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
         latencies.append(time.perf_counter() - t0)
         abstained.append(ans.abstained)
         cites.extend(citation_ok(rt, ans))
-        llm.append(scorer.score(q.answer, "" if ans.abstained else re.sub(r"\[\d+\]", "", ans.answer))["rougeL"].fmeasure)
+        llm.append(rouge_l("" if ans.abstained else re.sub(r"\[\d+\]", "", ans.answer), q.answer))
         in_gold.append(any(by_doc.get(c.document_id) in q.gold_section_ids for c in ans.citations))
         text, _ = extractive(rt, index, q.question, all_ids)
-        base.append(scorer.score(q.answer, text)["rougeL"].fmeasure)
+        base.append(rouge_l(text, q.answer))
     return {
         "questions": len(questions), "rougeL_f1_llm": round(float(np.mean(llm)), 4), "rougeL_f1_extractive": round(float(np.mean(base)), 4),
         "citation_in_gold_section": round(float(np.mean(in_gold)), 4), "abstention_rate": round(float(np.mean(abstained)), 3),
@@ -221,21 +208,8 @@ def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
     }
 
 
-def _norm(s: str) -> str:
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in set(string.punctuation))
-    s = re.sub(r"\b(a|an|the)\b", " ", s)
-    return " ".join(s.split())
-
-
-def _f1(pred: str, gold: str) -> float:
-    p, g = _norm(pred).split(), _norm(gold).split()
-    common = Counter(p) & Counter(g)
-    same = sum(common.values())
-    if not p or not g or same == 0:
-        return float(p == g)
-    prec, rec = same / len(p), same / len(g)
-    return 2 * prec * rec / (prec + rec)
+_norm = normalize_answer
+_f1 = token_f1
 
 
 def run_policyqa(rt: Runtime, path: Path, limit: int, seed: int) -> dict:

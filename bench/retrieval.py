@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -58,17 +57,9 @@ def percentile_ms(values: Sequence[float], q: float) -> float | None:
 
 def collapse(ranked_chunks: Sequence[int], chunk_doc: dict[int, int], depth: int) -> list[int]:
     """Chunk ranking -> document ranking, each document at its first chunk's rank."""
-    seen: set[int] = set()
-    out: list[int] = []
-    for cid in ranked_chunks:
-        doc = chunk_doc.get(cid)
-        if doc is None or doc in seen:
-            continue
-        seen.add(doc)
-        out.append(doc)
-        if len(out) == depth:
-            break
-    return out
+    from evaluation.suites.beir import collapse as collapse_names
+
+    return collapse_names((chunk_doc.get(cid) for cid in ranked_chunks), depth)
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, str]:
@@ -238,30 +229,14 @@ def run_acord(rt, path: Path, modes: Sequence[str], limit: int | None, depth_k: 
 
 
 # -- PolicyQA ------------------------------------------------------------------------------------
-def _locate(text: str, needle: str, cursor: int) -> int:
-    pos = text.find(needle, cursor)
-    return pos if pos >= 0 else text.find(needle)
-
-
-def _closest(text: str, needle: str, lo: int, hi: int, near: int) -> int:
-    """Offset of the occurrence of `needle` within text[lo:hi] closest to `near` (-1 if none)."""
-    best, pos = -1, text.find(needle, lo, hi)
-    while pos >= 0:
-        if best < 0 or abs(pos - near) < abs(best - near):
-            best = pos
-        pos = text.find(needle, pos + 1, hi)
-    return best
-
-
 def run_policyqa(rt, path: Path, modes: Sequence[str], limit: int | None, depth_k: int, reuse: bool, details: bool) -> dict:
     from core.types import SearchFilters
-    from evaluation.datasets import load_squad
+    from evaluation.datasets import load_squad, locate_answers, locate_paragraphs, squad_document_name
     from evaluation.metrics import hit_rate, mean, mrr_at_k
-    from ingestion.normalize import normalize_text
 
     documents, questions = load_squad(path)
     questions = questions[: limit or None]
-    names = [f"{i:03d}-{re.sub(r'[^A-Za-z0-9._-]+', '_', d.title) or 'policy'}.txt" for i, d in enumerate(documents)]
+    names = [squad_document_name(i, d.title) for i, d in enumerate(documents)]
     ing = ingest_set(rt, "policyqa", [(n, d.joined()[0]) for n, d in zip(names, documents)], reuse)
 
     # Gold spans in the stored (normalised) text: paragraphs located in order from a cursor.
@@ -276,16 +251,8 @@ def run_policyqa(rt, path: Path, modes: Sequence[str], limit: int | None, depth_
             continue
         doc_id_of[i] = did
         stored = rt.store.get_document(did).text or ""
-        spans, cursor = [], 0
-        for p in doc.paragraphs:
-            needle = normalize_text(p.text)
-            pos = _locate(stored, needle, cursor) if needle else -1
-            if pos < 0:
-                unlocated += 1
-                spans.append(None)
-                continue
-            spans.append((pos, pos + len(needle)))
-            cursor = pos + len(needle)
+        spans = locate_paragraphs(stored, doc)
+        unlocated += sum(1 for sp in spans if sp is None)
         para_spans[i] = (stored, spans)
         allowed[i] = rt.search_service.allowed_chunk_ids(ing.collection_id, SearchFilters(document_ids=[did]))
 
@@ -300,16 +267,7 @@ def run_policyqa(rt, path: Path, modes: Sequence[str], limit: int | None, depth_
         ps, pe = spans[q.paragraph]
         chunks = doc_chunks[doc_id_of[i]]
         para_gold = {cid for cid, cs, ce in chunks if cs < pe and ce > ps}
-        para_text = documents[i].paragraphs[q.paragraph].text
-        answer_spans = []
-        for a in q.answers:
-            needle = normalize_text(a.text)
-            if not needle:
-                continue
-            near = ps + len(normalize_text(para_text[: a.answer_start]))
-            pos = _closest(stored, needle, ps, pe, near)
-            if pos >= 0:
-                answer_spans.append((pos, pos + len(needle)))
+        answer_spans = locate_answers(stored, (ps, pe), documents[i].paragraphs[q.paragraph].text, q.answers)
         ans_gold = {cid for cid, cs, ce in chunks for a0, a1 in answer_spans if cs <= a0 and ce >= a1}
         no_answer_chunk += not ans_gold
         items.append((q, i, para_gold, ans_gold))
@@ -363,11 +321,11 @@ def run_policyqa(rt, path: Path, modes: Sequence[str], limit: int | None, depth_
 def run_emanual(rt, path: Path, modes: Sequence[str], limit: int | None, depth_k: int, reuse: bool, details: bool) -> dict:
     from collections import Counter
 
-    from evaluation.datasets import load_emanual
+    from evaluation.datasets import emanual_document, load_emanual
     from evaluation.metrics import hit_rate, mean, mrr_at_k
 
     data = load_emanual(path)
-    docs = [(f"{s.id}.txt", " > ".join(s.title_path) + ("\n\n" + s.text if s.text else "")) for s in data.sections]
+    docs = [emanual_document(s) for s in data.sections]
     ing = ingest_set(rt, "emanual", docs, reuse)
     section_of = {did: name[: -len(".txt")] for name, did in ing.doc_ids.items()}
     questions = data.questions[: limit or None]

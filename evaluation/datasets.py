@@ -26,10 +26,14 @@ __all__ = [
     "SquadDocument",
     "SquadParagraph",
     "SquadQuestion",
+    "emanual_document",
     "load_beir",
     "load_emanual",
     "load_squad",
+    "locate_answers",
+    "locate_paragraphs",
     "parse_loose_json_records",
+    "squad_document_name",
 ]
 
 
@@ -141,6 +145,65 @@ def load_squad(path: str | Path) -> tuple[list[SquadDocument], list[SquadQuestio
                 questions.append(SquadQuestion(str(qa["id"]), qa["question"], title, pi, answers))
         docs.append(SquadDocument(title, paragraphs))
     return docs, questions
+
+
+def squad_document_name(index: int, title: str) -> str:
+    """The file name a SQuAD article is ingested under: its position keeps names unique
+    when titles repeat or clean to the same string."""
+    return f"{index:03d}-{re.sub(r'[^A-Za-z0-9._-]+', '_', title) or 'policy'}.txt"
+
+
+def _find_from(text: str, needle: str, cursor: int) -> int:
+    pos = text.find(needle, cursor)
+    return pos if pos >= 0 else text.find(needle)
+
+
+def _closest(text: str, needle: str, lo: int, hi: int, near: int) -> int:
+    """Offset of the occurrence of `needle` within text[lo:hi] closest to `near` (-1 if none)."""
+    best, pos = -1, text.find(needle, lo, hi)
+    while pos >= 0:
+        if best < 0 or abs(pos - near) < abs(best - near):
+            best = pos
+        pos = text.find(needle, pos + 1, hi)
+    return best
+
+
+def locate_paragraphs(stored: str, doc: SquadDocument) -> list[tuple[int, int] | None]:
+    """Each paragraph's [start, end) in the ingested (normalised) document text, None when
+    not found. Paragraphs are searched in order from a cursor, since policies repeat text."""
+    from ingestion.normalize import normalize_text
+
+    spans: list[tuple[int, int] | None] = []
+    cursor = 0
+    for p in doc.paragraphs:
+        needle = normalize_text(p.text)
+        pos = _find_from(stored, needle, cursor) if needle else -1
+        if pos < 0:
+            spans.append(None)
+            continue
+        spans.append((pos, pos + len(needle)))
+        cursor = pos + len(needle)
+    return spans
+
+
+def locate_answers(stored: str, paragraph_span: tuple[int, int], paragraph_text: str,
+                   answers: list[SquadAnswer]) -> list[tuple[int, int]]:
+    """Answer spans in the ingested text: each answer's occurrence inside its paragraph
+    closest to where answer_start puts it (answers that normalise away or are not found
+    are left out)."""
+    from ingestion.normalize import normalize_text
+
+    ps, pe = paragraph_span
+    out = []
+    for a in answers:
+        needle = normalize_text(a.text)
+        if not needle:
+            continue
+        near = ps + len(normalize_text(paragraph_text[: a.answer_start]))
+        pos = _closest(stored, needle, ps, pe, near)
+        if pos >= 0:
+            out.append((pos, pos + len(needle)))
+    return out
 
 
 # -- E-Manual --------------------------------------------------------------------------------
@@ -341,3 +404,9 @@ def load_emanual(folder: str | Path) -> EManualData:
     for q in questions:
         q.gold_section_ids, q.match = match_emanual_gold(sections, q.section_path)
     return EManualData(sections, questions)
+
+
+def emanual_document(section: EManualSection) -> tuple[str, str]:
+    """(file name, text) a manual section is ingested as: its title path heads the text,
+    so a question naming a heading can find the section."""
+    return f"{section.id}.txt", " > ".join(section.title_path) + ("\n\n" + section.text if section.text else "")
