@@ -249,7 +249,8 @@ def run_evaluation(
 def _run_items(suite: Suite, ctx: EvalContext, runs: RunStore, run_id: str, items: list[EvalItem],
                progress: bool | None, on_item: Callable[[int, int], None] | None) -> None:
     done = runs.done_item_ids(run_id)
-    bar = _progress(len(items), len(done & {it.id for it in items}), f"eval {suite.name}", progress)
+    finished = len(done & {it.id for it in items})
+    bar = _progress(len(items), finished, f"eval {suite.name}", progress)
     t0 = time.perf_counter()
     try:
         for ordinal, item in enumerate(items):
@@ -266,9 +267,10 @@ def _run_items(suite: Suite, ctx: EvalContext, runs: RunStore, run_id: str, item
             if not result.seconds:
                 result.seconds = round(time.perf_counter() - started, 4)
             runs.record_item(run_id, ordinal, result)
+            finished += 1
             bar.update(1)
             if on_item:
-                on_item(bar.n, len(items))
+                on_item(finished, len(items))
     finally:
         bar.close()
         runs.update(run_id, durations={"items_s": round(time.perf_counter() - t0, 3)})

@@ -118,7 +118,7 @@ class JsonlSuite:
         return ctx.state["doc_ids"].get(Path(document).as_posix())
 
     def run_item(self, ctx: EvalContext, item: EvalItem) -> ItemResult:
-        from evaluation.answer_metrics import citation_precision, exact_match, rouge_l, token_f1
+        from evaluation.answer_metrics import answer_citation_scores, answer_text, best_of, exact_match, rouge_l, token_f1
 
         rt, q, gold = ctx.runtime, item.data["question"], item.data["answers"]
         gold_doc = self._gold_doc_id(ctx, item.data.get("document"))
@@ -144,14 +144,14 @@ class JsonlSuite:
         scores["abstained"] = float(answer.abstained)
         scores["latency_s"] = latency
         if gold:
-            pred = "" if answer.abstained else answer.answer
-            scores["exact_match"] = max(exact_match(pred, g) for g in gold)
-            scores["token_f1"] = max(token_f1(pred, g) for g in gold)
-            scores["rouge_l"] = max(rouge_l(pred, g) for g in gold)
+            pred = answer_text(answer)
+            scores["exact_match"] = best_of(exact_match, pred, gold)
+            scores["token_f1"] = best_of(token_f1, pred, gold)
+            scores["rouge_l"] = best_of(rouge_l, pred, gold)
         else:
             scores["correct_abstention"] = float(answer.abstained)
+        scores.update(answer_citation_scores(rt, answer))
         if answer.citations:
-            scores["citation_precision"] = citation_precision(rt.store, answer)
             if gold_doc is not None:
                 scores["cites_gold_document"] = float(any(c.document_id == gold_doc for c in answer.citations))
                 if gold_page is not None:
@@ -173,7 +173,7 @@ class JsonlSuite:
         if ks:
             charts.append(Chart("line", "Gold document within the top k", "k", "recall",
                                 {"document recall": {"x": list(ks), "y": [metrics[f"doc_recall@{k}"] for k in ks]}}))
-        names = [m for m in ("exact_match", "token_f1", "rouge_l", "citation_precision", "cites_gold_document",
+        names = [m for m in ("exact_match", "token_f1", "rouge_l", "citation_precision", "groundedness", "cites_gold_document",
                              "abstained", "correct_abstention") if metrics.get(m) is not None]
         if names:
             charts.append(Chart("bar", "Answer quality", "metric", "mean", {"run": {"x": names, "y": [metrics[m] for m in names]}}))
