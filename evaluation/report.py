@@ -255,6 +255,9 @@ def _draw_line(fig: Any, chart: dict[str, Any]) -> None:
         if len(ticks) > 12:
             ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000) if ticks[0] <= t <= ticks[-1]]
         ax.set_xticks(ticks, [fmt_num(t) for t in ticks])
+    ys_all = [y for s in series.values() for y in _floats(s.get("y")) if not math.isnan(y)]
+    if ys_all and all(0.0 <= y <= 1.0 for y in ys_all):
+        ax.set_ylim(0.0, 1.02)  # rates and scores: a flat line at 1.0 must not look like a wild swing
     ax.set_xlabel(chart.get("x_label") or "")
     ax.set_ylabel(chart.get("y_label") or "")
 
