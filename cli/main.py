@@ -174,6 +174,7 @@ def review(
     html: Optional[Path] = typer.Option(None, "--html", help="Also write a standalone HTML report here."),
     cuad: Optional[Path] = typer.Option(None, "--cuad", help="With 'train': the CUAD folder (master_clauses.csv + txt/)."),
     folds: int = typer.Option(5, "--folds", min=2, help="With 'train': cross-validation folds (by contract)."),
+    explain: Optional[bool] = typer.Option(None, "--explain/--no-explain", help="LLM explanations of high-severity findings (default: DOCINTEL_REVIEW_EXPLAIN, off)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Review a contract: clauses by category, key terms and playbook findings."""
@@ -198,8 +199,13 @@ def review(
     path = Path(target)
     if not path.is_file():
         _fail(ValueError(f"no such file: {target}"), as_json)
+    generator = None
+    if settings.review_explain if explain is None else explain:
+        from generation.factory import get_generator
+
+        generator = get_generator(settings)
     try:
-        result = review_file(path, playbook)
+        result = review_file(path, playbook, generator, settings.citation_min_support)
     except DocIntelError as exc:
         _fail(exc, as_json)
     if html:
@@ -207,6 +213,8 @@ def review(
     lines = [f"{result.document['name']}: {result.document['pages']} pages, {len(result.clauses)} clauses, {len(result.findings)} findings"]
     for f in result.findings:
         lines.append(f"  [{f.severity.upper():6}] {f.message}")
+        if f.explanation:
+            lines.append(f"           {f.explanation['text']}")
     for key, term in result.terms.items():
         lines.append(f"  {key:36} {term['value'] if term else '-'}")
     if html:

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     contract_terms_qa: bool = True
     citation_min_support: float = 0.5  # share of a sentence's content words found in its cited source
 
+    # Contract review: plain-language LLM explanations of high-severity findings (seconds
+    # each on CPU; see docs/benchmarks.md before turning on).
+    review_explain: bool = False
+
     log_level: str = "INFO"
     log_json: bool = False
 

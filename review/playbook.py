@@ -171,11 +171,13 @@ class Finding:
     message: str
     clauses: list[dict] = field(default_factory=list)  # the spans that triggered it
     term: dict | None = None
+    explanation: dict | None = None  # review/explain.py, when an LLM explanation was asked for
 
     def to_dict(self) -> dict:
         out = asdict(self)
-        if out["term"] is None:
-            out.pop("term")
+        for key in ("term", "explanation"):
+            if out[key] is None:
+                out.pop(key)
         return out
 
 

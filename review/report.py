@@ -29,6 +29,7 @@ TEMPLATE = """<!doctype html>
  .badge.high{background:#d92d20} .badge.medium{background:#dc6803} .badge.low{background:#2e90fa}
  .finding{border-left:4px solid #e6e8ef;padding:8px 12px;margin:10px 0;background:#fafbfc}
  .finding.high{border-color:#d92d20} .finding.medium{border-color:#dc6803} .finding.low{border-color:#2e90fa}
+ .explain{margin:6px 0 4px 6px;color:#1d2330}
  .finding .msg{color:#1d2330;font-weight:600;margin-left:6px} .rule{color:#5b6475;font-size:12px;margin-left:6px}
  blockquote{margin:6px 0 0;padding:6px 10px;background:#fff;border:1px solid #eceef3;border-radius:4px;font-size:13px;color:#344054}
  table{border-collapse:collapse;width:100%;font-size:14px} th,td{text-align:left;vertical-align:top;padding:7px 8px;border-bottom:1px solid #eceef3}
@@ -51,6 +52,7 @@ TEMPLATE = """<!doctype html>
 {% if not r.findings %}<p class="none">No playbook rule was triggered.</p>{% endif %}
 {% for f in r.findings %}
 <div class="finding {{ f.severity }}"><span class="badge {{ f.severity }}">{{ f.severity }}</span><span class="msg">{{ f.message }}</span><span class="rule">rule {{ f.rule }}</span>
+ {% if f.explanation %}<p class="explain">{{ f.explanation.text }} <span class="conf">(plain-language explanation by {{ f.explanation.model }}; each sentence checked against the quoted clause)</span></p>{% endif %}
  {% for c in f.clauses[:3] %}<blockquote>{{ c.text|truncate(420) }}{% if c.page %} <span class="conf">(p. {{ c.page }})</span>{% endif %}</blockquote>{% endfor %}
 </div>
 {% endfor %}

@@ -116,13 +116,27 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
     )
 
 
-def review_file(path: str | Path, playbook_path: str | Path | None = None) -> Review:
-    """Review a PDF, DOCX or TXT contract. Raises LoaderError/PlaybookError with a clear message."""
+def add_explanations(review: Review, generator: Any, min_support: float) -> None:
+    """LLM explanations of the high-severity findings, each checked against its clause text."""
+    from review.explain import explain_findings
+
+    stats = explain_findings(review.findings, generator, min_support)
+    review.timings["explanations"] = stats.pop("seconds")
+    review.model = {**review.model, "explanations": {**stats, "llm": getattr(generator, "model_id", None)}}
+
+
+def review_file(path: str | Path, playbook_path: str | Path | None = None, generator: Any = None,
+                min_support: float = 0.5) -> Review:
+    """Review a PDF, DOCX or TXT contract. Raises LoaderError/PlaybookError with a clear message.
+
+    With a generator, high-severity findings get plain-language explanations."""
     path = Path(path)
     playbook = load_playbook(playbook_path)  # validate before the slow part
     t0 = time.perf_counter()
     doc = load_bytes(path.read_bytes(), path.name)
     t_load = time.perf_counter() - t0
     review = review_document(doc, path.name, playbook)
+    if generator is not None:
+        add_explanations(review, generator, min_support)
     review.timings = {"load": t_load, **review.timings, "total": time.perf_counter() - t0}
     return review
