@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     dense_weight: float = 0.5
     bm25_weight: float = 0.5
     hybrid_candidates: int = 50  # per retriever, before fusion
+    # Collections with at least this many chunks also get an HNSW graph (approximate, <1 ms
+    # at 100k vs ~20 ms exact); 0 = always exact. See docs/benchmarks.md.
+    hnsw_min_vectors: int = 20000
+    hnsw_ef_search: int = 128
 
     # LLM backend: llamacpp (embedded, default) | openai (any OpenAI-compatible server) | transformers
     llm_backend: str = "llamacpp"

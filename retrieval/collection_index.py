@@ -12,7 +12,7 @@ from core.settings import Settings
 from core.store import Store
 from ingestion.embedding import Embedder
 from retrieval.keyword_index import Bm25KeywordIndex
-from retrieval.vector_index import FaissVectorIndex, faiss_ids
+from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,12 @@ class CollectionIndex:
     """Dense vectors and BM25 keywords for one collection, kept in step with each other
     and with the chunk rows; satisfies ingestion's IndexSink."""
 
-    def __init__(self, folder: Path, store: Store, embedder: Embedder, collection_id: int):
+    def __init__(self, folder: Path, store: Store, embedder: Embedder, collection_id: int, hnsw: HnswOptions | None = None):
         self.folder = Path(folder)
         self.store = store
         self.embedder = embedder
         self.collection_id = collection_id
-        self.vectors = FaissVectorIndex(self.folder, embedder.dim)
+        self.vectors = FaissVectorIndex(self.folder, embedder.dim, hnsw)
         self.keywords = Bm25KeywordIndex(self.folder)
         self.reconciled = False
 
@@ -98,7 +98,8 @@ def open_collection_index(
     with _OPEN_LOCK:
         index = _OPEN.get(key)
         if index is None:
-            index = CollectionIndex(folder, store, embedder, collection_id)
+            hnsw = HnswOptions(min_vectors=settings.hnsw_min_vectors, ef_search=settings.hnsw_ef_search)
+            index = CollectionIndex(folder, store, embedder, collection_id, hnsw)
             _OPEN[key] = index
         else:
             index.refresh()

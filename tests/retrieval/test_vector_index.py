@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from retrieval.vector_index import FaissVectorIndex, faiss_ids
+from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +81,45 @@ class TestFaissVectorIndex(VectorIndexConformance):
         idx.save()
         with pytest.raises(RuntimeError, match="re-ingest the collection"):
             FaissVectorIndex(tmp_path, 32)
+
+
+class TestFaissWithHnsw(VectorIndexConformance):
+    """The same contract with the HNSW graph on from the first vector."""
+
+    def make(self, folder, dim):
+        return FaissVectorIndex(folder, dim, HnswOptions(min_vectors=1))
+
+    def test_graph_serves_unfiltered_queries_and_never_returns_removed_ids(self, tmp_path):
+        rng = np.random.default_rng(7)
+        vecs = _unit(rng, 400, self.dim)
+        idx = self.make(tmp_path, self.dim)
+        idx.add(list(range(400)), vecs)
+        idx.save()
+        assert idx.uses_graph and (tmp_path / "vectors.hnsw").exists()
+        assert idx.search(vecs[5], 1)[0][0] == 5
+        idx.remove([5, 6])
+        assert all(i not in (5, 6) for i, _ in idx.search(vecs[5], 50))
+        # A reader loading the saved graph excludes ids removed after it was written.
+        idx.save()
+        reader = self.make(tmp_path, self.dim)
+        assert reader.uses_graph and all(i not in (5, 6) for i, _ in reader.search(vecs[6], 50))
+        # A selective filter searches exactly: the allowed ids come back, k of them.
+        allowed = {10, 200, 399}
+        assert {i for i, _ in reader.search(vecs[0], 3, allowed)} == allowed
+
+    def test_graph_is_rebuilt_when_removed_ids_pile_up(self, tmp_path):
+        rng = np.random.default_rng(8)
+        idx = FaissVectorIndex(tmp_path, self.dim, HnswOptions(min_vectors=1, max_stale_share=0.1))
+        vecs = _unit(rng, 100, self.dim)
+        idx.add(list(range(100)), vecs)
+        idx.save()
+        idx.remove(list(range(20)))
+        assert len(idx._stale) == 20
+        idx.save()
+        assert idx._stale == set() and idx.uses_graph and idx._graph.ntotal == 80
+
+    def test_small_collections_stay_exact(self, tmp_path):
+        idx = FaissVectorIndex(tmp_path, self.dim, HnswOptions(min_vectors=1000))
+        idx.add(list(range(10)), _unit(np.random.default_rng(9), 10, self.dim))
+        idx.save()
+        assert not idx.uses_graph and not (tmp_path / "vectors.hnsw").exists()
