@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,14 @@ from retrieval.collection_index import CollectionIndex
 from retrieval.fusion import convex_combination, reciprocal_rank_fusion
 
 MODES = ("dense", "bm25", "hybrid")
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="retriever")
+    return _POOL
 
 
 class QueryEmbeddingCache:
@@ -79,8 +88,11 @@ class SearchService:
         if mode == "bm25":
             return index.keywords.search(query, k, allowed)
         depth = max(k, self.settings.hybrid_candidates)
+        # BM25 runs on a second thread while the query is embedded and the vectors searched:
+        # torch, FAISS and numpy release the GIL, so the two overlap on two cores.
+        pending = _pool().submit(index.keywords.search, query, depth, allowed)
         dense = index.vectors.search(self.embed_query(query), depth, allowed)
-        sparse = index.keywords.search(query, depth, allowed)
+        sparse = pending.result()
         weights = [self.settings.dense_weight, self.settings.bm25_weight]
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, sparse], weights, k=self.settings.rrf_k)
