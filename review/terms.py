@@ -107,63 +107,252 @@ def governing_law(text: str) -> Term | None:
 
 
 # -- dates -----------------------------------------------------------------------------------
-_AGREEMENT_CUE = re.compile(r"(dated|made|entered\s+into|executed|as\s+of|effective|this\s+\w+\s+day|day\s+of)", re.IGNORECASE)
 _EFFECTIVE_CUE = re.compile(r"effective(?:\s+as\s+of|\s+on|\s+date)?", re.IGNORECASE)
-
 
 # Filing metadata ("Source: ACME CORP, 10-K, 12/2/2019") is not part of the contract.
 _FILING_LINE = re.compile(r"^\s*Source:.*$", re.MULTILINE | re.IGNORECASE)
-_STRONG_CUE = re.compile(
-    r"(day\s+of|dated(?:\s+as\s+of)?|made\s+(?:and\s+entered\s+into\s+)?(?:as\s+of|on)|entered\s+into\s+(?:as\s+of|on)"
-    r"|effective\s+as\s+of|as\s+of|(?:effective|signed|executed|dated|made|entered\s+into)(?:\s+\w+){0,3}?\s+(?:this|on))"
-    r"\s*[,:]?\s*(?:the\s+)?$",
+
+
+def _mask_filing_lines(text: str) -> str:
+    return _FILING_LINE.sub(lambda m: " " * len(m.group()), text)
+
+
+def contract_dates(text: str, start: int = 0, end: int | None = None, short_years: bool = False):
+    return find_dates(_mask_filing_lines(text)[start:end], offset=start, short_years=short_years)
+
+
+# The words that date an agreement, right before its date: "is made and entered into as of (the)",
+# "dated", "entered into effective", "executed on", "made this", "signed by the parties on".
+_MADE_CORE = (
+    r"\b(?:dated(?:\s+for\s+reference(?:\s+purposes)?)?|made|entered\s+into|executed|signed|concluded)"
+    r"(?:\s*,?\s+and\s+(?:entered\s+into|executed|made|effective|delivered))?"
+    r"(?:\s+by\s+(?:and\s+between\s+)?(?:the|both)\s+parties(?:\s+hereto)?)?"
+    r"(?:\s+(?:as\s+(?:of|at)|on|effective(?:\s+as\s+(?:of|at)|\s+on)?|this|at))?"
+)
+_MADE_CUE = re.compile(_MADE_CORE + r"\s*[,:]?\s*", re.IGNORECASE)
+_MADE_CUE_END = re.compile(_MADE_CORE + r"\s*[,:]?\s*(?:the\s+|this\s+)?$", re.IGNORECASE)
+# "effective as of": the effective date, which dates the agreement only when nothing says "made"/"dated"
+_EFF_CUE = re.compile(
+    r"(?:\bEffective\s+Date\s*:|\bEffective\s+Date\b[^.;:]{0,80}?\b(?:is|shall\s+be)|\beffective(?:\s+as\s+(?:of|at)|\s+on|\s+from)?)\s*[,:]?\s*",
     re.IGNORECASE,
 )
+# "Date: ...", "Dated: ..." labels (at the top of a form, next to signatures), but not the
+# "Commencement Date:" or "Termination Date:" of something else
+_DATE_LABEL = re.compile(r"\b(?P<word>[A-Za-z]+\s+)?dated?\s*:\s*", re.IGNORECASE)
+_OTHER_DATE_WORDS = {
+    "effective", "commencement", "termination", "expiration", "expiry", "start", "starting", "end", "ending",
+    "closing", "delivery", "due", "completion", "launch", "release", "birth", "filing", "payment", "invoice",
+    "renewal", "target", "ship", "shipping", "order", "issue", "grant", "award", "maturity", "acceptance",
+    "installation", "live", "review", "report", "record", "purchase", "offer", "expiry", "last", "first",
+    "anniversary", "transfer", "exercise", "vesting", "settlement", "determination", "measurement", "valuation",
+}
+_THE = re.compile(r"(?:the|this)\s+", re.IGNORECASE)
+
+# The agreement's own date is not the date of another document it mentions: "the Supply Agreement
+# dated as of ...", "an agreement dated ...", "that certain Note Purchase Agreement dated ...".
+_DOC_NOUN = (
+    r"(?:agreements?|amendments?|contracts?|plans?|leases?|letters?|notes?|indentures?|declarations?|licen[cs]es?"
+    r"|conventions?|arrangements?|memorand(?:um|a)|understandings?|sheets?|orders?|addend(?:um|a)|schedules?"
+    r"|statements?\s+of\s+work|sows?|mou|deeds?|polic(?:y|ies)|certificates?|charters?|by-?laws|instruments?"
+    r"|treat(?:y|ies)|acts?|resolutions?|consents?|protocols?|proposals?|quot(?:e|ation)s?|offers?|warrants?"
+    r"|guarant(?:y|ee)s?|mortgages?|debentures?|filings?|prospectus|applications?|patents?|letters?\s+of\s+intent)"
+)
+_DET = r"(?:this|the|that|these|those|an?|said|such|its|his|her|their|our|your|certain|existing|original|prior|previous|other|separate|each|any|all|to|under)"
+_ATTACHED_TO = re.compile(  # the greedy ".*" makes it the determiner nearest the cue
+    rf"^.*\b(?P<det>{_DET})\s+(?:(?!{_DET}\b)[\w&'’\-./]+\s+){{0,8}}{_DOC_NOUN}"
+    r"(?:\s+of\s+(?:[\w&'’\-]+\s+){0,3}?[\w&'’\-]+)?"  # "Plan of Reorganization", "Declaration of Trust"
+    r"(?:\s*,?\s+(?:by\s+and\s+between|between|among|by|with)\s+[^,;.]{0,120}?)?\s*,?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_PAREN = re.compile(r"\([^()]*\)")
 
 
-def contract_dates(text: str, start: int = 0, end: int | None = None):
-    masked = _FILING_LINE.sub(lambda m: " " * len(m.group()), text)
-    return find_dates(masked[start:end], offset=start)
+def _dates_other_document(text: str, cue_start: int) -> bool:
+    """Does the dating cue at cue_start attach to a document other than this one?"""
+    left = _PAREN.sub(" ", _PAREN.sub(" ", text[max(0, cue_start - 250) : cue_start]))
+    m = _ATTACHED_TO.search(left)
+    return bool(m) and m.group("det").lower() != "this"
 
 
-# A date left blank in the template: "as of ____________, 2006", "this ___ day of November, 2006"
+def _in_recital(text: str, pos: int) -> bool:
+    """A date in a "WHEREAS, ..." recital tells the history, not the date of this agreement."""
+    s, _ = sentence_around(text, pos, pos)
+    return "whereas" in text[s:pos].lower()
+
+
+# A date left blank in the template: "as of ____________, 2006", "this ___ day of November, 2006",
+# "[·] day of [·], 2019", "September ___, 2019", "as of , 2020" (the blank lost in conversion)
+_BLANK = r"(?:_{2,}|\[[^\]\n]{0,5}\]|-{3,}|\*{3,})"
+_MONTH_NAMES = r"january|february|march|april|may|june|july|august|september|october|november|december"
 _PARTIAL = re.compile(
-    r"(?:day\s+of|as\s+of|dated|effective|made|entered\s+into)\s*(?:this\s+|the\s+)?[_\s\[\]]{3,}(?:day\s+of\s+)?"
-    r"(?:(?P<month>january|february|march|april|may|june|july|august|september|october|november|december)[\s_,]*)?"
-    r"(?P<year>(?:19|20)\d\d)",
+    rf"(?:{_BLANK}\s*)?(?:day\s+of\s+)?(?:(?P<month>{_MONTH_NAMES})\s*(?:{_BLANK}\s*)?|{_BLANK}\s*)?,?\s*"
+    r"(?P<year>(?:19|20)\d\d)\b(?!\s*(?:[-/]|\d))",
     re.IGNORECASE,
 )
 
 
-def _partial_date(text: str) -> Term | None:
+def _partial_at(text: str, pos: int) -> Term | None:
     from review.dates import MONTHS
 
-    m = _PARTIAL.search(text, 0, PREAMBLE_CHARS)
+    m = _PARTIAL.match(text, pos)
     if not m:
         return None
     value = m.group("year") + (f"-{MONTHS[m.group('month').lower()]:02d}" if m.group("month") else "")
     return Term(value, m.group(), m.start(), m.end(), extra={"partial": True})
 
 
+def _dated_at(text: str, pos: int, starts: dict) -> Term | None:
+    """The full date, or the template date with blanks, that starts at pos ("the" / "this" skipped)."""
+    t = _THE.match(text, pos)
+    for p in (pos, t.end()) if t else (pos,):
+        if p in starts:
+            d = starts[p]
+            return Term(d.iso, d.text, d.char_start, d.char_end)
+    return _partial_at(text, t.end() if t else pos)
+
+
+def _preamble_date(masked: str, dates) -> Term | None:
+    """The date the preamble gives this agreement: after "made / dated / entered into" (or a
+    "Date:" label), else after "effective as of"; never another document's date or a recital's."""
+    starts = {d.char_start: d for d in dates}
+    cands = []
+    for rank, cue_re in ((0, _MADE_CUE), (0, _DATE_LABEL), (1, _EFF_CUE)):
+        for cue in cue_re.finditer(masked, 0, PREAMBLE_CHARS):
+            if cue_re is _DATE_LABEL and (cue.group("word") or "").strip().lower() in _OTHER_DATE_WORDS:
+                continue
+            term = _dated_at(masked, cue.end(), starts)
+            if term is None or _dates_other_document(masked, cue.start()) or _in_recital(masked, cue.start()):
+                continue
+            cands.append((rank, term.char_start, term))
+    if not cands:
+        return None
+    best = min(cands, key=lambda c: c[:2])[2]
+    if best.extra.get("partial"):
+        # "dated as of ____, 2012, but made effective as of February 20, 2012": the full date
+        # that agrees with the blank one completes it
+        full = [c for c in cands if not c[2].extra.get("partial") and c[2].value.startswith(best.value)]
+        if full:
+            return min(full, key=lambda c: c[:2])[2]
+    return best
+
+
+# A date standing under the title, as letters and some agreements are dated: "AGENCY AGREEMENT
+# May 14, 2014 ...", or alone on its own line at the top.
+_TITLE_END = re.compile(
+    r"\b(?:AGREEMENT|CONTRACT|AMENDMENT|ADDENDUM|LETTER|MEMORANDUM(?:\s+OF\s+UNDERSTANDING)?|LEASE|TERMS)\s*[.:,\-–—]?\s*$"
+)
+# "November ___, 2006" or "July 2013": the month and year, the day left open
+_MONTH_BLANK_YEAR = re.compile(rf"\b(?P<month>{_MONTH_NAMES})\s*(?:{_BLANK}\s*)?,?\s*(?P<year>(?:19|20)\d\d)\b", re.IGNORECASE)
+TITLE_CHARS = 1500
+
+
+def _title_date(masked: str, dates) -> Term | None:
+    from review.dates import MONTHS
+
+    cands = [(d.char_start, d.char_end, Term(d.iso, d.text, d.char_start, d.char_end)) for d in dates if d.char_start < TITLE_CHARS]
+    for m in _MONTH_BLANK_YEAR.finditer(masked, 0, TITLE_CHARS):
+        value = f"{m.group('year')}-{MONTHS[m.group('month').lower()]:02d}"
+        cands.append((m.start(), m.end(), Term(value, m.group(), m.start(), m.end(), extra={"partial": True})))
+    # "AGENCY AGREEMENT ______, 2009": the title, then a date with blanks
+    for m in re.finditer(r"\b(?:AGREEMENT|CONTRACT|AMENDMENT|ADDENDUM)\b\s*", masked[:TITLE_CHARS]):
+        term = _partial_at(masked, m.end())
+        if term is not None and (term.extra.get("partial") and re.search(r"[,_\[]|[a-z]", term.text, re.IGNORECASE)):
+            cands.append((term.char_start, term.char_end, term))
+    for s, e, term in sorted(cands, key=lambda c: c[0]):
+        line_start = masked.rfind("\n", 0, s) + 1
+        line_end = masked.find("\n", e)
+        line_end = len(masked) if line_end < 0 else line_end
+        alone = not masked[line_start:s].strip() and not masked[e:line_end].strip(" \t.,")
+        if alone or _TITLE_END.search(masked[max(0, s - 80) : s]):
+            return term
+    return None
+
+
+# Signature blocks: "IN WITNESS WHEREOF ... on November 8, 2002", "Date: 3/21/08", or the
+# date in the blank above a "Date" caption. The latest such date is when the last party signed.
+_WITNESS = re.compile(r"in\s+(?:witness|evidence|testimony)\s+(?:where|there)of|agreed\s+(?:and|&)\s+accepted|accepted\s+(?:and|&)\s+agreed", re.IGNORECASE)
+SIGNATURE_CHARS = 2500
+_DATE_CAPTION = re.compile(r"[\s_]*(?:\d{1,2}[/-]\d{1,2}[/-]\d{2,4}[\s_]*)*Date\b")
+# a "Date" caption: "Date:", "DATED:", "Date signed:", or a capitalised "Date" before the blank
+_LABEL_BEFORE = re.compile(
+    r"\b(?P<word>[A-Za-z]+\s+)?(?:(?i:dated?(?:\s+signed)?)\s*:|Date|DATE|Dated|DATED)[\s_]*$"
+)
+# "THUS DONE AND SIGNED at Pretoria on this ...", "executed on their behalf this ..."
+_SIGNED_CUE = re.compile(r"\b(?:signed|executed)\b[^.;:]{0,80}?\b(?:on|this|as\s+of)\s*(?:the\s+|this\s+)?$", re.IGNORECASE)
+
+
+_SIGNATURE_WORDS = re.compile(r"\bdate|\bsigned\b|\bexecuted\b", re.IGNORECASE)
+
+
+def _signature_candidates(masked: str, regions: list[tuple[int, int]]):
+    """Dates (two-digit years included) in the signature blocks and near "Date" / "signed" words,
+    without scanning the whole contract."""
+    windows = sorted(regions + [(m.start() - 150, m.end() + 250) for m in _SIGNATURE_WORDS.finditer(masked)])
+    merged: list[list[int]] = []
+    for s, e in windows:
+        s, e = max(0, s), min(len(masked), e)
+        if merged and s <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+        else:
+            merged.append([s, e])
+    out = []
+    for s, e in merged:
+        while s > 0 and not masked[s - 1].isspace():  # never cut a date in two
+            s -= 1
+        while e < len(masked) and not masked[e].isspace():
+            e += 1
+        out.extend(find_dates(masked[s:e], offset=s, short_years=True))
+    return sorted({d.char_start: d for d in out}.values(), key=lambda d: d.char_start)
+
+
+def _signature_date(text: str, masked: str) -> Term | None:
+    regions = [(m.start(), m.start() + SIGNATURE_CHARS) for m in _WITNESS.finditer(masked)]
+    found = []
+    prev_end = -1
+    for d in _signature_candidates(masked, regions):
+        in_block = any(s <= d.char_start < e for s, e in regions)
+        label = _LABEL_BEFORE.search(masked[max(0, d.char_start - 40) : d.char_start])
+        labelled = bool(label) and (label.group("word") or "").strip().lower() not in _OTHER_DATE_WORDS
+        # "Date:   3-29-2016   3-31-16": a date right after a signature date is one too
+        chained = bool(found) and prev_end >= 0 and not masked[prev_end : d.char_start].strip(" \t\n_")
+        captioned = bool(_DATE_CAPTION.match(masked, d.char_end))
+        w = max(0, d.char_start - 120)
+        signed_cue = _SIGNED_CUE.search(masked[w : d.char_start])
+        signed = bool(signed_cue)
+        if re.fullmatch(r"[\d/-]+", d.text) and len(d.text) < 9 and not (labelled or captioned or chained or (in_block and "/" in d.text)):
+            continue  # a two-digit-year date only where a date is written ("Section 9-08-06" is not one)
+        if (in_block or signed) and _in_recital(masked, d.char_start):
+            continue
+        if in_block or labelled or captioned or chained or signed:
+            # "... that certain Statement of Work executed by the parties on <date>" dates another document
+            cue = signed_cue or _MADE_CUE_END.search(masked[w : d.char_start])
+            if not labelled and _dates_other_document(masked, w + cue.start() if cue else d.char_start):
+                continue
+            found.append(d)
+            prev_end = d.char_end
+    if not found:
+        return None
+    d = max(found, key=lambda x: x.iso)
+    return Term(d.iso, text[d.char_start : d.char_end], d.char_start, d.char_end, extra={"source": "signatures"})
+
+
 def agreement_date(text: str) -> Term | None:
-    head_dates = contract_dates(text, 0, PREAMBLE_CHARS)
-    # 1. a date right after a dating cue in the preamble ("made as of the 3rd day of ...")
-    for d in head_dates:
-        if _STRONG_CUE.search(text[max(0, d.char_start - 60) : d.char_start]):
-            return Term(d.iso, d.text, d.char_start, d.char_end)
-    # 2. a weaker cue nearby in the preamble
-    for d in head_dates:
-        if _AGREEMENT_CUE.search(text[max(0, d.char_start - 120) : d.char_start]):
-            return Term(d.iso, d.text, d.char_start, d.char_end)
-    # 3. a strong cue anywhere (undated preambles are often dated at the signatures)
-    for d in contract_dates(text, PREAMBLE_CHARS):
-        if _STRONG_CUE.search(text[max(0, d.char_start - 60) : d.char_start]):
-            return Term(d.iso, d.text, d.char_start, d.char_end)
-    if head_dates:
-        d = head_dates[0]
-        return Term(d.iso, d.text, d.char_start, d.char_end)
-    # 4. no full date at all: a dating cue with the day (and maybe month) left blank
-    return _partial_date(text)
+    """The date of this agreement, as a lawyer reads it: the preamble's "made / dated / entered
+    into as of ..." (an amendment's own date, not the amended agreement's); else its "effective
+    as of ..."; else a date under the title (letters); else the latest signature date. A template
+    date with blanks ("as of ______, 2006") gives the year (and month) it states."""
+    masked = _mask_filing_lines(text)
+    dates = find_dates(masked[: PREAMBLE_CHARS + 100])
+    term = _preamble_date(masked, dates) or _title_date(masked, dates)
+    if term is not None and not term.extra.get("partial"):
+        return term
+    signed = _signature_date(text, masked)
+    if term is None:
+        return signed
+    # a blank template date, completed by a signature date that agrees with it
+    if signed is not None and signed.value.startswith(term.value):
+        return signed
+    return term
 
 
 def effective_date(text: str, agreement: Term | None) -> Term | None:

@@ -61,3 +61,110 @@ def test_invalid_dates_are_ignored():
 )
 def test_durations(text, days):
     assert find_durations(text)[0].days == days
+
+
+# -- agreement date: one test per rule, on snippets written for the test -------------------------
+from review.terms import agreement_date  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "text,iso",
+    [("the first day of July, 2017", "2017-07-01"), ("this twenty-first day of May 2006", "2006-05-21"),
+     ("June 9 , 2011", "2011-06-09"), ("May 3,2006", "2006-05-03"), ("3-31-2016", "2016-03-31"),
+     ("13/07/2005", "2005-07-13")],
+)
+def test_more_date_spellings(text, iso):
+    assert find_dates(text)[0].iso == iso
+
+
+def test_two_digit_years_only_when_asked():
+    assert find_dates("Date: 3/21/08") == []
+    assert [d.iso for d in find_dates("Date: 3/21/08  14/02/11", short_years=True)] == ["2008-03-21", "2011-02-14"]
+
+
+def _ad(text):
+    t = agreement_date(text)
+    return t.value if t else None
+
+
+def test_amendment_date_not_the_amended_agreements():
+    text = ('AMENDMENT NO. 1 TO LICENSE AGREEMENT\n\nThis Amendment No. 1 (this "Amendment") to the Patent License '
+            'Agreement dated as of June 2, 2015 (the "License") is entered into as of October 9, 2017 by and between '
+            'Northwind Labs Inc. and Tailspin Toys LLC.')
+    assert _ad(text) == "2017-10-09"
+
+
+def test_referenced_documents_and_recitals_do_not_date_the_agreement():
+    text = ('SERVICES AGREEMENT\n\nThis Services Agreement is made by and between Fabrikam Inc. ("Client") and '
+            'Contoso LLC ("Vendor").\n\nWHEREAS, the parties entered into a Mutual Nondisclosure Agreement dated '
+            'January 4, 2019; and WHEREAS, Client holds deposits as of March 31, 2019.\n\n1. Services. Vendor '
+            'shall perform the services in that certain Statement of Work executed by the parties on May 1, 2019.')
+    assert _ad(text) is None
+
+
+def test_made_beats_effective():
+    text = ('This Supply Agreement shall be effective as of May 1, 2021 (the "Commencement Date") and is made and '
+            'entered into this 12th day of February, 2021 between Woodgrove Bank and Litware Inc.')
+    assert _ad(text) == "2021-02-12"
+
+
+def test_effective_cue_when_nothing_says_made():
+    text = 'This Reseller Agreement is entered into effective January 1, 2010 by and between Adatum Corp. and Proseware Inc.'
+    assert _ad(text) == "2010-01-01"
+    assert _ad('ENDORSEMENT\n\nPolicy Number: 12345\nEffective Date: July 1, 2019\n\nThe policy is amended as follows.') == "2019-07-01"
+
+
+def test_dated_for_reference():
+    assert _ad("THIS AGREEMENT dated for reference the 5th day of December 2008.\n\nBETWEEN: Alpine Ski House Ltd.") == "2008-12-05"
+
+
+def test_date_under_the_title():
+    text = ("CONSULTING AGREEMENT\n\nAugust 14, 2018\n\nDear Ms. Kim:\n\nWe are pleased to offer you this consulting "
+            "engagement. Your fees are based on our rate card as of June 30, 2018.")
+    assert _ad(text) == "2018-08-14"
+    assert _ad("PLACEMENT AGENCY AGREEMENT May 21, 2015 Blue Yonder Airlines Inc. Attention: the Board") == "2015-05-21"
+
+
+def test_latest_signature_date_when_the_preamble_has_none():
+    text = ("This Hosting Agreement is between Tailwind Traders Inc. and Wide World Importers Ltd.\n\n"
+            "1. Fees. Invoices are due within thirty days.\n\n"
+            "IN WITNESS WHEREOF, the parties have signed this Agreement.\n\n"
+            "By: /s/ A. Jones          By: /s/ B. Smith\nDate: 3/18/08             Date: 3/21/08\n")
+    assert _ad(text) == "2008-03-21"
+    signed = "The parties agree as above.\n\nTHUS DONE AND SIGNED at Cape Town on this 31st day of March 2001."
+    assert _ad(signed) == "2001-03-31"
+    evidence = "In evidence whereof, the undersigned have caused this Agreement to be executed this 7th day of April, 2020."
+    assert _ad(evidence) == "2020-04-07"
+
+
+def test_a_statute_number_is_not_a_signature_date():
+    text = ("This Franchise Agreement is between Lucerne Publishing and Margie's Travel.\n\n"
+            "IN WITNESS WHEREOF the parties sign below.\n\nAddendum: see Section 9-08-06 of the state code.")
+    assert _ad(text) is None
+
+
+@pytest.mark.parametrize(
+    "preamble,value",
+    [("is made as of [___], 2020 by and between", "2020"),
+     ("is effective as of the [·] day of [·], 2019 between", "2019"),
+     ("is entered into as of September ___, 2019 by", "2019-09"),
+     ("is made as of this _____ day of ______________ 2013 by", "2013"),
+     ("is effective as of , 2020 (the blank lost) by", "2020")],
+)
+def test_template_dates_with_blanks(preamble, value):
+    text = f'FORM OF LICENSE AGREEMENT\n\nThis License Agreement (the "Agreement") {preamble} Relecloud Inc. and VanArsdel Ltd.'
+    assert _ad(text) == value
+
+
+def test_blank_date_completed_by_a_date_that_agrees():
+    text = ('This Endorsement Agreement is dated as of this ____ day of ________, 2012, but made effective as of '
+            'February 20, 2012 between Contoso Health LLC and a celebrity.')
+    assert _ad(text) == "2012-02-20"
+    signed = ("This Services Agreement is made as of ____________, 2016 by Fourth Coffee Inc. and Graphic Design "
+              "Institute.\n\nIN WITNESS WHEREOF the parties have executed this Agreement.\nDate: November 3, 2016")
+    assert _ad(signed) == "2016-11-03"
+
+
+def test_blank_date_under_the_title():
+    assert _ad("AGENCY AGREEMENT\n\nNovember ___, 2006\n\nLadies and Gentlemen:\n\nThe Company proposes to sell shares.") == "2006-11"
+    assert _ad("AGENCY AGREEMENT   , 2009\n\nLadies and Gentlemen:\n\nThe Company proposes to sell shares.") == "2009"
