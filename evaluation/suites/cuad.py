@@ -133,6 +133,7 @@ def fold_models(cuad_dir: str | Path, folds: int, cache_dir: Path | None = None,
     idf_all = np.log((1 + Xc.shape[0]) / (1 + df)).astype(np.float32) + 1.0
     anypos = Y.any(axis=1)
     t_prep = time.time() - t0
+    log.info("cuad folds: %d contracts segmented and labelled (%.0fs)", len(contracts), t_prep)
 
     def vocab_cols(rows):
         pos_df = np.bincount(Xc[rows[anypos[rows]]].indices, minlength=Xc.shape[1])
@@ -142,7 +143,11 @@ def fold_models(cuad_dir: str | Path, folds: int, cache_dir: Path | None = None,
         return cols
 
     def design(rows, cols):
-        return sp.hstack([tfidf(Xc[rows], cols, idf_all[cols]), sp.csr_matrix(D[rows])], format="csr")
+        X = sp.hstack([tfidf(Xc[rows], cols, idf_all[cols]), sp.csr_matrix(D[rows])], format="csr")
+        # fit_linear's threads share X; sklearn canonicalises a non-canonical CSR in place
+        # (sum_duplicates), which races ("indices array has fewer than nnz elements").
+        X.sum_duplicates()
+        return X
 
     order = rng.permutation(len(seg_sets))
     fold_of = np.empty(len(seg_sets), dtype=int)
