@@ -28,6 +28,7 @@ from evaluation.suites.base import (
 
 DEFAULT_SPLITS = "train,valid"
 DEPTH_CHUNKS = 100  # chunks ranked per query before collapsing to documents (as bench/retrieval.py)
+SAVE_EVERY_S = 60.0  # index save cadence during a long ingest (as Ingestor.ingest_paths)
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -44,16 +45,23 @@ def ingest_documents(ctx: EvalContext, docs: Iterable[tuple[str, str]], total: i
     doc_ids: dict[str, int] = {}
     failed: dict[str, str] = {}
     counts: dict[str, int] = {}
-    for name, text in tqdm(docs, desc=f"ingest {ctx.collection}", total=total, file=sys.stderr, leave=False,
-                           mininterval=1.0, disable=None):
-        r = rt.ingestor.ingest_bytes(coll.id, name, text.encode("utf-8"), index)
-        counts[r.status] = counts.get(r.status, 0) + 1
-        if r.status == "failed" or r.document_id is None:
-            failed[name] = r.error or "failed"
-        else:
-            doc_ids[name] = r.document_id
-    if set(counts) - {"unchanged"}:
-        index.save()
+    dirty, last_save = False, time.monotonic()
+    try:
+        for name, text in tqdm(docs, desc=f"ingest {ctx.collection}", total=total, file=sys.stderr, leave=False,
+                               mininterval=1.0, disable=None):
+            r = rt.ingestor.ingest_bytes(coll.id, name, text.encode("utf-8"), index)
+            counts[r.status] = counts.get(r.status, 0) + 1
+            dirty = dirty or r.status == "indexed"
+            if r.status == "failed" or r.document_id is None:
+                failed[name] = r.error or "failed"
+            else:
+                doc_ids[name] = r.document_id
+            if dirty and time.monotonic() - last_save > SAVE_EVERY_S:  # an interrupted prepare keeps its work
+                index.save()
+                dirty, last_save = False, time.monotonic()
+    finally:
+        if dirty:
+            index.save()
     return {"collection_id": coll.id, "doc_ids": doc_ids, "failed": failed, "counts": counts}
 
 
