@@ -62,6 +62,8 @@ class EManualSuite:
         ctx.state["answers"] = _truthy(ctx.option("answers", "true"))
         ctx.state["index"] = ctx.runtime.index(ing["collection_id"])
         self.headline = "rouge_l" if ctx.state["answers"] else "section_recall@5"
+        if ctx.state["answers"]:
+            ctx.runtime.generator  # a missing or unverified model fails the run here, not every item
 
     def run_item(self, ctx: EvalContext, item: EvalItem) -> ItemResult:
         section_of: dict[int, str] = ctx.state["section_of"]

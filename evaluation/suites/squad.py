@@ -89,6 +89,7 @@ class SquadSuite:
         ctx.state.update(docs=docs, policies=state, failed=ing["failed"], answers=_truthy(ctx.option("answers", "true")))
         if ctx.state["answers"]:
             ctx.state["index"] = rt.index(ing["collection_id"])
+            rt.generator  # a missing or unverified model fails the run here, not every item; load stays out of latency
 
     def _gold_chunks(self, ctx: EvalContext, item: EvalItem) -> tuple[set[int], set[int], set[int]] | None:
         """Chunk ids overlapping the gold paragraph, containing an answer span, and
