@@ -287,8 +287,12 @@ def finalize(settings: Settings, runs: RunStore, suite: Suite, run_id: str, stat
     if results:
         agg = suite.aggregate(results)
         fields.update(metrics=agg.metrics, charts=[c.to_dict() for c in agg.charts], tables=agg.tables)
+    fields["headline"] = suite.headline  # a suite may pick its headline from its options (e.g. answers off)
     if status == "completed" and len(stored) < previous["item_count"]:
         status, error = "interrupted", f"{len(stored)} of {previous['item_count']} items finished"
+    if status == "completed" and stored and all(d.get("error") for d in stored):
+        # Nothing was measured: usually one cause (a missing model, a wrong path) for all.
+        status, error = "failed", f"every item failed; the first: {stored[0]['error']}"
     runs.finish(run_id, status, error=error, **fields)
     run = runs.get(run_id)
     try:

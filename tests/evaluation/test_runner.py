@@ -178,3 +178,11 @@ def test_run_store_and_compare_on_postgres_and_sqlite(any_settings):
     runs.delete("run-a")
     with pytest.raises(Exception, match="no evaluation run"):
         runs.get("run-a")
+
+
+def test_a_run_where_every_item_fails_is_failed(settings, tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text(json.dumps({"id": "a", "question": "Anything?", "answer": "x", "document": "broken.pdf"}) + "\n")
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 broken")
+    run = run_evaluation(settings, RunRequest("jsonl", q), progress=False)
+    assert run["status"] == "failed" and "every item failed" in run["error"] and "was not indexed" in run["error"]
