@@ -241,6 +241,12 @@ def fit_linear(X, Y: np.ndarray, C: float, n_jobs: int = 2) -> tuple[np.ndarray,
 
     W = np.zeros((X.shape[1], Y.shape[1]), dtype=np.float32)
     b = np.full(Y.shape[1], -10.0, dtype=np.float32)
+    if hasattr(X, "sum_duplicates"):
+        # sklearn canonicalises a sparse matrix in place on first use; two threads doing it
+        # at once corrupt it ("indices array has fewer than nnz elements"). Do it once here.
+        X = X.tocsr()
+        X.sum_duplicates()
+        X.sort_indices()
 
     def one(j: int) -> None:
         y = Y[:, j]

@@ -143,11 +143,7 @@ def fold_models(cuad_dir: str | Path, folds: int, cache_dir: Path | None = None,
         return cols
 
     def design(rows, cols):
-        X = sp.hstack([tfidf(Xc[rows], cols, idf_all[cols]), sp.csr_matrix(D[rows])], format="csr")
-        # fit_linear's threads share X; sklearn canonicalises a non-canonical CSR in place
-        # (sum_duplicates), which races ("indices array has fewer than nnz elements").
-        X.sum_duplicates()
-        return X
+        return sp.hstack([tfidf(Xc[rows], cols, idf_all[cols]), sp.csr_matrix(D[rows])], format="csr")
 
     order = rng.permutation(len(seg_sets))
     fold_of = np.empty(len(seg_sets), dtype=int)
