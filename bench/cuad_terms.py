@@ -2,13 +2,8 @@
 
     python -m bench.cuad_terms --cuad ../shared/data/cuad-dev [--limit N] [--json OUT]
 
-The scoring lives in evaluation/cuad_terms.py (shared with `docintel eval run --suite cuad`).
-Scoring: governing law = same jurisdiction (one name contained in the other, e.g.
-"England" vs "England and Wales"); dates = same ISO date (gold M/D/YYYY; partial gold
-dates like []/[]/2016 compare the known parts); renewal term and notice period = same
-number of days; expiration "perpetual" must be predicted as perpetual; parties = token
-overlap (every gold party matched by a predicted name with token-F1 >= 0.5). An empty
-gold value counts as correct only when nothing is predicted (the contract does not state it).
+The scoring rules are documented and implemented in evaluation/cuad_terms.py (shared with
+`docintel eval run --suite cuad`).
 """
 from __future__ import annotations
 
