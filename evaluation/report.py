@@ -531,7 +531,7 @@ RUN_TEMPLATE = """<!doctype html>
 {% if failed %}<h3>Failed items ({{ num(n_failed) }}{% if n_failed > failed|length %}, first {{ failed|length }} shown{% endif %})</h3>
 {% for it in failed %}<div><b class="mono">{{ it.item_id }}</b><pre class="err">{{ it.error }}</pre></div>{% endfor %}{% endif %}
 {% if worst %}<h3>Worst items by {{ run.headline }} ({{ worst|length }} of {{ num(n_scored) }}{% if lower_better %}, highest first: lower is better{% endif %})</h3>
-<div class="scroll"><table><tr><th style="width:40%">Item <span class="meta">(click for its output)</span></th>{% for k in score_cols %}<th class="n">{{ k }}</th>{% endfor %}<th class="n">s</th></tr>
+<div class="scroll"><table><tr><th style="min-width:300px">Item <span class="meta">(click for its output)</span></th>{% for k in score_cols %}<th class="n">{{ k }}</th>{% endfor %}<th class="n">s</th></tr>
 {% for it in worst %}<tr><td class="k">{% if it.output %}<details><summary class="mono">{{ it.item_id }}</summary><pre>{{ it.output }}</pre></details>{% else %}<span class="mono">{{ it.item_id }}</span>{% endif %}</td>
 {% for k in score_cols %}{% set v = it.scores.get(k) %}<td class="n{% if v is none %} none{% endif %}">{{ score(v) }}</td>{% endfor %}<td class="n">{{ "%.2f"|format(it.seconds) if it.seconds is number else "–" }}</td></tr>
 {% endfor %}</table></div>
@@ -656,9 +656,9 @@ def _run_context(run: dict[str, Any], items: list[dict[str, Any]], max_items: in
     score_cols = [headline] if headline else []
     for it in worst:
         score_cols += [k for k in it["scores"] if k not in score_cols]
-    score_cols = score_cols[:8]  # wider tables stop being readable
+    score_cols = score_cols[:6]  # wider tables squeeze the item column and stop being readable
 
-    model_rows = [(name, {"path": _redact("path", (m or {}).get("path")) or "–", "sha256": (m or {}).get("sha256")})
+    model_rows = [(name, {"path": _redact("path", (m or {}).get("path")) or (m or {}).get("name") or "–", "sha256": (m or {}).get("sha256")})
                   for name, m in (config.get("models") or {}).items()]
     env_rows = [(k, fmt_value(k, v)) for k, v in _flatten({"versions": config.get("versions"), "machine": config.get("machine")}).items()]
     return dict(
