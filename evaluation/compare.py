@@ -4,6 +4,7 @@ configuration that differs."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -40,9 +41,15 @@ def _numeric(metrics: dict[str, Any]) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))}
 
 
+_TIMING = re.compile(r"latency|seconds|(^|_)(ms|s)$")
+
+
 def _changed(sa: dict[str, Any], sb: dict[str, Any], tol: float = 1e-9) -> list[str]:
+    """Quality scores that differ; timings always differ a little and are left out."""
     out = []
     for k in sorted(set(sa) | set(sb)):
+        if _TIMING.search(k):
+            continue
         x, y = sa.get(k), sb.get(k)
         if x is None or y is None:
             if (x is None) != (y is None):
