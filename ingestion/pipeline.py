@@ -141,24 +141,42 @@ class Ingestor:
         sink: IndexSink,
         on_result: Callable[[IngestResult], None] | None = None,
     ) -> list[IngestResult]:
-        """Ingest every file; one bad file never stops the batch.
+        """Ingest every file; one bad file never stops the batch."""
 
-        The index file is saved every `SAVE_EVERY_S` seconds and at the end, not per file:
-        rewriting a large index after every small file would dominate the run.
-        """
-        results: list[IngestResult] = []
-        last_save = time.monotonic()
-        dirty = False
-        seen: dict[str, Path] = {}
-        try:
+        def attempts() -> Iterator[IngestResult]:
+            seen: dict[str, Path] = {}
             for path, name in iter_files(paths):
                 first = seen.setdefault(name, path)
                 if first != path:
                     # Same name twice in one call: the second would silently replace the first.
                     error = f"another file named '{name}' ({first}) is in this batch; document names must be unique in a collection"
-                    result = IngestResult(str(path), None, "failed", error=error)
+                    yield IngestResult(str(path), None, "failed", error=error)
                 else:
-                    result = self._ingest_file_safely(collection_id, path, name, sink)
+                    yield self._ingest_file_safely(collection_id, path, name, sink)
+
+        return self._batch(attempts(), sink, on_result)
+
+    def ingest_texts(
+        self,
+        collection_id: int,
+        documents: Iterable[tuple[str, bytes]],
+        sink: IndexSink,
+        on_result: Callable[[IngestResult], None] | None = None,
+    ) -> list[IngestResult]:
+        """Ingest (name, bytes) documents that are not files, e.g. a benchmark corpus."""
+        return self._batch((self.ingest_bytes(collection_id, name, data, sink) for name, data in documents), sink, on_result)
+
+    def _batch(
+        self, attempts: Iterable[IngestResult], sink: IndexSink, on_result: Callable[[IngestResult], None] | None
+    ) -> list[IngestResult]:
+        """Collect a batch's results, saving the index every `SAVE_EVERY_S` seconds and at the
+        end (also when interrupted), not per document: rewriting a large index after every
+        small document would dominate the run."""
+        results: list[IngestResult] = []
+        last_save = time.monotonic()
+        dirty = False
+        try:
+            for result in attempts:
                 dirty = dirty or result.status == "indexed"
                 results.append(result)
                 if on_result:

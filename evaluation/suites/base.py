@@ -129,7 +129,7 @@ def mean_scores(results: Sequence[ItemResult], keys: Sequence[str] | None = None
     """Mean of each per-item score over the items where it is defined (not None, no error)."""
     import numpy as np
 
-    ok = [r for r in results if r.error is None]
+    ok = ok_results(results)
     names = list(keys) if keys is not None else sorted({k for r in ok for k in r.scores})
     out: dict[str, float | None] = {}
     for k in names:
@@ -140,10 +140,21 @@ def mean_scores(results: Sequence[ItemResult], keys: Sequence[str] | None = None
 
 
 def latency_chart(results: Sequence[ItemResult], title: str = "Seconds per item") -> Chart:
-    return Chart("hist", title, "seconds", "items", {"items": {"x": [r.seconds for r in results if r.error is None]}})
+    return Chart("hist", title, "seconds", "items", {"items": {"x": [r.seconds for r in ok_results(results)]}})
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     import numpy as np
 
     return float(np.percentile(values, q)) if len(values) else None
+
+
+def ok_results(results: Sequence[ItemResult]) -> list[ItemResult]:
+    """The items that were scored (an item that raised carries only its error)."""
+    return [r for r in results if r.error is None]
+
+
+def latency_metrics(results: Sequence[ItemResult], key: str, prefix: str) -> dict[str, float | None]:
+    """p50 and p95 of one per-item timing score, as {prefix}_p50 / {prefix}_p95."""
+    vals = [float(r.scores[key]) for r in ok_results(results) if r.scores.get(key) is not None]
+    return {f"{prefix}_p50": percentile(vals, 50), f"{prefix}_p95": percentile(vals, 95)}

@@ -22,13 +22,13 @@ from evaluation.suites.base import (
     EvalItem,
     ItemResult,
     latency_chart,
+    latency_metrics,
     mean_scores,
-    percentile,
+    ok_results,
 )
 
 DEFAULT_SPLITS = "train,valid"
 DEPTH_CHUNKS = 100  # chunks ranked per query before collapsing to documents (as bench/retrieval.py)
-SAVE_EVERY_S = 60.0  # index save cadence during a long ingest (as Ingestor.ingest_paths)
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -41,27 +41,23 @@ def ingest_documents(ctx: EvalContext, docs: Iterable[tuple[str, str]], total: i
 
     rt = ctx.runtime
     coll = rt.store.collection(ctx.tenant, ctx.collection, create=True)
-    index = rt.index(coll.id, writer=True)
     doc_ids: dict[str, int] = {}
     failed: dict[str, str] = {}
     counts: dict[str, int] = {}
-    dirty, last_save = False, time.monotonic()
+    bar = tqdm(desc=f"ingest {ctx.collection}", total=total, file=sys.stderr, leave=False, mininterval=1.0, disable=None)
+
+    def record(r) -> None:
+        counts[r.status] = counts.get(r.status, 0) + 1
+        if r.status == "failed" or r.document_id is None:
+            failed[r.path] = r.error or "failed"
+        else:
+            doc_ids[r.path] = r.document_id
+        bar.update(1)
+
     try:
-        for name, text in tqdm(docs, desc=f"ingest {ctx.collection}", total=total, file=sys.stderr, leave=False,
-                               mininterval=1.0, disable=None):
-            r = rt.ingestor.ingest_bytes(coll.id, name, text.encode("utf-8"), index)
-            counts[r.status] = counts.get(r.status, 0) + 1
-            dirty = dirty or r.status == "indexed"
-            if r.status == "failed" or r.document_id is None:
-                failed[name] = r.error or "failed"
-            else:
-                doc_ids[name] = r.document_id
-            if dirty and time.monotonic() - last_save > SAVE_EVERY_S:  # an interrupted prepare keeps its work
-                index.save()
-                dirty, last_save = False, time.monotonic()
+        rt.ingestor.ingest_texts(coll.id, ((n, t.encode("utf-8")) for n, t in docs), rt.index(coll.id, writer=True), record)
     finally:
-        if dirty:
-            index.save()
+        bar.close()
     return {"collection_id": coll.id, "doc_ids": doc_ids, "failed": failed, "counts": counts}
 
 
@@ -96,15 +92,6 @@ def recall_curve(rank_lists: Sequence[tuple[Sequence[int | None], int]], ks: Seq
     if not usable:
         return [None for _ in ks]
     return [sum(sum(1 for r in ranks if r is not None and r <= k) / n for ranks, n in usable) / len(usable) for k in ks]
-
-
-def latency_metrics(results: Sequence[ItemResult], key: str, prefix: str) -> dict[str, float | None]:
-    vals = [float(r.scores[key]) for r in results if r.error is None and r.scores.get(key) is not None]
-    return {f"{prefix}_p50": percentile(vals, 50), f"{prefix}_p95": percentile(vals, 95)}
-
-
-def ok_results(results: Sequence[ItemResult]) -> list[ItemResult]:
-    return [r for r in results if r.error is None]
 
 
 # -- the suite --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.contract_datasets import NLI_LABELS, hypothesis_order, load_contractnli
-from evaluation.suites.base import Aggregate, Chart, EvalContext, EvalItem, ItemResult, percentile
+from evaluation.suites.base import Aggregate, Chart, EvalContext, EvalItem, ItemResult, ok_results, percentile
 
 SYSTEM = "You check statements against excerpts of a non-disclosure agreement (NDA). You answer with one word."
 QUESTION = (
@@ -104,15 +104,10 @@ class ContractNliSuite:
         wanted = {it.data["doc"] for it in items}
         nli = load_contractnli(ctx.data)
         coll = rt.store.collection(rt.tenant_name(ctx.tenant), ctx.collection, create=True)
-        index = rt.index(coll.id, writer=True)
-        docs: dict[str, Any] = {}
-        try:
-            for doc in nli.documents:
-                if doc.id in wanted:
-                    docs[doc.id] = rt.ingestor.ingest_bytes(coll.id, _doc_name(doc.id), doc.text.encode("utf-8"), index)
-        finally:
-            index.save()
-        ctx.state["docs"] = docs
+        chosen = [d for d in nli.documents if d.id in wanted]
+        results = rt.ingestor.ingest_texts(coll.id, ((_doc_name(d.id), d.text.encode("utf-8")) for d in chosen),
+                                           rt.index(coll.id, writer=True))
+        ctx.state["docs"] = {d.id: r for d, r in zip(chosen, results)}
         ctx.state["k"] = ctx.option("k", 4, int)
         ctx.state["llm"] = ctx.option("llm", "1") not in ("0", "false", "no", "off")
 
@@ -164,7 +159,7 @@ class ContractNliSuite:
     def aggregate(self, results: Sequence[ItemResult]) -> Aggregate:
         from sklearn.metrics import f1_score
 
-        ok = [r for r in results if r.error is None]
+        ok = ok_results(results)
         gold = [r.output["gold"] for r in ok]
         metrics: dict[str, Any] = {"pairs": len(ok), "errors": len(results) - len(ok)}
         charts: list[Chart] = []

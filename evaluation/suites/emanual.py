@@ -15,8 +15,10 @@ from pathlib import Path
 from evaluation.answer_metrics import answer_citation_scores, answer_text, extractive_answer, rouge_l
 from evaluation.datasets import CORPUS_FILE, QA_FOLDER, emanual_document, load_emanual
 from evaluation.metrics import hit_rate, mrr_at_k
-from evaluation.suites.base import Aggregate, Chart, EvalContext, EvalItem, ItemResult, latency_chart, mean_scores
-from evaluation.suites.beir import collapse, ingest_documents, latency_metrics, ok_results, timed_search
+from evaluation.suites.base import (
+    Aggregate, Chart, EvalContext, EvalItem, ItemResult, latency_chart, latency_metrics, mean_scores, ok_results,
+)
+from evaluation.suites.beir import collapse, ingest_documents, timed_search
 from evaluation.suites.squad import _truthy
 
 DEPTH_CHUNKS = 20  # chunks ranked per question before collapsing to sections (as bench/retrieval.py)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from core.types import SearchFilters
-from evaluation.suites.base import Aggregate, Chart, EvalContext, EvalItem, ItemResult, latency_chart, mean_scores, percentile
+from evaluation.suites.base import Aggregate, Chart, EvalContext, EvalItem, ItemResult, latency_chart, mean_scores, ok_results, percentile
 
 K_VALUES = (1, 5, 10)
 
@@ -163,7 +163,7 @@ class JsonlSuite:
 
     def aggregate(self, results: Sequence[ItemResult]) -> Aggregate:
         metrics = mean_scores(results)
-        ok = [r for r in results if r.error is None]
+        ok = ok_results(results)
         lat = [r.scores["latency_s"] for r in ok if r.scores.get("latency_s") is not None]
         metrics["latency_p50_s"] = percentile(lat, 50)
         metrics["latency_p95_s"] = percentile(lat, 95)

@@ -24,8 +24,10 @@ from evaluation.answer_metrics import (
 )
 from evaluation.datasets import load_squad, locate_answers, locate_paragraphs, squad_document_name
 from evaluation.metrics import hit_rate, mrr_at_k
-from evaluation.suites.base import Aggregate, Chart, EvalContext, EvalItem, ItemResult, latency_chart, mean_scores
-from evaluation.suites.beir import ingest_documents, latency_metrics, ok_results, timed_search
+from evaluation.suites.base import (
+    Aggregate, Chart, EvalContext, EvalItem, ItemResult, latency_chart, latency_metrics, mean_scores, ok_results,
+)
+from evaluation.suites.beir import ingest_documents, timed_search
 
 K = 10  # chunks retrieved per question (recall@1/5/10, MRR@10)
 RETRIEVAL_KEYS = ["recall@1", "recall@5", "recall@10", "mrr@10", "answer_recall@5", "anygold_recall@5", "latency_ms"]
