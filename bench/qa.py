@@ -13,7 +13,6 @@ cited span and lies on the cited page) and answer latency p50/p95.
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import random
 import re

@@ -7,12 +7,12 @@ from typing import Any, Optional
 
 import typer
 
+from cli.output import JsonOpt, fail
 from core.errors import DocIntelError
 from core.logging import configure_logging
 from core.settings import get_settings
 
 eval_app = typer.Typer(help="Run evaluation suites, keep every run, compare runs.", no_args_is_help=True)
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _settings():
@@ -26,11 +26,6 @@ def _run_store(settings):
     from evaluation.runs import RunStore
 
     return RunStore(Store.from_settings(settings))
-
-
-def _fail(exc: Exception, as_json: bool, code: int = 1) -> None:
-    typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-    raise typer.Exit(code)
 
 
 def _fmt(v: Any) -> str:
@@ -72,7 +67,7 @@ def eval_run(
                              parse_pairs(set_, "--set"), resume)
         run = run_evaluation(settings, request)
     except (DocIntelError, ValueError) as exc:
-        _fail(exc, as_json, 2)
+        fail(exc, as_json, 2)
     failures = check_gates(run.get("metrics") or {}, gates)
     if as_json:
         typer.echo(json.dumps({**run, "gate_failures": failures}, indent=2, ensure_ascii=False, default=str))
@@ -119,7 +114,7 @@ def eval_show(
     try:
         run = store.get(run_id)
     except DocIntelError as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     if items:
         run["items"] = store.items(run["id"])
     if as_json:
@@ -156,7 +151,7 @@ def eval_compare(
         a, b = store.get(run_a), store.get(run_b)
         cmp = compare_runs(a, store.items(a["id"]), b, store.items(b["id"]), n_boot=bootstrap)
     except DocIntelError as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     if html:
         from evaluation.report import write_compare_report
 
@@ -197,7 +192,7 @@ def eval_report(
     try:
         run = store.get(run_id)
     except DocIntelError as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     path = write_run_report(run, store.items(run["id"]), out or reports_dir(settings) / f"{run['id']}.html")
     if out is None:
         store.update(run["id"], report_path=str(path))
@@ -212,5 +207,5 @@ def eval_delete(run_id: str = typer.Argument(...), as_json: bool = JsonOpt) -> N
         full = store.resolve(run_id)
         store.delete(full)
     except DocIntelError as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     typer.echo(json.dumps({"deleted": full}) if as_json else f"deleted run {full}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
+from cli.output import JsonOpt, emit, fail
 from core.errors import DocIntelError
 from core.logging import configure_logging
 from core.settings import get_settings
@@ -23,7 +24,6 @@ from cli.eval import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
 
-JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 TenantOpt = typer.Option(None, "--tenant", help="Tenant name (default from settings).")
 CollectionOpt = typer.Option(..., "--collection", "-c", help="Collection name.")
 
@@ -34,21 +34,6 @@ def _runtime():
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     return Runtime.create(settings)
-
-
-def _emit(obj: Any, as_json: bool, human: str) -> None:
-    if as_json:
-        typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(human)
-
-
-def _fail(exc: Exception, as_json: bool, code: int = 1) -> None:
-    if as_json:
-        typer.echo(json.dumps({"error": str(exc)}))
-    else:
-        typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code)
 
 
 @app.command()
@@ -77,7 +62,7 @@ def ingest(
     try:
         results = rt.ingest(paths, collection, tenant, on_result=progress)
     except DocIntelError as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     finally:
         if bar is not None:
             bar.close()
@@ -85,7 +70,7 @@ def ingest(
     lines = [f"{r.status:9} {r.path}" + (f"  ({r.pages} pages, {r.chunks} chunks)" if r.status != "failed" else f"  {r.error}") for r in results]
     counts = {s: sum(r.status == s for r in results) for s in ("indexed", "unchanged", "failed")}
     lines.append(f"{counts['indexed']} indexed, {counts['unchanged']} unchanged, {counts['failed']} failed")
-    _emit({"documents": [r.to_dict() for r in results]}, as_json, "\n".join(lines))
+    emit({"documents": [r.to_dict() for r in results]}, as_json, "\n".join(lines))
     raise typer.Exit(2 if failed else 0)
 
 
@@ -115,13 +100,13 @@ def search(
         filters = SearchFilters(document_ids=document_id or None, name_glob=name, metadata=metadata or None)
         hits = rt.search(query, collection, k, tenant, mode=mode, filters=filters)
     except (DocIntelError, ValueError) as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     human = []
     for i, h in enumerate(hits, 1):
         pages = f"p.{h.page_start}" if h.page_start == h.page_end else f"pp.{h.page_start}-{h.page_end}"
         snippet = " ".join(h.text.split())[:240]
         human.append(f"[{i}] {h.score:.3f}  {h.document_name} {pages} chars {h.char_start}-{h.char_end}\n    {snippet}")
-    _emit({"results": [h.to_dict() for h in hits]}, as_json, "\n".join(human) or "no results")
+    emit({"results": [h.to_dict() for h in hits]}, as_json, "\n".join(human) or "no results")
 
 
 @app.command()
@@ -142,7 +127,7 @@ def ask(
     try:
         if as_json:
             result = rt.ask(question, collection, k, tenant, filters=filters)
-            _emit(result.to_dict(), True, "")
+            emit(result.to_dict(), True, "")
             return
         result = None
         for item in rt.ask_stream(question, collection, k, tenant, filters=filters):
@@ -151,7 +136,7 @@ def ask(
             else:
                 typer.echo(item, nl=False)
     except (DocIntelError, ValueError) as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     if result is None:
         return
     if result.abstained:
@@ -183,22 +168,22 @@ def review(
     if target == "categories":
         from review.taxonomy import CATEGORIES, taxonomy_json
 
-        _emit(taxonomy_json(), as_json, "\n".join(f"{c.name:40} {c.description}" for c in CATEGORIES))
+        emit(taxonomy_json(), as_json, "\n".join(f"{c.name:40} {c.description}" for c in CATEGORIES))
         return
     if target == "train":
         if cuad is None:
-            _fail(ValueError("review train needs --cuad PATH (the folder with master_clauses.csv and txt/)"), as_json)
+            fail(ValueError("review train needs --cuad PATH (the folder with master_clauses.csv and txt/)"), as_json)
         from review.train import train
 
         out = train(cuad, folds=folds)
-        _emit(out, as_json, json.dumps(out, indent=2))
+        emit(out, as_json, json.dumps(out, indent=2))
         return
     from review.report import write_html
     from review.service import review_file
 
     path = Path(target)
     if not path.is_file():
-        _fail(ValueError(f"no such file: {target}"), as_json)
+        fail(ValueError(f"no such file: {target}"), as_json)
     generator = None
     if settings.review_explain if explain is None else explain:
         from generation.factory import get_generator
@@ -207,7 +192,7 @@ def review(
     try:
         result = review_file(path, playbook, generator, settings.citation_min_support)
     except DocIntelError as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     if html:
         write_html(result, html)
     lines = [f"{result.document['name']}: {result.document['pages']} pages, {len(result.clauses)} clauses, {len(result.findings)} findings"]
@@ -219,7 +204,7 @@ def review(
         lines.append(f"  {key:36} {term['value'] if term else '-'}")
     if html:
         lines.append(f"report: {html}")
-    _emit(result.to_dict(), as_json, "\n".join(lines))
+    emit(result.to_dict(), as_json, "\n".join(lines))
 
 
 @models_app.command("install")
@@ -231,8 +216,8 @@ def models_install(name: Optional[str] = typer.Argument(None, help="Model name (
     try:
         out = install(settings, name or settings.llm_model)
     except DocIntelError as exc:
-        _fail(exc, as_json)
-    _emit(out, as_json, f"{out['status']}: {out['model']} ({out['size'] / 1e6:.1f} MB) at {out['path']}")
+        fail(exc, as_json)
+    emit(out, as_json, f"{out['status']}: {out['model']} ({out['size'] / 1e6:.1f} MB) at {out['path']}")
 
 
 @models_app.command("list")
@@ -241,7 +226,7 @@ def models_list(as_json: bool = JsonOpt) -> None:
     from generation.models import status
 
     rows = status(get_settings())
-    _emit({"models": rows}, as_json, "\n".join(
+    emit({"models": rows}, as_json, "\n".join(
         f"{'present' if r['present'] else 'missing':8} {r['model']:38} {r['size'] / 1e6:7.1f} MB  {r['license']}" for r in rows))
 
 
@@ -251,7 +236,7 @@ def models_verify(as_json: bool = JsonOpt) -> None:
     from generation.models import status
 
     rows = status(get_settings(), verify=True)
-    _emit({"models": rows}, as_json, "\n".join(
+    emit({"models": rows}, as_json, "\n".join(
         f"{('ok' if r.get('verified') else 'MISMATCH') if r['present'] else 'missing':8} {r['model']}" for r in rows))
     if any(r["present"] and not r.get("verified") for r in rows):
         raise typer.Exit(1)
@@ -264,9 +249,9 @@ def documents_list(collection: str = CollectionOpt, tenant: Optional[str] = Tena
     try:
         docs = rt.list_documents(collection, tenant)
     except DocIntelError as exc:
-        _fail(exc, as_json)
+        fail(exc, as_json)
     human = "\n".join(f"{d['document_id']:>6}  {d['status']:8} {d['pages']:>4}p  {d['name']}" + (f"  ({d['error']})" if d["error"] else "") for d in docs)
-    _emit({"documents": docs}, as_json, human or "no documents")
+    emit({"documents": docs}, as_json, human or "no documents")
 
 
 @documents_app.command("show")
@@ -276,8 +261,8 @@ def documents_show(document_id: int, collection: str = CollectionOpt, tenant: Op
     try:
         doc = rt.show_document(document_id, collection, tenant)
     except DocIntelError as exc:
-        _fail(exc, as_json)
-    _emit(doc, as_json, "\n".join(f"{k}: {v}" for k, v in doc.items()))
+        fail(exc, as_json)
+    emit(doc, as_json, "\n".join(f"{k}: {v}" for k, v in doc.items()))
 
 
 @documents_app.command("delete")
@@ -287,8 +272,8 @@ def documents_delete(document_id: int, collection: str = CollectionOpt, tenant: 
     try:
         out = rt.delete_document(document_id, collection, tenant)
     except DocIntelError as exc:
-        _fail(exc, as_json)
-    _emit(out, as_json, f"deleted document {out['document_id']} ({out['name']})")
+        fail(exc, as_json)
+    emit(out, as_json, f"deleted document {out['document_id']} ({out['name']})")
 
 
 @collections_app.command("list")
@@ -296,7 +281,7 @@ def collections_list(tenant: Optional[str] = TenantOpt, as_json: bool = JsonOpt)
     """List collections with their document counts."""
     rt = _runtime()
     cols = rt.list_collections(tenant)
-    _emit({"collections": cols}, as_json, "\n".join(f"{c['name']}  ({c['documents']} documents)" for c in cols) or "no collections")
+    emit({"collections": cols}, as_json, "\n".join(f"{c['name']}  ({c['documents']} documents)" for c in cols) or "no collections")
 
 
 @collections_app.command("delete")
@@ -306,8 +291,8 @@ def collections_delete(name: str, tenant: Optional[str] = TenantOpt, as_json: bo
     try:
         out = rt.delete_collection(name, tenant)
     except DocIntelError as exc:
-        _fail(exc, as_json)
-    _emit(out, as_json, f"deleted collection {name} ({out['deleted_documents']} documents)")
+        fail(exc, as_json)
+    emit(out, as_json, f"deleted collection {name} ({out['deleted_documents']} documents)")
 
 
 if __name__ == "__main__":

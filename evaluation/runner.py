@@ -188,6 +188,7 @@ def run_evaluation(
 
     base_rt = Runtime.create(settings)
     runs = RunStore(base_rt.store)
+    previous = None
     if request.resume:
         previous = runs.get(request.resume)
         if previous["status"] == "completed":
@@ -209,9 +210,8 @@ def run_evaluation(
         all_items = suite.load(data)
     except (OSError, ValueError, KeyError) as exc:
         raise EvaluationError(f"cannot read {suite.name} data at {data}: {exc}") from exc
-    by_id = {it.id: it for it in all_items}
-    if request.resume:
-        previous = runs.get(request.resume)
+    if previous is not None:
+        by_id = {it.id: it for it in all_items}
         if previous["data_fingerprint"] != data_fp:
             raise EvaluationError(f"the data at {data} changed since run {previous['id']} started; start a new run")
         items = [by_id[i] for i in previous["item_ids"] if i in by_id]

@@ -1,0 +1,25 @@
+"""What every `docintel` command shares: the --json option, printing a result, failing with a message."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+
+JsonOpt = typer.Option(False, "--json", help="Print JSON.")
+
+
+def emit(obj: Any, as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(human)
+
+
+def fail(exc: Exception, as_json: bool, code: int = 1) -> None:
+    """Print the error (JSON on stdout with --json, else on stderr) and exit with `code`."""
+    if as_json:
+        typer.echo(json.dumps({"error": str(exc)}))
+    else:
+        typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(code)
