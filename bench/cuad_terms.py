@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import random
 import sys
 import time
 from collections import defaultdict
@@ -29,9 +30,17 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--show-errors", type=str, default="", help="term name whose errors to print")
+    ap.add_argument("--half", choices=("A", "B"), help="only one half of the contracts: file names sorted, shuffled "
+                    "with --split-seed, first half = A (the half the date rules were designed on), rest = B")
+    ap.add_argument("--split-seed", type=int, default=20240605)
     args = ap.parse_args(argv)
     with open(args.cuad / "master_clauses.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))[: args.limit]
+    if args.half:
+        names = sorted(r["Filename"] for r in rows if (args.cuad / "txt" / (Path(r["Filename"]).stem + ".txt")).exists())
+        random.Random(args.split_seed).shuffle(names)
+        half_a = set(names[: len(names) // 2])
+        rows = [r for r in rows if (r["Filename"] in half_a) == (args.half == "A")]
     results = defaultdict(list)
     t0 = time.perf_counter()
     for row in tqdm(rows, desc="contracts", file=sys.stderr):
