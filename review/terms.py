@@ -458,31 +458,129 @@ _SUFFIX = (
 )
 _ENTITY = re.compile(rf"((?:[A-Z0-9][\w&'\-.]*,?[ \t]+){{0,7}}?{_SUFFIX})(?=[\s,;.)(\"]|$)")
 _DEFINED = re.compile(r"\(\s*(?:the\s+|each\s+a\s+|hereinafter\s+(?:referred\s+to\s+as\s+)?)?[\"“']([^\"”']{2,40})[\"”']", re.IGNORECASE)
+# A party's defined name: '("Aduro")', '(the "Company")', '(hereinafter referred to as "VAL")',
+# '(together with its successors and assigns, "Lessor")' -- the first quoted word(s) in a parenthesis.
+_ALIAS = re.compile(r"\(([^()\"“”]{0,80}?)[\"“]\s*([^\"”]{1,40}?)\s*[\"”]")
+_PARTY_CUE = re.compile(r"\b(?:by\s+and\s+)?(?:between|among)\b|\bby\s+(?=[A-Z])", re.IGNORECASE)
+_PREAMBLE_END = re.compile(r"\bWHEREAS\b|\bRECITALS?\b|\bBACKGROUND\b|\bW\s?I\s?T\s?N\s?E\s?S\s?S|NOW,?\s+THEREFORE|\n\s*(?:1|I)\.\s+[A-Z]")
+_NOT_PARTY_ALIAS = re.compile(r"agreement|date|part(?:y|ies)|amendment|contract|exhibit|schedule|act\b|you|we\b|us\b|our", re.IGNORECASE)
+# where the name stops and its description starts: "Acme, Inc., a Delaware corporation", "Acme Ltd of 4 High St", "Acme (f/k/a ...)"
+_NAME_END = re.compile(
+    r",(?!\s*(?i:Inc|Incorporated|LLC|L\.L\.C|Ltd|Limited|L\.?P|LLP|Corp|Corporation|Co|S\.A|S\.p\.A|N\.V|B\.V|GmbH|AG|plc|Pty)\b)"
+    r"|\s+(?:with|having|located|whose|which|organi[sz]ed|incorporated|represented|acting|on\s+behalf|of\s+\d|a\s+(?:company|corporation))\b"
+    r"|\s*\(|\s{3,}|\n"
+)
+_LEADING = re.compile(r"^(?:[\s,;:.]|and\b|between\b|among\b|by\b|the\s+(?=[a-z])|\(\w{1,3}\)|\d{1,2}\.\s)+", re.IGNORECASE)
 
 
-def parties(text: str) -> Term | None:
-    head = text[:PREAMBLE_CHARS]
+def _name_before(region: str, start: int, end: int) -> tuple[int, int] | None:
+    """The party name in region[start:end] (the text between the previous party and this
+    party's defined-name parenthesis), as a span, or None."""
+    seg = region[start:end]
+    # the last party mentioned: after the last ", and" / "; and" / ") and" / "and" that follows a description
+    cut = 0
+    for m in re.finditer(r"(?:[,;)]\s*|\s)and\s+(?=[A-Z\d])|;\s*(?=[A-Z])|\bbetween\s+|\bamong\s+|\bby\s+(?=[A-Z])", seg, re.IGNORECASE):
+        before = seg[:m.start()].rstrip()
+        # "Savings and Loan Association": an "and" between two capitalised words without a comma is part of a name
+        if re.match(r"\s+and", m.group()) and re.search(r"[A-Z][\w&'.-]*$", before) and not re.search(_SUFFIX + r"$", before):
+            continue
+        cut = m.end()
+    s = cut
+    m = _LEADING.match(seg, s)
+    if m:
+        s = m.end()
+    # a heading run-in: "CONSULTING AGREEMENT Aduro Biotech, Inc." -> after the last all-caps AGREEMENT
+    head = None
+    for head in re.finditer(r"\b(?:AGREEMENT|CONTRACT|Agreement)\b\s+", seg[s:]):
+        pass
+    if head is not None and re.match(r"[A-Z]", seg[s + head.end():]):
+        s += head.end()
+    e = _NAME_END.search(seg, s)
+    e = e.start() if e else len(seg)
+    name = seg[s:e].strip(" ,;:\"“”'")
+    if name.endswith(".") and not re.search(r"(?:\b(?:Inc|Corp|Ltd|Co|Bros|Jr|Sr|[A-Z])|\.\w{1,3})\.$", name, re.IGNORECASE):
+        name = name[:-1]  # a sentence's full stop, not "Inc." or "L.P."
+    addressed = re.match(rf"(.*?{_SUFFIX})\s+of\s+[A-Z\d]", name)  # "Acme Limited of 4 High Street"
+    if addressed:
+        name = addressed.group(1)
+    # names start with a capital, a digit or a blank; "iMine Corporation", "drkoop.com" have a capital or a dot later
+    if len(name) < 2 or len(name) > 120 or not (re.match(r"[A-Z0-9\[_]", name) or re.match(r"[a-z]+[A-Z.]", name)):
+        return None
+    off = seg.find(name, s)
+    return start + off, start + off + len(name)
+
+
+def _aliased_parties(text: str) -> list[tuple[str, int, int]]:
+    """Parties introduced with a defined name in the preamble, in order."""
+    head = text[:PREAMBLE_CHARS + 2000]
+    cue = _PARTY_CUE.search(head, 0, PREAMBLE_CHARS)
+    first_alias = _ALIAS.search(head)
+    if first_alias is None:
+        return []
+    start = cue.start() if cue and cue.start() < first_alias.start() + 300 else max(0, head.rfind("\n\n", 0, first_alias.start()))
+    end_m = _PREAMBLE_END.search(head, start + 20)
+    end = min(end_m.start() if end_m else len(head), start + 2500)
+    out: list[tuple[str, int, int]] = []
+    prev = start
+    for m in _ALIAS.finditer(head, start, end):
+        alias, lead = m.group(2), m.group(1).lower()
+        if _NOT_PARTY_ALIAS.search(alias) or "collectively" in lead or "together" in lead and "successors" not in lead:
+            prev = m.end()
+            continue
+        span = _name_before(head, prev, m.start())
+        prev = head.find(")", m.end()) + 1 or m.end()
+        if span is None:
+            continue
+        name = head[span[0]:span[1]]
+        if name.lower() == alias.lower() or any(name == n for n, _, _ in out):
+            continue
+        out.append((name, span[0], span[1]))
+    return out
+
+
+def _suffix_entities(head: str) -> list[tuple[str, int, int]]:
     names: list[tuple[str, int, int]] = []
     seen = set()
     for m in _ENTITY.finditer(head):
         name = m.group(1).strip(" ,")
         name = re.sub(r"^(?:and|between|by|among|with|this|the)\s+", "", name, flags=re.IGNORECASE).strip()
         key = re.sub(r"\W+", " ", name.lower()).strip()
-        if len(name) < 4 or key in seen or key.split()[0] in {"agreement", "the", "this", "such"}:
+        if len(name) < 4 or key in seen or key.split()[0] in {"agreement", "the", "this", "such", "whereas"} or len(key.split()) < 2 \
+                or re.match(r"\d", name):
             continue
         seen.add(key)
-        names.append((name, m.start(1) + m.group(1).find(name), m.start(1) + m.group(1).find(name) + len(name)))
+        off = m.start(1) + m.group(1).find(name)
+        names.append((name, off, off + len(name)))
         if len(names) >= 4:
             break
+    return names
+
+
+def parties(text: str) -> Term | None:
+    """The contracting parties, in order: names introduced with a defined name in the
+    preamble ('Acme Inc., a Delaware corporation ("Acme")'); when fewer than two are found
+    that way, names with a corporate suffix from the start of the contract fill in."""
+    masked = _mask_filing_lines(text)
+    names = _aliased_parties(masked)
+    if len(names) < 2:
+        keys = {re.sub(r"\W+", " ", n.lower()).strip() for n, _, _ in names}
+        for n, s, e in _suffix_entities(masked[:PREAMBLE_CHARS]):
+            k = re.sub(r"\W+", " ", n.lower()).strip()
+            if k not in keys and not any(k in x or x in k for x in keys):
+                names.append((n, s, e))
+                keys.add(k)
+            if len(names) >= 4:
+                break
     if not names:
         return None
+    names = names[:8]
     aliases = []
     for name, s, e in names:
-        d = _DEFINED.search(head, e, min(len(head), e + 160))
+        d = _DEFINED.search(text, e, min(len(text), e + 160))
         aliases.append(d.group(1) if d else None)
-    s, e = names[0][1], names[-1][2]
+    s, e = min(x[1] for x in names), max(x[2] for x in names)
     return Term(
-        [n for n, _, _ in names], head[s:e], s, e,
+        [n for n, _, _ in names], text[s:e], s, e,
         extra={"aliases": aliases, "spans": [[a, b] for _, a, b in names]},
     )
 

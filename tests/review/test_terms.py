@@ -168,3 +168,15 @@ def test_blank_date_completed_by_a_date_that_agrees():
 def test_blank_date_under_the_title():
     assert _ad("AGENCY AGREEMENT\n\nNovember ___, 2006\n\nLadies and Gentlemen:\n\nThe Company proposes to sell shares.") == "2006-11"
     assert _ad("AGENCY AGREEMENT   , 2009\n\nLadies and Gentlemen:\n\nThe Company proposes to sell shares.") == "2009"
+
+
+def test_parties_named_before_their_defined_names():
+    text = ("CONSULTING AGREEMENT\n\nThis Consulting Agreement (the \"Agreement\") is entered into by and between "
+            "Northwind Savings and Loan Association, a federal savings association with offices at 12 Main Street "
+            "(the \"Bank\"), Tailspin Toys Limited of 4 High Street, London (\"Tailspin\"), and Jane Q. Doe, "
+            "an individual (\"Consultant\").\n\nWHEREAS, the Bank wishes to engage the Consultant.")
+    term = extract_terms(text)["parties"]
+    assert term.value == ["Northwind Savings and Loan Association", "Tailspin Toys Limited", "Jane Q. Doe"]
+    assert term.extra["aliases"] == ["Bank", "Tailspin", "Consultant"]
+    for (s, e), name in zip(term.extra["spans"], term.value):
+        assert text[s:e] == name
