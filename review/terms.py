@@ -368,36 +368,69 @@ def effective_date(text: str, agreement: Term | None) -> Term | None:
     return None
 
 
-_TERM_CUE = re.compile(
-    r"(initial\s+term|term\s+of\s+this\s+agreement|this\s+agreement\s+(?:shall|will)\s+(?:remain|continue|be)\s+in\s+(?:full\s+)?(?:force|effect)"
-    r"|shall\s+(?:commence|continue)|expire[sd]?|terminat(?:e|ion)\s+date|period\s+of)",
+# The agreement's own term, not a confidentiality, survival, warranty or payment period.
+_TERM_SENTENCE = re.compile(
+    r"\b(?:initial\s+term|term\s+of\s+this\s+(?:agreement|contract)|this\s+(?:agreement|contract)\s+(?:shall|will)\s+"
+    r"(?:commence|begin|become\s+effective|be\s+effective|remain|continue|expire|terminate|be\s+in\s+effect|have\s+a\s+term|run)"
+    r"|(?:agreement|contract)\s+(?:shall|will)\s+(?:be\s+)?(?:valid|in\s+(?:full\s+)?force)|the\s+term\s+(?:shall|will)|\"term\"|“term”)",
     re.IGNORECASE,
 )
-_PERPETUAL = re.compile(r"\b(perpetual(?:ly)?|in\s+perpetuity|indefinite(?:ly)?)\b", re.IGNORECASE)
+_OTHER_PERIOD = re.compile(r"confidential|surviv|warrant|non-?compet|solicit|payment|invoice|notice|after\s+(?:the\s+)?(?:expiration|termination)|following\s+(?:the\s+)?(?:expiration|termination)", re.IGNORECASE)
+_UNTIL_TERMINATED = re.compile(
+    r"(?:until|unless\s+and\s+until)\s+(?:it\s+is\s+)?(?:terminated|either\s+party\s+terminates|such\s+time\s+as\s+(?:it\s+is\s+)?terminated)"
+    r"|(?:continue|remain)\s+in\s+(?:full\s+)?(?:force\s+and\s+effect|effect)\s+(?:indefinitely|until\s+terminated)|\bperpetu|\bindefinite",
+    re.IGNORECASE,
+)
+_END_CUE = re.compile(r"\b(?:until|through|expir\w*|end(?:s|ing)?|terminat\w*)\s+(?:on\s+|at\s+|upon\s+)?(?:\w+\s+){0,3}$", re.IGNORECASE)
+
+
+def _add_duration(iso: str, d) -> str:
+    """The end of a term of `d` starting on `iso`, as its anniversary: a one-year term from
+    1 March 2020 ends on 1 March 2021 (CUAD's annotators and most contracts count this way)."""
+    from datetime import date, timedelta
+
+    years = round(d.days / 365)
+    if years and abs(d.days - years * 365) < 5:
+        end = date.fromisoformat(add_years(iso, years))
+    elif 28 <= d.days and abs(d.days - round(d.days / 30) * 30) <= 1:
+        start = date.fromisoformat(iso)
+        months = start.month - 1 + round(d.days / 30)
+        y, m = start.year + months // 12, months % 12 + 1
+        end = date(y, m, min(start.day, [31, 29 if y % 4 == 0 and (y % 100 or y % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]))
+    else:
+        end = date.fromisoformat(iso) + timedelta(days=d.days)
+    return end.isoformat()
 
 
 def expiration_date(text: str, effective: Term | None) -> Term | None:
-    for m in _TERM_CUE.finditer(text):
-        window_start, window_end = m.start(), min(len(text), m.end() + 250)
-        window = text[window_start:window_end]
-        dates = [d for d in find_dates(window, offset=window_start) if effective is None or d.iso > effective.value]
-        if "expir" in m.group(1).lower() or "until" in window.lower():
-            if dates:
-                d = dates[0]
-                return Term(d.iso, d.text, d.char_start, d.char_end)
-        if "term" in m.group(1).lower() or "period" in m.group(1).lower() or "commence" in m.group(1).lower():
-            durations = [x for x in find_durations(window, offset=window_start) if x.days >= 180]
-            if durations and effective is not None and len(str(effective.value)) == 10:
+    """When the initial term ends: a date the term sentence names ("until December 31, 2024"),
+    the effective date plus the term's length ("for three (3) years"), or "perpetual" when
+    the agreement runs until terminated."""
+    masked = _mask_filing_lines(text)
+    for m in _TERM_SENTENCE.finditer(masked):
+        s, e = sentence_around(masked, m.start(), m.end(), limit=600)
+        sentence = masked[s:e]
+        dates = [d for d in find_dates(sentence, offset=s) if effective is None or d.iso > str(effective.value)]
+        ended = [d for d in dates if _END_CUE.search(masked[max(s, d.char_start - 60) : d.char_start])]
+        if ended:
+            d = ended[0]
+            return Term(d.iso, d.text, d.char_start, d.char_end)
+        durations = [
+            x for x in find_durations(sentence, offset=s)
+            if x.days >= 180 and not _OTHER_PERIOD.search(masked[max(s, x.char_start - 80) : x.char_start])
+            and not re.search(r"renew|successive|additional|extend|\band\s+(?:for|the)\b", masked[max(s, x.char_start - 60) : x.char_start], re.IGNORECASE)
+        ]
+        if durations:
+            start = [d for d in find_dates(sentence, offset=s) if d.char_start < durations[0].char_start]
+            base = start[-1].iso if start and re.search(r"commenc|from|begin|start", sentence, re.IGNORECASE) else (effective.value if effective else None)
+            if base and len(str(base)) == 10:
                 d = durations[0]
-                years = round(d.days / 365)
-                iso = add_years(effective.value, years) if abs(d.days - years * 365) < 5 else add_days(effective.value, d.days)
-                return Term(iso, text[m.start() : d.char_end], m.start(), d.char_end, extra={"computed": f"effective date + {d.text}"})
-            if dates:
-                d = dates[0]
-                return Term(d.iso, d.text, d.char_start, d.char_end)
-    m = _PERPETUAL.search(text)
-    if m:
-        return Term("perpetual", m.group(), m.start(), m.end())
+                iso = _add_duration(base, d)
+                return Term(iso, masked[min(m.start(), d.char_start) : max(m.end(), d.char_end)], min(m.start(), d.char_start),
+                            max(m.end(), d.char_end), extra={"computed": f"{base} + {d.text}"})
+        if _UNTIL_TERMINATED.search(sentence) and not durations and not dates:
+            u = _UNTIL_TERMINATED.search(sentence)
+            return Term("perpetual", u.group(), s + u.start(), s + u.end())
     return None
 
 

@@ -180,3 +180,16 @@ def test_parties_named_before_their_defined_names():
     assert term.extra["aliases"] == ["Bank", "Tailspin", "Consultant"]
     for (s, e), name in zip(term.extra["spans"], term.value):
         assert text[s:e] == name
+
+
+@pytest.mark.parametrize("clause, expected", [
+    ("The term of this Agreement shall commence on the Effective Date and continue for twenty-four (24) months.", "2021-06-01"),
+    ("This Agreement shall remain in effect until December 31, 2022, unless terminated earlier.", "2022-12-31"),
+    ("This Agreement shall continue in full force and effect until terminated by either party.", "perpetual"),
+    # a restriction that outlives the term is not the term
+    ("Supplier shall not compete during the term of this Agreement and for a period of two (2) years thereafter.", None),
+])
+def test_expiration_date_reads_the_term_sentence(clause, expected):
+    text = f'This Agreement is made effective as of June 1, 2019 (the "Effective Date") between A Corp. ("A") and B LLC ("B").\n\n{clause}'
+    term = extract_terms(text)["expiration_date"]
+    assert (term.value if term else None) == expected
