@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     embedding_model_path: str = ""
     embedding_batch_size: int = 32
     embedding_device: str = "cpu"
+    # Runtime of the encoder: torch (sentence-transformers) | onnx-int8 (the same MiniLM
+    # exported to ONNX with int8 weights, built once under <data_dir>/models by
+    # `docintel models install` or on first use). embedding_runtime builds document vectors
+    # and names the index's model; query_embedding_runtime embeds search queries ("" = the
+    # same). int8 query vectors keep 0.99+ cosine to torch's, see docs/benchmarks.md.
+    embedding_runtime: str = "torch"
+    query_embedding_runtime: str = "onnx-int8"
 
     # Chunking, in embedding-model tokens (MiniLM's window is 256 including [CLS]/[SEP]).
     chunk_tokens: int = 220
@@ -41,6 +48,14 @@ class Settings(BaseSettings):
     # at 100k vs ~20 ms exact); 0 = always exact. See docs/benchmarks.md.
     hnsw_min_vectors: int = 20000
     hnsw_ef_search: int = 128
+    # Optional second stage (retrieval/rerank.py): none | sentence (query vs each candidate's
+    # best-matching sentence, same embedder) | cross-encoder (a local CrossEncoder folder in
+    # reranker_model_path; nothing is downloaded). The best rerank_candidates fused hits
+    # are rescored as rerank_weight * reranker + (1 - rerank_weight) * first stage.
+    reranker: str = "none"
+    reranker_model_path: str = ""
+    rerank_candidates: int = 30
+    rerank_weight: float = 0.5
 
     # LLM backend: llamacpp (embedded, default) | openai (any OpenAI-compatible server) | transformers
     llm_backend: str = "llamacpp"

@@ -2,7 +2,8 @@
 
 Modes: dense (MiniLM + FAISS), bm25 (bm25s), hybrid (weighted reciprocal-rank fusion).
 Filters are resolved to the allowed chunk ids first and applied inside each retriever,
-so a filtered query still returns k results whenever k exist.
+so a filtered query still returns k results whenever k exist. An optional Reranker
+(retrieval/rerank.py, settings.reranker) reorders the best rerank_candidates hits.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from core.types import SearchFilters, SearchHit
 from ingestion.embedding import Embedder
 from retrieval.collection_index import CollectionIndex
 from retrieval.fusion import convex_combination, reciprocal_rank_fusion
+from retrieval.rerank import Reranker, get_reranker
 
 MODES = ("dense", "bm25", "hybrid")
 _POOL: ThreadPoolExecutor | None = None
@@ -57,11 +59,22 @@ class SearchService:
     embedder: Embedder
     settings: Settings = field(default_factory=Settings)
     _query_cache: QueryEmbeddingCache | None = field(default=None, init=False)
+    _reranker: Reranker | None = field(default=None, init=False)
+    _reranker_ready: bool = field(default=False, init=False)
 
     def embed_query(self, query: str) -> np.ndarray:
         if self._query_cache is None:
             self._query_cache = QueryEmbeddingCache(self.embedder)
         return self._query_cache(query)
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The configured second stage (None for reranker=none); built on first use, and a
+        bad configuration (e.g. a missing cross-encoder folder) raises RerankerError."""
+        if not self._reranker_ready:
+            self._reranker = get_reranker(self.settings, self.embedder, self.embed_query)
+            self._reranker_ready = True
+        return self._reranker
 
     def allowed_chunk_ids(self, collection_id: int, filters: SearchFilters | None) -> set[int] | None:
         if filters is None or filters.is_empty():
@@ -120,7 +133,9 @@ class SearchService:
         allowed = self.allowed_chunk_ids(index.collection_id, filters)
         if allowed is not None and not allowed:
             return []
-        ranked = self.rank(index, query, k, mode, allowed)
+        reranker = self.reranker
+        n_rerank = max(self.settings.rerank_candidates, 0) if reranker is not None else 0
+        ranked = self.rank(index, query, max(k, n_rerank), mode, allowed)
         rows = self.store.chunks_with_documents([cid for cid, _ in ranked])
         hits: list[SearchHit] = []
         for cid, score in ranked:
@@ -135,4 +150,9 @@ class SearchService:
                     score=score, text=chunk.text, metadata=doc.metadata_ or {},
                 )
             )
-        return hits
+        if reranker is not None and n_rerank > 1 and len(hits) > 1:
+            # The head is reordered; anything ranked below the reranked candidates keeps
+            # its first-stage order (and score) after them.
+            head = reranker.rerank(query, hits[:n_rerank], min(k, n_rerank))
+            hits = head + hits[n_rerank:]
+        return hits[:k]

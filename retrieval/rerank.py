@@ -1,0 +1,263 @@
+"""The optional second stage: a Reranker reorders the head of a first-stage ranking.
+
+    reranker = get_reranker(settings, embedder, embed_query)   # None when settings.reranker == "none"
+    hits = reranker.rerank(query, hits[: settings.rerank_candidates], top_k)
+
+Implementations (settings.reranker):
+- "sentence": no extra model. Each candidate chunk is scored by the cosine similarity of
+  the query to the chunk's best-matching sentence, embedded with the product's embedder
+  (sentence embeddings are kept in a per-process LRU keyed by chunk id and text, so a
+  chunk that comes back for another query costs nothing).
+- "cross-encoder": sentence_transformers.CrossEncoder from a local folder
+  (settings.reranker_model_path; never downloaded), scoring (query, chunk) pairs.
+
+Either score is mixed with the first-stage score:
+    final = w * reranker_score + (1 - w) * first_stage_score / max(first_stage_scores)
+with w = settings.rerank_weight, so w = 1 ranks by the reranker alone and w = 0 keeps
+the first-stage order. Whether turning it on helps is measured in docs/benchmarks.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from core.errors import DocIntelError
+from core.settings import Settings
+from core.types import SearchHit
+from ingestion.embedding import Embedder
+
+log = logging.getLogger(__name__)
+
+RERANKERS = ("none", "sentence", "cross-encoder")
+
+
+class RerankerError(DocIntelError):
+    """The configured reranker cannot be used (unknown name, missing or broken model folder)."""
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    name: str
+
+    def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
+        """The best `top_k` of `hits`, reordered, each with its new score."""
+
+
+def mix(first_stage: Sequence[float], second_stage: Sequence[float], weight: float) -> list[float]:
+    """weight * second_stage + (1 - weight) * first-stage score divided by the best one
+    (floored at 0, as convex fusion normalises)."""
+    hi = max(first_stage, default=0.0)
+    norm = [max(s, 0.0) / hi if hi > 1e-12 else 0.0 for s in first_stage]
+    return [weight * b + (1.0 - weight) * a for a, b in zip(norm, second_stage)]
+
+
+def reorder(hits: Sequence[SearchHit], scores: Sequence[float], top_k: int) -> list[SearchHit]:
+    """Hits sorted by score (ties keep the first-stage order), cut to top_k, scores replaced."""
+    order = sorted(range(len(hits)), key=lambda i: (-scores[i], i))[:top_k]
+    return [replace(hits[i], score=float(scores[i])) for i in order]
+
+
+# -- sentences -----------------------------------------------------------------------------------
+_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+_WORDS = re.compile(r"\w+")
+MIN_SENTENCE_WORDS = 4  # shorter pieces (headings, list labels) are joined to the next one
+MAX_SENTENCES = 48  # per chunk; a 220-token chunk rarely has more
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences and lines of a chunk; fragments under MIN_SENTENCE_WORDS words are joined
+    to the following piece, so a heading travels with the text under it."""
+    out: list[str] = []
+    carry = ""
+    for piece in _SPLIT.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        piece = f"{carry} {piece}".strip() if carry else piece
+        if len(_WORDS.findall(piece)) < MIN_SENTENCE_WORDS:
+            carry = piece
+            continue
+        carry = ""
+        out.append(piece)
+    if carry:
+        if out:
+            out[-1] = f"{out[-1]} {carry}"
+        else:
+            out.append(carry)
+    if len(out) > MAX_SENTENCES:
+        out = out[: MAX_SENTENCES - 1] + [" ".join(out[MAX_SENTENCES - 1:])]
+    return out
+
+
+class SentenceEmbeddingCache:
+    """LRU of each chunk's sentence embeddings, keyed by (chunk id, text digest): a chunk
+    id reused for other text (a new version of a document) is never served stale vectors."""
+
+    def __init__(self, embedder: Embedder, size: int = 4096):
+        self.embedder = embedder
+        self.size = size
+        self._cache: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(chunk_id: int, text: str) -> tuple[int, bytes]:
+        return chunk_id, hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+
+    def get_many(self, chunks: Sequence[tuple[int, str]]) -> list[np.ndarray]:
+        """(n_sentences, dim) unit vectors per (chunk id, text); the missing ones embedded
+        in one batch."""
+        keys = [self.key(cid, text) for cid, text in chunks]
+        found: dict[tuple[int, bytes], np.ndarray] = {}
+        with self._lock:
+            for k in keys:
+                vecs = self._cache.get(k)
+                if vecs is not None:
+                    self._cache.move_to_end(k)
+                    found[k] = vecs
+        todo = [(k, text) for k, (_, text) in zip(keys, chunks) if k not in found]
+        todo = list({k: text for k, text in todo}.items())
+        self.hits += len(keys) - len(todo)
+        self.misses += len(todo)
+        if todo:
+            sentences = [split_sentences(text) or [text] for _, text in todo]
+            flat = [s for group in sentences for s in group]
+            vecs = self.embedder.embed_documents(flat)
+            start = 0
+            with self._lock:
+                for (k, _), group in zip(todo, sentences):
+                    block = np.ascontiguousarray(vecs[start: start + len(group)])
+                    start += len(group)
+                    found[k] = block
+                    self._cache[k] = block
+                    self._cache.move_to_end(k)
+                while len(self._cache) > self.size:
+                    self._cache.popitem(last=False)
+        return [found[k] for k in keys]
+
+
+_SENTENCE_CACHES: dict[str, SentenceEmbeddingCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def sentence_cache(embedder: Embedder) -> SentenceEmbeddingCache:
+    """One cache per embedding model per process (every SearchService of it shares it)."""
+    key = getattr(embedder, "model_dir", "") or getattr(embedder, "model_id", "") or str(id(embedder))
+    with _CACHES_LOCK:
+        cache = _SENTENCE_CACHES.get(key)
+        if cache is None or cache.embedder is not embedder:
+            cache = _SENTENCE_CACHES[key] = SentenceEmbeddingCache(embedder)
+        return cache
+
+
+class BestSentenceReranker:
+    """Query-to-best-sentence cosine similarity, mixed with the first-stage score."""
+
+    name = "sentence"
+
+    def __init__(self, embedder: Embedder, embed_query: Callable[[str], np.ndarray], weight: float):
+        self.embed_query = embed_query
+        self.weight = weight
+        self.cache = sentence_cache(embedder)
+
+    def sentence_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
+        q = np.asarray(self.embed_query(query), dtype=np.float32)
+        blocks = self.cache.get_many([(h.chunk_id, h.text) for h in hits])
+        return [float(np.max(block @ q)) if len(block) else 0.0 for block in blocks]
+
+    def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
+        if not hits:
+            return []
+        second = self.sentence_scores(query, hits)
+        return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers CrossEncoder loaded from a local folder (never downloaded).
+    Its scores go through a sigmoid (single-logit models), so they mix on a 0-1 scale."""
+
+    name = "cross-encoder"
+
+    def __init__(self, model_path: str, weight: float, device: str = "cpu", batch_size: int = 32):
+        self.model_path = check_model_folder(model_path)
+        self.weight = weight
+        self.device = device
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from sentence_transformers import CrossEncoder
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()  # no weight-loading bars in CLI output
+                    try:
+                        self._model = CrossEncoder(self.model_path, device=self.device, local_files_only=True)
+                    except Exception as exc:
+                        raise RerankerError(
+                            f"cannot load the cross-encoder at {self.model_path}: {type(exc).__name__}: {exc}"
+                        ) from exc
+        return self._model
+
+    def pair_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
+        import torch
+
+        raw = self.model.predict([(query, h.text) for h in hits], batch_size=self.batch_size,
+                                 activation_fn=torch.nn.Identity(), show_progress_bar=False)
+        raw = np.asarray(raw, dtype=np.float64)
+        if raw.ndim == 2:  # several labels: the last one is "relevant" by convention
+            raw = raw[:, -1]
+        return [1.0 / (1.0 + math.exp(-float(x))) for x in raw]
+
+    def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
+        if not hits:
+            return []
+        second = self.pair_scores(query, hits)
+        return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
+
+
+def check_model_folder(model_path: str) -> str:
+    if not model_path:
+        raise RerankerError(
+            "reranker=cross-encoder needs a local model folder: set DOCINTEL_RERANKER_MODEL_PATH "
+            "(a sentence-transformers CrossEncoder folder; nothing is downloaded)"
+        )
+    folder = Path(model_path).expanduser()
+    if not folder.is_dir():
+        raise RerankerError(f"cross-encoder model folder not found: {folder} (DOCINTEL_RERANKER_MODEL_PATH)")
+    if not (folder / "config.json").exists():
+        raise RerankerError(f"cross-encoder model folder {folder} has no config.json: not a transformers model folder")
+    return str(folder)
+
+
+def get_reranker(
+    settings: Settings, embedder: Embedder | None = None, embed_query: Callable[[str], np.ndarray] | None = None
+) -> Reranker | None:
+    """The reranker factory: None for "none"; a clear RerankerError for a bad configuration."""
+    name = (settings.reranker or "none").strip().lower()
+    if name not in RERANKERS:
+        raise RerankerError(f"unknown reranker '{settings.reranker}' (use one of: {', '.join(RERANKERS)})")
+    if not 0.0 <= settings.rerank_weight <= 1.0:
+        raise RerankerError(f"rerank_weight must be between 0 and 1, not {settings.rerank_weight}")
+    if name == "none":
+        return None
+    if name == "sentence":
+        if embedder is None:
+            raise RerankerError("reranker=sentence needs the embedder")
+        return BestSentenceReranker(embedder, embed_query or embedder.embed_query, settings.rerank_weight)
+    return CrossEncoderReranker(settings.reranker_model_path, settings.rerank_weight, settings.embedding_device)

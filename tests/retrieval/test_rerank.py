@@ -1,0 +1,183 @@
+"""The second-stage Reranker seam on real ingested documents with the real embedder."""
+from __future__ import annotations
+
+import pytest
+
+from core.types import SearchHit
+from retrieval.rerank import (
+    BestSentenceReranker,
+    CrossEncoderReranker,
+    RerankerError,
+    SentenceEmbeddingCache,
+    get_reranker,
+    mix,
+    split_sentences,
+)
+
+pytestmark = pytest.mark.slow
+
+QUERY = "How many days does the customer have to pay an invoice?"
+# Shares the query's words (customer, days, pay, invoice) but is about something else.
+KEYWORDS_ONLY = (
+    "Customer days are our yearly festival for the customer community, held over three days in June. "
+    "Visitors pay a small entry fee at the gate; the invoice printer in the lobby is shown as a museum piece. "
+    "Many customer families return each year for the music, the food stalls and the customer parade."
+)
+# One sentence answers the query in other words; the rest of the chunk is unrelated.
+ONE_SENTENCE = (
+    "The supplier warrants that all goods are free from defects for one year. "
+    "Goods are shipped from the central warehouse in sealed containers. "
+    "The customer must settle each bill within thirty days after receiving it. "
+    "Either party may assign this agreement to an affiliate with written notice. "
+    "The supplier keeps insurance with a reputable carrier throughout the term."
+)
+OTHERS = [
+    "The warehouse opens at eight in the morning on weekdays.",
+    "Staff training happens every spring in the main office.",
+    "Meeting rooms are booked through the front desk.",
+]
+
+
+def _runtime(settings, **update):
+    from workers.runtime import Runtime
+
+    return Runtime.create(settings.model_copy(update=update))
+
+
+@pytest.fixture
+def corpus(settings, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "festival.txt").write_text(KEYWORDS_ONLY)
+    (folder / "terms.txt").write_text(ONE_SENTENCE)
+    for i, text in enumerate(OTHERS):
+        (folder / f"other-{i}.txt").write_text(text)
+    rt = _runtime(settings)
+    rt.ingest([folder], "r")
+    yield settings
+    rt.store.engine.dispose()
+
+
+def _names(hits):
+    return [h.document_name for h in hits]
+
+
+def test_best_sentence_lifts_the_chunk_that_answers_above_a_keyword_match(corpus):
+    plain = _runtime(corpus).search(QUERY, "r", k=5)
+    assert _names(plain)[:2] == ["festival.txt", "terms.txt"]  # first stage: the keyword match wins
+    reranked = _runtime(corpus, reranker="sentence", rerank_weight=1.0).search(QUERY, "r", k=5)
+    assert _names(reranked)[:2] == ["terms.txt", "festival.txt"]
+    assert len(reranked) == 5 and reranked[0].score > reranked[1].score
+    # the score is the best sentence's cosine similarity, higher than the whole chunk's
+    dense = {h.document_name: h.score for h in _runtime(corpus).search(QUERY, "r", k=5, mode="dense")}
+    assert reranked[0].score > dense["terms.txt"] + 0.1
+
+
+def test_reranker_none_and_weight_zero_leave_the_order_unchanged(corpus):
+    base = _runtime(corpus).search(QUERY, "r", k=5)
+    none = _runtime(corpus, reranker="none")
+    assert none.search_service.reranker is None
+    assert [(h.chunk_id, h.score) for h in none.search(QUERY, "r", k=5)] == [(h.chunk_id, h.score) for h in base]
+    zero = _runtime(corpus, reranker="sentence", rerank_weight=0.0).search(QUERY, "r", k=5)
+    assert [h.chunk_id for h in zero] == [h.chunk_id for h in base]
+
+
+def test_only_the_candidates_are_reranked_and_k_is_respected(corpus):
+    base = _runtime(corpus).search(QUERY, "r", k=5)
+    two = _runtime(corpus, reranker="sentence", rerank_weight=1.0, rerank_candidates=2).search(QUERY, "r", k=5)
+    assert {h.chunk_id for h in two[:2]} == {h.chunk_id for h in base[:2]}
+    assert [h.chunk_id for h in two[2:]] == [h.chunk_id for h in base[2:]]  # tail keeps first-stage order
+    one = _runtime(corpus, reranker="sentence", rerank_weight=1.0).search(QUERY, "r", k=1)
+    assert _names(one) == ["terms.txt"]
+
+
+def test_sentence_embeddings_are_cached_per_chunk(corpus):
+    rt = _runtime(corpus, reranker="sentence")
+    cache: SentenceEmbeddingCache = rt.search_service.reranker.cache
+    rt.search(QUERY, "r", k=5)
+    misses = cache.misses
+    rt.search("When is a bill due?", "r", k=5)
+    assert cache.misses == misses  # the same five chunks: nothing embedded again
+    # a changed text under the same chunk id is embedded afresh, not served stale
+    a = cache.get_many([(10**9, "Alpha beta gamma delta epsilon.")])[0]
+    b = cache.get_many([(10**9, "Completely different words in this sentence here.")])[0]
+    assert not (a.shape == b.shape and (a == b).all())
+
+
+def test_split_sentences_joins_headings_to_their_text():
+    text = "Remote Control\nPress the Home button to open the menu. Then choose Settings.\nOK"
+    assert split_sentences(text) == [
+        "Remote Control Press the Home button to open the menu.",
+        "Then choose Settings. OK",
+    ]
+    assert split_sentences("Short.") == ["Short."]
+    assert split_sentences("") == []
+
+
+def test_mix_weights_first_stage_and_reranker():
+    assert mix([2.0, 1.0], [0.0, 1.0], 0.5) == [0.5, 0.75]
+    assert mix([0.0, 0.0], [0.2, 0.4], 1.0) == [0.2, 0.4]
+
+
+def test_unknown_reranker_and_bad_weight_are_clear_errors(settings):
+    with pytest.raises(RerankerError, match="unknown reranker 'colbert'"):
+        get_reranker(settings.model_copy(update={"reranker": "colbert"}))
+    with pytest.raises(RerankerError, match="rerank_weight must be between 0 and 1"):
+        get_reranker(settings.model_copy(update={"reranker": "sentence", "rerank_weight": 1.5}))
+    assert get_reranker(settings) is None  # off by default
+
+
+def test_cross_encoder_without_a_model_folder_is_a_clear_error(corpus, tmp_path):
+    with pytest.raises(RerankerError, match="DOCINTEL_RERANKER_MODEL_PATH"):
+        get_reranker(corpus.model_copy(update={"reranker": "cross-encoder"}))
+    missing = tmp_path / "no-such-model"
+    rt = _runtime(corpus, reranker="cross-encoder", reranker_model_path=str(missing))
+    with pytest.raises(RerankerError, match=f"cross-encoder model folder not found: {missing}"):
+        rt.search(QUERY, "r", k=3)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(RerankerError, match="has no config.json"):
+        get_reranker(corpus.model_copy(update={"reranker": "cross-encoder", "reranker_model_path": str(empty)}))
+
+
+@pytest.fixture
+def tiny_cross_encoder(tmp_path):
+    """A randomly initialised 2-layer BERT cross-encoder with MiniLM's tokenizer, saved to
+    a temp folder: exercises the loading and scoring path without any download."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from ingestion.embedding import packaged_model_dir
+
+    folder = tmp_path / "tiny-ce"
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, num_labels=1)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(str(packaged_model_dir())).save_pretrained(folder)
+    return folder
+
+
+def test_tiny_cross_encoder_reranks_through_the_search_service(corpus, tiny_cross_encoder):
+    base = _runtime(corpus).search(QUERY, "r", k=5)
+    rt = _runtime(corpus, reranker="cross-encoder", reranker_model_path=str(tiny_cross_encoder), rerank_weight=1.0)
+    reranker = rt.search_service.reranker
+    assert isinstance(reranker, CrossEncoderReranker)
+    hits = rt.search(QUERY, "r", k=5)
+    assert {h.chunk_id for h in hits} == {h.chunk_id for h in base}
+    pair = dict(zip([h.chunk_id for h in base], reranker.pair_scores(QUERY, base)))
+    assert all(0.0 < h.score < 1.0 for h in hits)
+    assert [h.chunk_id for h in hits] == sorted(pair, key=lambda c: (-pair[c], [b.chunk_id for b in base].index(c)))
+    assert [round(h.score, 6) for h in hits] == [round(pair[h.chunk_id], 6) for h in hits]
+
+
+def test_sentence_reranker_on_hits_directly(corpus):
+    rt = _runtime(corpus)
+    reranker = get_reranker(corpus.model_copy(update={"reranker": "sentence", "rerank_weight": 1.0}),
+                            rt.embedder, rt.search_service.embed_query)
+    assert isinstance(reranker, BestSentenceReranker)
+    hits = [SearchHit(1, "a", -1, 1, 1, 0, len(KEYWORDS_ONLY), 1.0, KEYWORDS_ONLY),
+            SearchHit(2, "b", -2, 1, 1, 0, len(ONE_SENTENCE), 0.1, ONE_SENTENCE)]
+    out = reranker.rerank(QUERY, hits, 1)
+    assert [h.document_id for h in out] == [2]
+    assert reranker.rerank(QUERY, [], 3) == []
