@@ -3,7 +3,8 @@
 
 Scoring: governing law = same jurisdiction (one name contained in the other, e.g.
 "England" vs "England and Wales"); dates = same ISO date (gold M/D/YYYY; partial gold
-dates like []/[]/2016 compare the known parts); renewal term and notice period = same
+dates like []/[]/2016 compare the known parts, "a; b" lists alternatives, a date left
+wholly blank in the contract ("[]/[]/[]", "[]/[]/20[]") wants nothing predicted); renewal term and notice period = same
 number of days; expiration "perpetual" must be predicted as perpetual; parties = token
 overlap (every gold party matched by a predicted name with token-F1 >= 0.5). An empty
 gold value counts as correct only when nothing is predicted (the contract does not state it).
@@ -28,22 +29,41 @@ TERM_COLUMNS = {
 }
 
 
+_BLANK = r"\[\s*\]"
+_GOLD_DATE = re.compile(rf"\s*({_BLANK}|\d{{1,2}})/({_BLANK}|\d{{1,2}})/((?:\d|{_BLANK}){{1,4}})\s*")
+
+
 def _gold_date(v: str):
-    m = re.fullmatch(r"\s*(\[\]|\d{1,2})/(\[\]|\d{1,2})/(\[\]|\d{4})\s*", v)
+    """(month, day, year prefix) of one gold date; None parts were left blank in the
+    contract ("[]/[]/2016"), and a year typed as "200[]" keeps its known digits ("200")."""
+    m = _GOLD_DATE.fullmatch(v)
     if not m:
         return None
-    return tuple(None if x == "[]" else int(x) for x in m.groups())  # (month, day, year)
+    month, day, year = m.groups()
+    digits = re.match(r"\d*", year).group()
+    return (None if "[" in month else int(month), None if "[" in day else int(day), digits or None)
 
 
 def _date_ok(gold: str, pred) -> bool:
-    g = _gold_date(gold)
-    if g is None:
+    """A gold value may list alternatives ("07/31/2000; 07/[]/2000"); one match is enough. A
+    gold date with nothing filled in ("[]/[]/[]", "[]/[]/20[]") means the contract leaves the
+    date blank: right when nothing, or only the known part of the year, is predicted."""
+    alternatives = [g for g in (_gold_date(x) for x in gold.split(";")) if g is not None]
+    if not alternatives:
         return pred is None
-    if pred is None or pred.value == "perpetual":
-        return False
-    parts = [int(x) for x in pred.value.split("-")] + [None, None]
-    y, mth, d = parts[0], parts[1], parts[2]  # partial dates ("2006", "2006-11") leave parts unknown
-    return all(a is None or a == b for a, b in zip(g, (mth, d, y)))
+    for month, day, year in alternatives:
+        if month is None and day is None and (year is None or len(year) < 4):
+            if pred is None:
+                return True
+            continue
+        if pred is None or pred.value == "perpetual":
+            continue
+        parts = pred.value.split("-") + [None, None]
+        y, mth, d = parts[0], parts[1], parts[2]  # partial predictions ("2006", "2006-11") leave parts unknown
+        if (month is None or (mth is not None and int(mth) == month)) and (day is None or (d is not None and int(d) == day)) \
+                and (year is None or y.startswith(year)):
+            return True
+    return False
 
 
 def _tokens(s: str) -> set[str]:
@@ -75,8 +95,10 @@ def score(row: Mapping[str, str], terms: Mapping[str, Any]) -> dict[str, bool | 
         out[key] = _date_ok(gold, terms.get(key)) if gold else terms.get(key) is None
     gold = row.get("Expiration Date-Answer", "").strip()
     pred = terms.get("expiration_date")
-    if gold.lower() == "perpetual":
-        out["expiration_date"] = pred is not None and pred.value == "perpetual"
+    if "perpetual" in gold.lower() and pred is not None and pred.value == "perpetual":
+        out["expiration_date"] = True
+    elif gold.lower() == "perpetual":
+        out["expiration_date"] = False
     elif gold:
         out["expiration_date"] = _date_ok(gold, pred)
     else:

@@ -192,6 +192,21 @@ def test_key_term_scoring():
     assert score({}, {"governing_law": None})["governing_law"] is True  # not stated, nothing predicted
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("gold, pred, ok", [
+    ("3/3/2015", "2015-03-03", True), ("3/3/2015", "2015-03-04", False), ("3/3/2015", None, False),
+    ("[]/[]/2016", "2016-05-01", True), ("[]/[]/2016", "2016", True), ("11/[]/2006", "2006", False),
+    ("07/31/2000; 07/[]/2000", "2000-07-31", True), ("07/31/2000; 07/[]/2000", "2000-07-15", True),
+    ("09/14/200[]", "2005-09-14", True), ("09/14/200[]", "2015-09-14", False),
+    ("[]/[]/[]", None, True), ("[]/[]/20[]", None, True), ("[]/[]/20[]", "2020-01-01", False),
+])
+def test_gold_date_forms(gold, pred, ok):
+    from evaluation.cuad_terms import _date_ok
+    from review.terms import Term
+
+    assert _date_ok(gold, Term(pred, "", 0, 0) if pred else None) is ok
+
+
 # -- ContractNLI label parsing ------------------------------------------------------------------
 @pytest.mark.unit
 @pytest.mark.parametrize("reply,label", [
