@@ -126,6 +126,7 @@ def contract_dates(text: str, start: int = 0, end: int | None = None, short_year
 _MADE_CORE = (
     r"\b(?:dated(?:\s+for\s+reference(?:\s+purposes)?)?|made|entered\s+into|executed|signed|concluded)"
     r"(?:\s*,?\s+and\s+(?:entered\s+into|executed|made|effective|delivered))?"
+    r"(?:\s+in\s+(?:duplicate|triplicate|(?:\w+\s+)?(?:counterparts|originals)))?"
     r"(?:\s+by\s+(?:and\s+between\s+)?(?:the|both)\s+parties(?:\s+hereto)?)?"
     r"(?:\s+(?:as\s+(?:of|at)|on|effective(?:\s+as\s+(?:of|at)|\s+on)?|this|at))?"
 )
@@ -133,7 +134,7 @@ _MADE_CUE = re.compile(_MADE_CORE + r"\s*[,:]?\s*", re.IGNORECASE)
 _MADE_CUE_END = re.compile(_MADE_CORE + r"\s*[,:]?\s*(?:the\s+|this\s+)?$", re.IGNORECASE)
 # "effective as of": the effective date, which dates the agreement only when nothing says "made"/"dated"
 _EFF_CUE = re.compile(
-    r"(?:\bEffective\s+Date\s*:|\bEffective\s+Date\b[^.;:]{0,80}?\b(?:is|shall\s+be)|\beffective(?:\s+as\s+(?:of|at)|\s+on|\s+from)?)\s*[,:]?\s*",
+    r"(?:\bEffective\s+Date\s*:|\bEffective\s+Date\b[^.;:]{0,80}?\b(?:is|shall\s+be)|\beffective(?:\s+as\s+(?:of|at|from)|\s+on|\s+from)?)\s*[,:]?\s*",
     re.IGNORECASE,
 )
 # "Date: ...", "Dated: ..." labels (at the top of a form, next to signatures), but not the
@@ -147,6 +148,14 @@ _OTHER_DATE_WORDS = {
     "anniversary", "transfer", "exercise", "vesting", "settlement", "determination", "measurement", "valuation",
 }
 _THE = re.compile(r"(?:the|this)\s+", re.IGNORECASE)
+# online terms carry their version date: "Last Updated: April 6, 2007"
+_UPDATED_LABEL = re.compile(r"\blast\s+(?:updated|revised|modified)\s*(?:on\s*)?:?\s*", re.IGNORECASE)
+# "This Agreement is dated April 29, 2010.", wherever it stands (some put it at the end)
+_IS_DATED = re.compile(r"\bthis\s+(?:[\w&'’\-]+\s+){0,4}?(?:agreement|contract)\s+(?:is|shall\s+be)\s+dated\s+(?:as\s+of\s+)?", re.IGNORECASE)
+# where the preamble starts when a cover page or a table of contents comes first
+_PREAMBLE_START = re.compile(
+    r"\bthis\s+(?:[\w&'’\-]+\s+){0,8}?(?:agreement|contract)\b[^.]{0,200}?\b(?:made|entered|effective|dated|executed)\b", re.IGNORECASE
+)
 
 # The agreement's own date is not the date of another document it mentions: "the Supply Agreement
 # dated as of ...", "an agreement dated ...", "that certain Note Purchase Agreement dated ...".
@@ -211,13 +220,14 @@ def _dated_at(text: str, pos: int, starts: dict) -> Term | None:
     return _partial_at(text, t.end() if t else pos)
 
 
-def _preamble_date(masked: str, dates) -> Term | None:
-    """The date the preamble gives this agreement: after "made / dated / entered into" (or a
-    "Date:" label), else after "effective as of"; never another document's date or a recital's."""
+def _preamble_date(masked: str, dates, start: int = 0, end: int = PREAMBLE_CHARS) -> Term | None:
+    """The date the preamble (masked[start:end]) gives this agreement: after "made / dated /
+    entered into" (or a "Date:" label), else after "effective as of" or "Last updated:"; never
+    another document's date or a recital's."""
     starts = {d.char_start: d for d in dates}
     cands = []
-    for rank, cue_re in ((0, _MADE_CUE), (0, _DATE_LABEL), (1, _EFF_CUE)):
-        for cue in cue_re.finditer(masked, 0, PREAMBLE_CHARS):
+    for rank, cue_re in ((0, _MADE_CUE), (0, _DATE_LABEL), (1, _EFF_CUE), (1, _UPDATED_LABEL)):
+        for cue in cue_re.finditer(masked, start, end):
             if cue_re is _DATE_LABEL and (cue.group("word") or "").strip().lower() in _OTHER_DATE_WORDS:
                 continue
             term = _dated_at(masked, cue.end(), starts)
@@ -244,6 +254,7 @@ _TITLE_END = re.compile(
 # "November ___, 2006" or "July 2013": the month and year, the day left open
 _MONTH_BLANK_YEAR = re.compile(rf"\b(?P<month>{_MONTH_NAMES})\s*(?:{_BLANK}\s*)?,?\s*(?P<year>(?:19|20)\d\d)\b", re.IGNORECASE)
 TITLE_CHARS = 1500
+LATE_PREAMBLE_CHARS = 20000
 
 
 def _title_date(masked: str, dates) -> Term | None:
@@ -281,7 +292,9 @@ _LABEL_BEFORE = re.compile(
 _SIGNED_CUE = re.compile(r"\b(?:signed|executed)\b[^.;:]{0,80}?\b(?:on|this|as\s+of)\s*(?:the\s+|this\s+)?$", re.IGNORECASE)
 
 
-_SIGNATURE_WORDS = re.compile(r"\bdate|\bsigned\b|\bexecuted\b", re.IGNORECASE)
+_SIGNATURE_WORDS = re.compile(r"\bdate|\bsigned\b|\bexecuted\b|\bsignature\b|/s/", re.IGNORECASE)
+# "Rao Cheng (signature) June 25, 2014", "[signature authenticated ... on December 17, 2018]"
+_SIGNATURE_MARK = re.compile(r"\(signature\)|\[signature\b|/s/", re.IGNORECASE)
 
 
 def _signature_candidates(masked: str, regions: list[tuple[int, int]]):
@@ -318,7 +331,7 @@ def _signature_date(text: str, masked: str) -> Term | None:
         captioned = bool(_DATE_CAPTION.match(masked, d.char_end))
         w = max(0, d.char_start - 120)
         signed_cue = _SIGNED_CUE.search(masked[w : d.char_start])
-        signed = bool(signed_cue)
+        signed = bool(signed_cue) or bool(_SIGNATURE_MARK.search(masked[w : d.char_start]))
         if re.fullmatch(r"[\d/-]+", d.text) and len(d.text) < 9 and not (labelled or captioned or chained or (in_block and "/" in d.text)):
             continue  # a two-digit-year date only where a date is written ("Section 9-08-06" is not one)
         if (in_block or signed) and _in_recital(masked, d.char_start):
@@ -344,6 +357,16 @@ def agreement_date(text: str) -> Term | None:
     masked = _mask_filing_lines(text)
     dates = find_dates(masked[: PREAMBLE_CHARS + 100])
     term = _preamble_date(masked, dates) or _title_date(masked, dates)
+    if term is None:  # a cover page or a table of contents before the preamble
+        late = _PREAMBLE_START.search(masked, PREAMBLE_CHARS - 500, LATE_PREAMBLE_CHARS)
+        if late:
+            w = (late.start(), late.start() + 1500)
+            term = _preamble_date(masked, find_dates(masked[w[0] : w[1] + 100], offset=w[0]), *w)
+    if term is None:
+        for cue in _IS_DATED.finditer(masked):
+            term = _dated_at(masked, cue.end(), {d.char_start: d for d in find_dates(masked[cue.end() : cue.end() + 60], offset=cue.end())})
+            if term is not None:
+                break
     if term is not None and not term.extra.get("partial"):
         return term
     signed = _signature_date(text, masked)

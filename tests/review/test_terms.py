@@ -193,3 +193,18 @@ def test_expiration_date_reads_the_term_sentence(clause, expected):
     text = f'This Agreement is made effective as of June 1, 2019 (the "Effective Date") between A Corp. ("A") and B LLC ("B").\n\n{clause}'
     term = extract_terms(text)["expiration_date"]
     assert (term.value if term else None) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("MARKETING AGREEMENT\n\nTHIS AGREEMENT made in duplicate this 20th day of November, 1995.\nB E T W E E N: A Corp. and B Ltd.", "1995-11-20"),
+    ("OUTSOURCING AGREEMENT\n\nThis Outsourcing Agreement is effective as from the 1st day of January, 2009, by and between A S.A. and B S.L.", "2009-01-01"),
+    ("Exhibit 10.33\n\nLast Updated: April 6, 2007\n\nAFFILIATE AGREEMENT\n\nThese terms govern your participation.", "2007-04-06"),
+    ("CHANNEL AGREEMENT\n\nParty A and Party B agree as follows.\n\n14.6 This Agreement is dated April 29, 2010.", "2010-04-29"),
+    ("COOPERATION AGREEMENT\n\nParty A and Party B agree.\n\nParty A: Fenyi County (seal) Rao Cheng (signature) June 25, 2014", "2014-06-25"),
+    # a cover page and a table of contents push the preamble past the first pages
+    ("COLLABORATION AGREEMENT\n\n" + "ARTICLE 1 Definitions 1\n" * 300 + '\nThis COLLABORATION AGREEMENT ("Agreement"), effective as of June 1, 2005, is made by and between A Inc. and B Ltd.', "2005-06-01"),
+])
+def test_agreement_date_other_drafting_patterns(text, expected):
+    term = extract_terms(text)["agreement_date"]
+    assert term is not None and term.value == expected
+    assert text[term.char_start:term.char_end] == term.text
