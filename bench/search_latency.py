@@ -1,6 +1,6 @@
 """Search latency at scale: p50/p95 of dense, BM25 and hybrid search over N chunks.
 
-    python -m bench.search_latency [--chunks 100000] [--queries 200] [--json OUT]
+    python -m bench.search_latency [--chunks 100000] [--queries 200] [--query-runtime torch|onnx-int8] [--json OUT]
 
 Builds a collection of N synthetic chunks (sentences drawn from a fixed vocabulary, so
 BM25 sees realistic posting lists) with random unit vectors written straight into the
@@ -42,11 +42,14 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--hnsw-min", type=int, default=Settings(_env_file=None).hnsw_min_vectors,
                     help="HNSW graph from this many chunks on (0 = exact search only); default: the setting")
+    ap.add_argument("--query-runtime", choices=("torch", "onnx-int8"), default=Settings(_env_file=None).query_embedding_runtime,
+                    help="runtime embedding the queries; default: the setting")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     rng = random.Random(0)
     data_dir = Path(tempfile.mkdtemp(prefix="docintel-lat-"))
-    rt = Runtime(Settings(data_dir=data_dir, database_url="", hnsw_min_vectors=args.hnsw_min, _env_file=None))
+    rt = Runtime(Settings(data_dir=data_dir, database_url="", hnsw_min_vectors=args.hnsw_min,
+                          query_embedding_runtime=args.query_runtime, _env_file=None))
     coll = rt.store.collection("default", "latency", create=True)
     n_docs = max(1, args.chunks // 100)
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(80, 160))) + f" ref{i}" for i in range(args.chunks)]
@@ -106,7 +109,8 @@ def main(argv=None) -> int:
             approx = {i for i, _ in index.vectors.search(v, args.k)}
             overlaps.append(len(exact & approx) / max(len(exact), 1))
         graph_recall = round(float(np.mean(overlaps)), 3)
-    report = {"chunks": args.chunks, "queries": args.queries, "k": args.k, "index_build_s": round(build_s, 1),
+    report = {"chunks": args.chunks, "queries": args.queries, "k": args.k, "query_runtime": args.query_runtime,
+              "index_build_s": round(build_s, 1),
               "hnsw": index.vectors.uses_graph, "graph_recall_at_k_random_vectors": graph_recall,
               "setup_s": round(time.perf_counter() - t0, 1), "query_embedding_ms": round(embed_ms, 2), "modes": results}
     print(report)

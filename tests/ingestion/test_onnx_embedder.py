@@ -1,0 +1,107 @@
+"""The int8 ONNX MiniLM against the torch model it is exported from (real models, no mocks)."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.settings import Settings
+from ingestion.embedding import (
+    EmbeddingModelError,
+    OnnxInt8Embedder,
+    SentenceTransformerEmbedder,
+    build_onnx_model,
+    get_embedder,
+    onnx_model_path,
+    resolve_model_dir,
+)
+
+pytestmark = pytest.mark.slow
+
+SENTENCES = [
+    "What is the governing law of this agreement?",
+    "The Supplier shall indemnify the Customer against all third-party claims arising from a breach.",
+    "Press the Home button on the Samsung Smart Remote, then select Settings > Picture > Expert Settings.",
+    "hello",
+    "termination " * 300,  # longer than the 256-token window: both runtimes truncate
+]
+
+
+@pytest.fixture(scope="session")
+def onnx_settings(tmp_path_factory) -> Settings:
+    """One export per test session (about 10 s); the tests below share the built file."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("onnx") / "var", _env_file=None)
+    assert build_onnx_model(settings)["status"] in ("built", "present")
+    return settings
+
+
+@pytest.fixture(scope="session")
+def onnx_embedder(onnx_settings) -> OnnxInt8Embedder:
+    return OnnxInt8Embedder(onnx_settings, resolve_model_dir(onnx_settings))
+
+
+def test_vectors_are_unit_norm_and_close_to_torch(onnx_settings, onnx_embedder):
+    torch_vecs = SentenceTransformerEmbedder(resolve_model_dir(onnx_settings)).embed_documents(SENTENCES)
+    docs = onnx_embedder.embed_documents(SENTENCES)
+    queries = np.vstack([onnx_embedder.embed_query(s) for s in SENTENCES])
+    for vecs in (docs, queries):
+        assert vecs.shape == (len(SENTENCES), 384) and vecs.dtype == np.float32
+        np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+        assert ((vecs * torch_vecs).sum(1) > 0.99).all()
+    assert onnx_embedder.embed_documents([]).shape == (0, 384)
+
+
+def test_tokenisation_matches_the_models_auto_tokenizer(onnx_settings, onnx_embedder):
+    from transformers import AutoTokenizer
+
+    onnx_embedder.embed_query("load")
+    auto = AutoTokenizer.from_pretrained(resolve_model_dir(onnx_settings), local_files_only=True)
+    for text in SENTENCES:
+        want = auto(text, truncation=True, max_length=256)["input_ids"]
+        assert onnx_embedder._tokenizer.encode(text).ids == want
+
+
+def test_cached_model_is_reused(onnx_settings, onnx_embedder):
+    path = onnx_model_path(onnx_settings)
+    before = path.stat().st_mtime_ns
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["opset"] == 17 and meta["source_model_dir"] == str(Path(resolve_model_dir(onnx_settings)).resolve())
+    assert build_onnx_model(onnx_settings)["status"] == "present"
+    again = OnnxInt8Embedder(onnx_settings, resolve_model_dir(onnx_settings))
+    np.testing.assert_allclose(again.embed_query(SENTENCES[0]), onnx_embedder.embed_query(SENTENCES[0]), atol=1e-6)
+    assert path.stat().st_mtime_ns == before
+
+
+def test_corrupt_cached_model_is_rebuilt(onnx_settings, tmp_path):
+    settings = Settings(data_dir=tmp_path / "var", _env_file=None)
+    src, dst = onnx_model_path(onnx_settings), onnx_model_path(settings)
+    dst.parent.mkdir(parents=True)
+    shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
+    data = bytearray(src.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64  # flipped bytes inside the weights
+    dst.write_bytes(bytes(data))
+    embedder = OnnxInt8Embedder(settings, resolve_model_dir(settings))
+    vec = embedder.embed_query(SENTENCES[0])  # verified on load -> rebuilt
+    assert abs(float(np.linalg.norm(vec)) - 1.0) < 1e-4
+    assert build_onnx_model(settings)["status"] == "present"  # the rebuilt file matches its sidecar
+
+
+def test_unbuildable_source_is_a_clear_error(tmp_path):
+    settings = Settings(data_dir=tmp_path / "var", embedding_model_path=str(tmp_path / "no-model"), _env_file=None)
+    with pytest.raises(EmbeddingModelError, match="could not build the ONNX encoder"):
+        build_onnx_model(settings)
+
+
+def test_factory_runtimes(onnx_settings):
+    split = get_embedder(onnx_settings.model_copy(update={"embedding_runtime": "torch", "query_embedding_runtime": "onnx-int8"}))
+    # The index is named by what built its vectors, whatever embeds the queries.
+    assert split.model_id.startswith("sentence-transformers:") and split.dim == 384
+    onnx = get_embedder(onnx_settings.model_copy(update={"embedding_runtime": "onnx-int8", "query_embedding_runtime": ""}))
+    assert onnx.model_id.startswith("onnx-int8:")
+    torch_only = get_embedder(onnx_settings.model_copy(update={"embedding_runtime": "torch", "query_embedding_runtime": "torch"}))
+    assert isinstance(torch_only, SentenceTransformerEmbedder)
+    with pytest.raises(ValueError, match="unknown embedding runtime"):
+        get_embedder(onnx_settings.model_copy(update={"query_embedding_runtime": "tensorrt"}))
