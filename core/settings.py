@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     reranker: str = "none"
     reranker_model_path: str = ""
     rerank_candidates: int = 30
-    rerank_weight: float = 0.5
+    rerank_weight: float = 0.7  # tuned on ACORD, E-Manual and PolicyQA together (docs/benchmarks.md)
 
     # LLM backend: llamacpp (embedded, default) | openai (any OpenAI-compatible server) | transformers
     llm_backend: str = "llamacpp"
@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     # Grounded answers
     answer_k: int = 4  # chunks retrieved
     answer_evidence: int = 4  # best sentences of those chunks given to the model
+    answer_evidence_window: int = 0  # sentences after each best sentence added to its passage
     answer_max_tokens: int = 256
     abstain_message: str = "The documents provided do not contain the answer."
     abstain_min_similarity: float = 0.4  # best evidence sentence's cosine similarity to the question
