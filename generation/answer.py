@@ -96,7 +96,8 @@ class AnswerService:
     ) -> tuple[list[SearchHit], list[Evidence]]:
         hits = self.search.search(index, question, k=k or self.settings.answer_k, filters=filters)
         q = self.search.embed_query(question)
-        evidence = select_evidence(q, hits, self.search.embedder.embed_documents, n=self.settings.answer_evidence)
+        evidence = select_evidence(q, hits, self.search.embedder.embed_documents, n=self.settings.answer_evidence,
+                                   window=self.settings.answer_evidence_window)
         return hits, evidence
 
     def _abstain(self, question: str, standalone: str, reason: str, hits, usage: Usage, timings: dict) -> Answer:

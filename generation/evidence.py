@@ -57,19 +57,35 @@ def sentences_of(hit: SearchHit) -> list[tuple[int, int, str]]:
     return out
 
 
-def select_evidence(question_vec: np.ndarray, hits: Sequence[SearchHit], embed, n: int = 4) -> list[Evidence]:
-    """Top-n sentences by cosine similarity to the question, deduplicated by span."""
+def select_evidence(question_vec: np.ndarray, hits: Sequence[SearchHit], embed, n: int = 4, window: int = 0) -> list[Evidence]:
+    """Top-n sentences by cosine similarity to the question, deduplicated by span. With
+    window > 0 each one is extended by up to `window` following sentences of its chunk
+    (a procedure's steps come after the sentence that matches the question); a sentence
+    already inside an earlier passage is not chosen again."""
     candidates: list[tuple[SearchHit, int, int, str]] = []
+    following: list[list[tuple[int, int]]] = []  # per candidate: the spans of the sentences after it in its chunk
     seen: set[tuple[int, int, int]] = set()
     for hit in hits:
-        for s, e, text in sentences_of(hit):
+        spans = sentences_of(hit)
+        for i, (s, e, text) in enumerate(spans):
             key = (hit.document_id, s, e)
             if key not in seen:  # overlapping chunks repeat sentences
                 seen.add(key)
                 candidates.append((hit, s, e, text))
+                following.append([(fs, fe) for fs, fe, _ in spans[i + 1 : i + 1 + window]])
     if not candidates:
         return []
     vecs = embed([c[3] for c in candidates])
     scores = vecs @ question_vec
-    order = np.argsort(-scores, kind="stable")[:n]
-    return [Evidence(candidates[i][0], candidates[i][1], candidates[i][2], candidates[i][3], float(scores[i])) for i in order]
+    out: list[Evidence] = []
+    for i in np.argsort(-scores, kind="stable"):
+        hit, s, e, text = candidates[i]
+        if any(ev.hit.document_id == hit.document_id and ev.char_start <= s and e <= ev.char_end for ev in out):
+            continue
+        if following[i]:
+            e = following[i][-1][1]
+            text = hit.text[s - hit.char_start : e - hit.char_start]
+        out.append(Evidence(hit, s, e, text, float(scores[i])))
+        if len(out) == n:
+            break
+    return out

@@ -24,3 +24,27 @@ def test_pdf_line_breaks_do_not_end_sentences_and_offsets_are_exact():
 def test_markdown_headings_are_separate():
     sents = [s[2] for s in sentences_of(_hit("## Getting started\nInsert two AA batteries into the back."))]
     assert sents == ["## Getting started", "Insert two AA batteries into the back."]
+
+
+def test_evidence_window_extends_to_the_following_steps():
+    import numpy as np
+
+    from generation.evidence import select_evidence
+
+    text = ("To pair the remote, open Settings. Select Connection. Hold Return and Play for 3 seconds. "
+            "The TV shows Paired. Batteries last one year.")
+    doc = " " * 100 + text
+    hit = _hit(text)
+    sents = [s[2] for s in sentences_of(hit)]
+
+    def embed(texts):  # the question matches the first sentence only
+        return np.asarray([[1.0, 0.0] if t.startswith("To pair") else [0.0, 1.0] for t in texts], dtype=np.float32)
+
+    q = np.asarray([1.0, 0.0], dtype=np.float32)
+    one = select_evidence(q, [hit], embed, n=1)
+    assert one[0].text == sents[0]
+    passage = select_evidence(q, [hit], embed, n=2, window=2)
+    assert passage[0].text == " ".join(sents[:3])
+    assert doc[passage[0].char_start:passage[0].char_end] == passage[0].text
+    # the second passage starts after the first one's sentences, never inside them
+    assert passage[1].char_start >= passage[0].char_end
