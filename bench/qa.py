@@ -30,7 +30,8 @@ from core.settings import Settings
 from core.types import SearchFilters
 from evaluation.answer_metrics import citation_checks, extractive_answer, normalize_answer, rouge_l, token_f1
 from review.dates import find_dates, find_durations
-from review.terms import extract_terms, normalise_jurisdiction
+from evaluation.cuad_terms import date_ok
+from review.terms import Term, extract_terms, normalise_jurisdiction
 from workers.runtime import Runtime
 
 csv.field_size_limit(sys.maxsize)
@@ -46,18 +47,16 @@ CONTRACT_QUESTIONS = {
 
 
 # -- scoring contract answers from free text --------------------------------------------------
-def _gold_date(v: str):
-    m = re.fullmatch(r"\s*(\[\]|\d{1,2})/(\[\]|\d{1,2})/(\[\]|\d{4})\s*", v)
-    return tuple(None if x == "[]" else int(x) for x in m.groups()) if m else None
+def _answer_dates(answer: str) -> list[str]:
+    """Dates an answer states: written dates and ISO values, partial ones ("2006", "2006-11") included."""
+    isos = [d.iso for d in find_dates(answer)]
+    isos += [m.group() for m in re.finditer(r"\b(?:19|20)\d\d(?:-\d\d){0,2}\b", answer)]
+    return isos
 
 
 def _date_matches(gold: str, iso: str | None) -> bool:
-    g = _gold_date(gold)
-    if g is None or not iso or iso == "perpetual":
-        return False
-    parts = [int(x) for x in iso.split("-")] + [None, None]  # "2006" / "2006-11" are partial
-    y, mth, d = parts[0], parts[1], parts[2]
-    return all(a is None or a == b for a, b in zip(g, (mth, d, y)))
+    """Gold date cells are scored as evaluation.cuad_terms scores them (alternatives, blanks)."""
+    return bool(iso) and iso != "perpetual" and date_ok(gold, Term(iso, "", 0, 0))
 
 
 def _tokens(s: str) -> set[str]:
@@ -66,6 +65,9 @@ def _tokens(s: str) -> set[str]:
 
 
 def gold_is_empty(kind: str, gold: str) -> bool:
+    """The contract does not state the term (a date left blank in a template counts)."""
+    if kind in ("agreement_date", "expiration_date") and gold.strip() and gold.strip().lower() != "perpetual":
+        return date_ok(gold, None)
     return not gold.strip() or gold.strip().lower() in {"no", "[]/[]/[]"}
 
 
@@ -82,7 +84,7 @@ def score_text(kind: str, gold: str, answer: str, abstained: bool) -> bool:
     if kind in ("agreement_date", "expiration_date"):
         if gold.lower() == "perpetual":
             return bool(re.search(r"perpetu|indefinite", answer, re.IGNORECASE))
-        return any(_date_matches(gold, d.iso) for d in find_dates(answer))
+        return any(_date_matches(gold, iso) for iso in _answer_dates(answer))
     if kind in ("renewal_term", "notice_period"):
         if gold.lower() == "perpetual":
             return bool(re.search(r"perpetu|indefinite", answer, re.IGNORECASE))

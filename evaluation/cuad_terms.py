@@ -44,7 +44,7 @@ def _gold_date(v: str):
     return (None if "[" in month else int(month), None if "[" in day else int(day), digits or None)
 
 
-def _date_ok(gold: str, pred) -> bool:
+def date_ok(gold: str, pred) -> bool:
     """A gold value may list alternatives ("07/31/2000; 07/[]/2000"); one match is enough. A
     gold date with nothing filled in ("[]/[]/[]", "[]/[]/20[]") means the contract leaves the
     date blank: right when nothing, or only the known part of the year, is predicted."""
@@ -92,7 +92,7 @@ def score(row: Mapping[str, str], terms: Mapping[str, Any]) -> dict[str, bool | 
         out["governing_law"] = pred is None
     for key, col in (("agreement_date", "Agreement Date-Answer"), ("effective_date", "Effective Date-Answer")):
         gold = row.get(col, "").strip()
-        out[key] = _date_ok(gold, terms.get(key)) if gold else terms.get(key) is None
+        out[key] = date_ok(gold, terms.get(key)) if gold else terms.get(key) is None
     gold = row.get("Expiration Date-Answer", "").strip()
     pred = terms.get("expiration_date")
     if "perpetual" in gold.lower() and pred is not None and pred.value == "perpetual":
@@ -100,7 +100,7 @@ def score(row: Mapping[str, str], terms: Mapping[str, Any]) -> dict[str, bool | 
     elif gold.lower() == "perpetual":
         out["expiration_date"] = False
     elif gold:
-        out["expiration_date"] = _date_ok(gold, pred)
+        out["expiration_date"] = date_ok(gold, pred)
     else:
         out["expiration_date"] = pred is None
     for key, col in (("renewal_term", "Renewal Term-Answer"), ("notice_period_to_terminate_renewal", "Notice Period to Terminate Renewal-Answer")):

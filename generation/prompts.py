@@ -39,30 +39,8 @@ def format_evidence(sentences: Sequence[str]) -> str:
     return "<evidence>\n" + "\n".join(lines) + "\n</evidence>"
 
 
-# The shape of a good answer depends on the question: a how-to question wants the steps, in
-# the document's words; a yes/no question wants "Yes" or "No" first.
-HOW_TO_INSTRUCTIONS = (
-    "Answer with the steps from the evidence, in order and in the evidence's own words, in at "
-    "most four short sentences. Cite the evidence number in square brackets after each sentence, like [1]."
-)
-YES_NO_INSTRUCTIONS = (
-    "Begin the answer with Yes or No, then give the reason from the evidence in one short sentence. "
-    "Cite the evidence number in square brackets after each sentence, like [1]."
-)
-_HOW_TO = re.compile(r"^\s*(?:how\s+(?:do|does|can|could|should|to|would)\b|what\s+(?:are\s+)?the\s+steps\b|steps?\s+to\b)", re.IGNORECASE)
-_YES_NO = re.compile(r"^\s*(?:is|are|was|were|can|could|does|do|did|will|would|should|has|have|had|may|must)\b", re.IGNORECASE)
-
-
-def instructions_for(question: str) -> str:
-    if _HOW_TO.search(question):
-        return HOW_TO_INSTRUCTIONS
-    if _YES_NO.search(question):
-        return YES_NO_INSTRUCTIONS
-    return ANSWER_INSTRUCTIONS
-
-
 def answer_messages(question: str, evidence: Sequence[str]) -> list[Message]:
-    user = f"{format_evidence(evidence)}\n\nQuestion: {question}\n{instructions_for(question)}"
+    user = f"{format_evidence(evidence)}\n\nQuestion: {question}\n{ANSWER_INSTRUCTIONS}"
     return [Message("system", ANSWER_SYSTEM), Message("user", user)]
 
 

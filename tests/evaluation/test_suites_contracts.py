@@ -201,10 +201,10 @@ def test_key_term_scoring():
     ("[]/[]/[]", None, True), ("[]/[]/20[]", None, True), ("[]/[]/20[]", "2020-01-01", False),
 ])
 def test_gold_date_forms(gold, pred, ok):
-    from evaluation.cuad_terms import _date_ok
+    from evaluation.cuad_terms import date_ok
     from review.terms import Term
 
-    assert _date_ok(gold, Term(pred, "", 0, 0) if pred else None) is ok
+    assert date_ok(gold, Term(pred, "", 0, 0) if pred else None) is ok
 
 
 # -- ContractNLI label parsing ------------------------------------------------------------------
