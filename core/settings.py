@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     llm_backend: str = "llamacpp"
     llm_model: str = "qwen2.5-coder-0.5b-instruct-q4_k_m"  # a name from generation/models.py
     llm_context_tokens: int = 4096
-    llm_threads: int = 0  # 0 = llama.cpp's default (all cores)
+    llm_threads: int = 0  # 0 = every core this process may use
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key: str = ""

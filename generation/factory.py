@@ -1,6 +1,7 @@
 """The Generator factory: the only place that branches on the backend name."""
 from __future__ import annotations
 
+import os
 import threading
 
 from core.settings import Settings
@@ -27,12 +28,21 @@ def get_generator(settings: Settings) -> Generator:
         return _CACHE[key]
 
 
+def usable_cpus() -> int:
+    """Cores this process may run on. llama-cpp-python's own default is half the cores: one
+    thread on a 2-core machine, which measured 1.6x slower decoding (docs/benchmarks.md)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _build(settings: Settings) -> Generator:
     if settings.llm_backend == "llamacpp":
         from generation.llamacpp_backend import LlamaCppGenerator
 
         path = verified_path(settings, settings.llm_model)  # refuses a file that fails sha256
-        return LlamaCppGenerator(path, f"llamacpp:{settings.llm_model}", settings.llm_context_tokens, settings.llm_threads or None)
+        return LlamaCppGenerator(path, f"llamacpp:{settings.llm_model}", settings.llm_context_tokens, settings.llm_threads or usable_cpus())
     if settings.llm_backend == "openai":
         from generation.openai_backend import OpenAIGenerator
 
