@@ -26,7 +26,7 @@ class CollectionIndex:
         self.store = store
         self.embedder = embedder
         self.collection_id = collection_id
-        self.vectors = FaissVectorIndex(self.folder, embedder.dim, hnsw)
+        self.vectors = FaissVectorIndex(self.folder, embedder.dim, hnsw, model_id=embedder.model_id)
         self.keywords = Bm25KeywordIndex(self.folder)
         self.reconciled = False
 

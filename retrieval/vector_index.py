@@ -60,9 +60,10 @@ class FaissVectorIndex:
     HNSW_FILE = "vectors.hnsw"
     MANIFEST = "manifest.json"
 
-    def __init__(self, folder: Path, dim: int, hnsw: HnswOptions | None = None):
+    def __init__(self, folder: Path, dim: int, hnsw: HnswOptions | None = None, model_id: str | None = None):
         self.folder = Path(folder)
         self.dim = dim
+        self.model_id = model_id  # the document embedder; recorded so vectors of two models never mix
         self.hnsw = hnsw or HnswOptions()
         self._lock = threading.RLock()
         self._version = 0
@@ -91,6 +92,14 @@ class FaissVectorIndex:
                 raise RuntimeError(
                     f"index {path} has dimension {index.d}, the embedder has {self.dim}: "
                     "re-ingest the collection after changing the embedding model"
+                )
+            built_by = manifest.get("model_id")
+            if self.model_id and built_by and built_by != self.model_id and index.ntotal:
+                # Same dimension, other vectors (e.g. torch vs int8 ONNX documents): mixing them
+                # would quietly skew every score, so refuse.
+                raise RuntimeError(
+                    f"index {path} was built with the embedder {built_by!r}, this process embeds documents "
+                    f"with {self.model_id!r}: set the embedding model/runtime back, or re-ingest the collection"
                 )
             self._index = index
         else:
@@ -211,7 +220,7 @@ class FaissVectorIndex:
             # unique and increasing across processes, so a reader never mistakes a new file for its own
             self._version = max(self._version + 1, time.time_ns())
             atomic_write_json(self.folder / self.MANIFEST, {"version": self._version, "dim": self.dim, "count": len(self),
-                                                            "hnsw": self._graph is not None})
+                                                            "hnsw": self._graph is not None, "model_id": self.model_id})
             if self._graph is None:
                 (self.folder / self.HNSW_FILE).unlink(missing_ok=True)
 

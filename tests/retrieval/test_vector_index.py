@@ -123,3 +123,15 @@ class TestFaissWithHnsw(VectorIndexConformance):
         idx.add(list(range(10)), _unit(np.random.default_rng(9), 10, self.dim))
         idx.save()
         assert not idx.uses_graph and not (tmp_path / "vectors.hnsw").exists()
+
+
+def test_an_index_refuses_another_embedders_vectors(tmp_path):
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(3, 8)).astype(np.float32)
+    idx = FaissVectorIndex(tmp_path, 8, model_id="sentence-transformers:minilm")
+    idx.add([1, 2, 3], vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    idx.save()
+    assert len(FaissVectorIndex(tmp_path, 8, model_id="sentence-transformers:minilm")) == 3
+    with pytest.raises(RuntimeError, match="re-ingest"):
+        FaissVectorIndex(tmp_path, 8, model_id="onnx-int8:minilm")
+    assert len(FaissVectorIndex(tmp_path, 8)) == 3  # a caller that does not say accepts any
