@@ -232,8 +232,9 @@ def models_install(name: Optional[str] = typer.Argument(None, help="Model name (
 def models_list(as_json: bool = JsonOpt) -> None:
     """Known models, where they are and their sizes."""
     from generation.models import status
+    from ingestion.embedding import onnx_model_status
 
-    rows = status(get_settings())
+    rows = status(get_settings()) + [onnx_model_status(get_settings())]
     emit({"models": rows}, as_json, "\n".join(
         f"{'present' if r['present'] else 'missing':8} {r['model']:38} {r['size'] / 1e6:7.1f} MB  {r['license']}" for r in rows))
 
@@ -242,10 +243,12 @@ def models_list(as_json: bool = JsonOpt) -> None:
 def models_verify(as_json: bool = JsonOpt) -> None:
     """Check every present model file against its sha256. Exit 1 on a mismatch."""
     from generation.models import status
+    from ingestion.embedding import onnx_model_status
 
-    rows = status(get_settings(), verify=True)
+    rows = status(get_settings(), verify=True) + [onnx_model_status(get_settings(), verify=True)]
     emit({"models": rows}, as_json, "\n".join(
-        f"{('ok' if r.get('verified') else 'MISMATCH') if r['present'] else 'missing':8} {r['model']}" for r in rows))
+        f"{('ok' if r.get('verified') else 'MISMATCH') if r['present'] else 'missing':8} {r['model']}"
+        + (f"  ({r['reason']})" if r.get("reason") else "") for r in rows))
     if any(r["present"] and not r.get("verified") for r in rows):
         raise typer.Exit(1)
 

@@ -242,6 +242,21 @@ def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bo
         return {"model": ONNX_MODEL_NAME, "path": str(path), "size": path.stat().st_size, "status": "built"}
 
 
+def onnx_model_status(settings: Settings, verify: bool = False) -> dict:
+    """The int8 encoder as a row of `docintel models list` / `verify` (same keys as
+    generation.models.status)."""
+    model_dir = str(Path(resolve_model_dir(settings)).resolve())
+    path = onnx_model_path(settings, model_dir)
+    present = path.exists() and _sidecar(path).exists()
+    row = {"model": ONNX_MODEL_NAME, "description": "all-MiniLM-L6-v2 exported to ONNX with 8-bit weights (query encoder)",
+           "license": "Apache-2.0", "path": str(path), "size": path.stat().st_size if path.exists() else 0, "present": present}
+    if verify and present:
+        row["verified"], reason = _cached_ok(path, model_dir)
+        if not row["verified"]:
+            row["reason"] = f"{reason}: run `docintel models install {ONNX_MODEL_NAME}` to rebuild it"
+    return row
+
+
 class OnnxInt8Embedder:
     """The MiniLM encoder on ONNX Runtime with int8 weights; same interface and (to ~0.99
     cosine) the same vectors as SentenceTransformerEmbedder. Neither torch nor

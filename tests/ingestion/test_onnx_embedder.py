@@ -105,3 +105,18 @@ def test_factory_runtimes(onnx_settings):
     assert isinstance(torch_only, SentenceTransformerEmbedder)
     with pytest.raises(ValueError, match="unknown embedding runtime"):
         get_embedder(onnx_settings.model_copy(update={"query_embedding_runtime": "tensorrt"}))
+
+
+def test_models_status_reports_and_verifies_the_encoder(onnx_settings, tmp_path):
+    from ingestion.embedding import onnx_model_status
+
+    row = onnx_model_status(onnx_settings, verify=True)
+    assert row["present"] and row["verified"] and row["size"] > 10_000_000
+    settings = Settings(data_dir=tmp_path / "var", _env_file=None)
+    assert onnx_model_status(settings, verify=True)["present"] is False
+    src, dst = onnx_model_path(onnx_settings), onnx_model_path(settings)
+    dst.parent.mkdir(parents=True)
+    dst.write_bytes(src.read_bytes()[:-10])  # truncated file, sidecar of the full one
+    dst.with_suffix(".json").write_text(src.with_suffix(".json").read_text())
+    row = onnx_model_status(settings, verify=True)
+    assert row["present"] and not row["verified"] and "docintel models install" in row["reason"]
