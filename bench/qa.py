@@ -82,8 +82,10 @@ def score_text(kind: str, gold: str, answer: str, abstained: bool) -> bool:
         pred = normalise_jurisdiction(answer)
         return pred is not None and (pred.lower() in gold.lower() or gold.lower() in pred.lower())
     if kind in ("agreement_date", "expiration_date"):
+        if "perpetual" in gold.lower() and re.search(r"perpetu|indefinite", answer, re.IGNORECASE):
+            return True  # "09/05/2019; perpetual" lists both, as evaluation.cuad_terms reads it
         if gold.lower() == "perpetual":
-            return bool(re.search(r"perpetu|indefinite", answer, re.IGNORECASE))
+            return False
         return any(_date_matches(gold, iso) for iso in _answer_dates(answer))
     if kind in ("renewal_term", "notice_period"):
         if gold.lower() == "perpetual":

@@ -11,3 +11,7 @@ class LoaderError(DocIntelError):
 
 class NotFoundError(DocIntelError):
     """A tenant, collection or document does not exist."""
+
+
+class EmbedderMismatchError(DocIntelError):
+    """A collection's vectors were made by another embedding model or runtime."""

@@ -47,7 +47,7 @@ def _gold_date(v: str):
 def date_ok(gold: str, pred) -> bool:
     """A gold value may list alternatives ("07/31/2000; 07/[]/2000"); one match is enough. A
     gold date with nothing filled in ("[]/[]/[]", "[]/[]/20[]") means the contract leaves the
-    date blank: right when nothing, or only the known part of the year, is predicted."""
+    date blank: right only when nothing is predicted."""
     alternatives = [g for g in (_gold_date(x) for x in gold.split(";")) if g is not None]
     if not alternatives:
         return pred is None

@@ -80,10 +80,14 @@ def select_evidence(question_vec: np.ndarray, hits: Sequence[SearchHit], embed, 
     out: list[Evidence] = []
     for i in np.argsort(-scores, kind="stable"):
         hit, s, e, text = candidates[i]
-        if any(ev.hit.document_id == hit.document_id and ev.char_start <= s and e <= ev.char_end for ev in out):
-            continue
-        if following[i]:
-            e = following[i][-1][1]
+        taken = [(ev.char_start, ev.char_end) for ev in out if ev.hit.document_id == hit.document_id]
+        if any(a < e and s < b for a, b in taken):
+            continue  # inside, or overlapping, a passage already chosen
+        for fs, fe in following[i]:  # extend until a sentence another passage already holds
+            if any(a < fe and fs < b for a, b in taken):
+                break
+            e = fe
+        if e != candidates[i][2]:
             text = hit.text[s - hit.char_start : e - hit.char_start]
         out.append(Evidence(hit, s, e, text, float(scores[i])))
         if len(out) == n:

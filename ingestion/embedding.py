@@ -12,7 +12,6 @@ torch built.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -209,6 +208,8 @@ def _export_int8(model_dir: str, out: Path) -> None:
 def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bool = False) -> dict:
     """Export + quantise once into <data_dir>/models (atomic, under a file lock so parallel
     processes build it once); returns {path, status: present|built, ...}."""
+    import fcntl  # POSIX only; torch-only users on other systems never get here
+
     model_dir = str(Path(model_dir or resolve_model_dir(settings)).resolve())
     path = onnx_model_path(settings, model_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +246,10 @@ def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bo
 def onnx_model_status(settings: Settings, verify: bool = False) -> dict:
     """The int8 encoder as a row of `docintel models list` / `verify` (same keys as
     generation.models.status)."""
-    model_dir = str(Path(resolve_model_dir(settings)).resolve())
+    try:
+        model_dir = str(Path(resolve_model_dir(settings)).resolve())
+    except RuntimeError as exc:  # the MiniLM package is not installed
+        return {"model": ONNX_MODEL_NAME, "description": str(exc), "license": "Apache-2.0", "path": "", "size": 0, "present": False}
     path = onnx_model_path(settings, model_dir)
     present = path.exists() and _sidecar(path).exists()
     row = {"model": ONNX_MODEL_NAME, "description": "all-MiniLM-L6-v2 exported to ONNX with 8-bit weights (query encoder)",
@@ -364,6 +368,12 @@ def get_embedder(settings: Settings) -> Embedder:
     with _FACTORY_LOCK:
         docs = _runtime_embedder(settings, model_dir, settings.embedding_runtime)
         query_runtime = settings.query_embedding_runtime or settings.embedding_runtime
+        if query_runtime != settings.embedding_runtime and settings.embedding_model_path:
+            # The export assumes MiniLM (mean pooling, 256 tokens); a model of the user's own
+            # would get query vectors that do not match its documents, so it keeps one runtime.
+            log.info("custom embedding model: queries use the document runtime",
+                     extra={"model_dir": model_dir, "runtime": settings.embedding_runtime})
+            query_runtime = settings.embedding_runtime
         if query_runtime == settings.embedding_runtime:
             return docs
         key = (model_dir, settings.embedding_runtime, query_runtime, settings.embedding_device)

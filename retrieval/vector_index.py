@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.errors import EmbedderMismatchError
 from core.fileio import atomic_write_bytes, atomic_write_json
 
 
@@ -97,13 +98,18 @@ class FaissVectorIndex:
             if self.model_id and built_by and built_by != self.model_id and index.ntotal:
                 # Same dimension, other vectors (e.g. torch vs int8 ONNX documents): mixing them
                 # would quietly skew every score, so refuse.
-                raise RuntimeError(
+                raise EmbedderMismatchError(
                     f"index {path} was built with the embedder {built_by!r}, this process embeds documents "
                     f"with {self.model_id!r}: set the embedding model/runtime back, or re-ingest the collection"
                 )
             self._index = index
+            # An index saved before model ids were recorded keeps "unknown": stamping it with
+            # whatever embedder opens it first would bless vectors it did not make.
+            self._legacy = bool(index.ntotal) and not built_by
+            self._recorded_model_id = built_by
         else:
             self._index = self._new()
+            self._legacy, self._recorded_model_id = False, None
         self._graph, self._stale = None, set()
         graph_path = self.folder / self.HNSW_FILE
         if self.hnsw.min_vectors and manifest.get("hnsw") and graph_path.exists():
@@ -116,6 +122,11 @@ class FaissVectorIndex:
                 graph.add_with_ids(np.stack([vecs[i] for i in missing]), np.asarray(missing, dtype=np.int64))
             self._graph, self._stale = graph, graph_ids - exact_ids
         self._version = int(manifest.get("version", 0))
+
+    def _model_id_to_record(self) -> str | None:
+        if self._recorded_model_id is None and self.model_id and not self._legacy:
+            self._recorded_model_id = self.model_id
+        return self._recorded_model_id
 
     def refresh(self) -> None:
         """Reload if another process saved a newer version."""
@@ -220,7 +231,7 @@ class FaissVectorIndex:
             # unique and increasing across processes, so a reader never mistakes a new file for its own
             self._version = max(self._version + 1, time.time_ns())
             atomic_write_json(self.folder / self.MANIFEST, {"version": self._version, "dim": self.dim, "count": len(self),
-                                                            "hnsw": self._graph is not None, "model_id": self.model_id})
+                                                            "hnsw": self._graph is not None, "model_id": self._model_id_to_record()})
             if self._graph is None:
                 (self.folder / self.HNSW_FILE).unlink(missing_ok=True)
 

@@ -21,7 +21,7 @@ def sentence_around(text: str, start: int, end: int, limit: int = 900) -> tuple[
     for m in _SENT_END.finditer(text, max(0, start - limit), start):
         s = m.end()
     s = max(s, start - limit)
-    m = _SENT_END.search(text, end)
+    m = _SENT_END.search(text, end, min(len(text), end + limit + 2))  # bounded: no scan to the end per call
     e = m.end() if m and m.end() - end < limit else min(len(text), end + limit)
     while s < e and text[s].isspace():
         s += 1
@@ -360,7 +360,8 @@ def agreement_date(text: str) -> Term | None:
     if term is None:  # a cover page or a table of contents before the preamble
         late = _PREAMBLE_START.search(masked, PREAMBLE_CHARS - 500, LATE_PREAMBLE_CHARS)
         if late:
-            w = (late.start(), late.start() + 1500)
+            # the preamble sentence only: a later clause's "effective as of" is not this agreement's date
+            w = (late.start(), min(sentence_around(masked, late.start(), late.end(), limit=1500)[1], late.start() + 1500))
             term = _preamble_date(masked, find_dates(masked[w[0] : w[1] + 100], offset=w[0]), *w)
     if term is None:
         for cue in _IS_DATED.finditer(masked):
@@ -448,7 +449,10 @@ def expiration_date(text: str, effective: Term | None) -> Term | None:
             base = start[-1].iso if start and re.search(r"commenc|from|begin|start", sentence, re.IGNORECASE) else (effective.value if effective else None)
             if base and len(str(base)) == 10:
                 d = durations[0]
-                iso = _add_duration(base, d)
+                try:
+                    iso = _add_duration(base, d)
+                except (ValueError, OverflowError):  # "9000 years" runs past the calendar
+                    continue
                 return Term(iso, masked[min(m.start(), d.char_start) : max(m.end(), d.char_end)], min(m.start(), d.char_start),
                             max(m.end(), d.char_end), extra={"computed": f"{base} + {d.text}"})
         if _UNTIL_TERMINATED.search(sentence) and not durations and not dates:

@@ -48,3 +48,22 @@ def test_evidence_window_extends_to_the_following_steps():
     assert doc[passage[0].char_start:passage[0].char_end] == passage[0].text
     # the second passage starts after the first one's sentences, never inside them
     assert passage[1].char_start >= passage[0].char_end
+
+
+def test_evidence_passages_never_overlap():
+    import numpy as np
+
+    from generation.evidence import select_evidence
+
+    text = "Alpha step one here. Bravo step two here. Charlie step three. Delta step four."
+    hit = _hit(text)
+    rank = {"Bravo": 1.0, "Alpha": 0.9, "Charlie": 0.1, "Delta": 0.0}
+
+    def embed(texts):
+        return np.asarray([[rank[t.split()[0]], 1.0] for t in texts], dtype=np.float32)
+
+    out = select_evidence(np.asarray([1.0, 0.0], dtype=np.float32), [hit], embed, n=3, window=1)
+    spans = sorted((e.char_start, e.char_end) for e in out)
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
+    assert out[0].text == "Bravo step two here. Charlie step three."
+    assert out[1].text == "Alpha step one here."  # stops before Bravo, already quoted

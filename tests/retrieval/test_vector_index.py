@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from core.errors import EmbedderMismatchError
 from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
 
 pytestmark = pytest.mark.unit
@@ -132,6 +133,22 @@ def test_an_index_refuses_another_embedders_vectors(tmp_path):
     idx.add([1, 2, 3], vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
     idx.save()
     assert len(FaissVectorIndex(tmp_path, 8, model_id="sentence-transformers:minilm")) == 3
-    with pytest.raises(RuntimeError, match="re-ingest"):
+    with pytest.raises(EmbedderMismatchError, match="re-ingest"):
         FaissVectorIndex(tmp_path, 8, model_id="onnx-int8:minilm")
     assert len(FaissVectorIndex(tmp_path, 8)) == 3  # a caller that does not say accepts any
+
+
+def test_an_index_saved_before_model_ids_stays_unstamped(tmp_path):
+    import json
+
+    rng = np.random.default_rng(1)
+    idx = FaissVectorIndex(tmp_path, 8, model_id="a")
+    idx.add([1, 2], rng.normal(size=(2, 8)).astype(np.float32))
+    idx.save()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    del manifest["model_id"]  # as written by an older release
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    legacy = FaissVectorIndex(tmp_path, 8, model_id="b")  # unknown maker: opened, not blessed
+    legacy.add([3], rng.normal(size=(1, 8)).astype(np.float32))
+    legacy.save()
+    assert json.loads((tmp_path / "manifest.json").read_text())["model_id"] is None

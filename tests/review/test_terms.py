@@ -208,3 +208,16 @@ def test_agreement_date_other_drafting_patterns(text, expected):
     term = extract_terms(text)["agreement_date"]
     assert term is not None and term.value == expected
     assert text[term.char_start:term.char_end] == term.text
+
+
+def test_late_preamble_date_is_not_a_later_clause():
+    text = ("COVER PAGE\n\n" + "Table of contents line.\n" * 250 + "This Agreement is made and entered into as of ________ "
+            "by and between A Corp. and B LLC.\n\n1. TERM. Either party may terminate this Agreement effective as of "
+            "December 31, 2012 on notice.")
+    term = extract_terms(text)["agreement_date"]
+    assert term is None or term.value != "2012-12-31"
+
+
+def test_absurd_term_length_is_ignored_not_a_crash():
+    text = "This Agreement is made as of January 1, 2020 between A Inc. and B LLC.\n\nThe term of this Agreement shall be 9000 years."
+    assert extract_terms(text)["expiration_date"] is None
