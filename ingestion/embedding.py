@@ -26,7 +26,7 @@ from typing import Protocol
 import numpy as np
 
 from core.errors import DocIntelError
-from core.fileio import atomic_write_json
+from core.fileio import atomic_write_json, sha256_file
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,14 +115,6 @@ class SentenceTransformerEmbedder:
 # -- ONNX int8 ------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 def onnx_model_path(settings: Settings, model_dir: str | None = None) -> Path:
     """Cached int8 model for a source folder; the name carries a hash of the folder's path
     so two configured models never share a file."""
@@ -146,7 +138,7 @@ def _cached_ok(path: Path, model_dir: str) -> tuple[bool, str]:
         return False, "unreadable sidecar"
     if meta.get("source_model_dir") != model_dir or meta.get("recipe") != ONNX_RECIPE or meta.get("opset") != ONNX_OPSET:
         return False, "built from another model or recipe"
-    if meta.get("sha256") != _sha256(path):
+    if meta.get("sha256") != sha256_file(path):
         return False, "sha256 mismatch (corrupt or partial file)"
     return True, "ok"
 
@@ -226,7 +218,7 @@ def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bo
             _export_int8(model_dir, Path(tmp))
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
-            digest = _sha256(Path(tmp))
+            digest = sha256_file(Path(tmp))
             os.replace(tmp, path)
         except Exception as exc:
             raise EmbeddingModelError(f"could not build the ONNX encoder from {model_dir}: {exc}") from exc
