@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     coll = rt.store.collection(args.tenant, args.collection)
     index = rt.index(coll.id)
     svc = rt.search_service
-    from retrieval.rerank import get_reranker, split_sentences
+    from ingestion.sentences import split_sentences
+    from retrieval.rerank import get_reranker
 
     reranker = get_reranker(base.model_copy(update={"reranker": args.reranker, "reranker_model_path": args.model_path}),
                             rt.embedder, svc.embed_query)

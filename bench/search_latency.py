@@ -1,12 +1,16 @@
 """Search latency at scale: p50/p95 of dense, BM25 and hybrid search over N chunks.
 
-    python -m bench.search_latency [--chunks 100000] [--queries 200] [--query-runtime torch|onnx-int8] [--json OUT]
+    python -m bench.search_latency [--chunks 100000] [--queries 200] [--query-runtime torch|onnx-int8]
+                                   [--sentences-per-chunk 8] [--json OUT]
 
 Builds a collection of N synthetic chunks (sentences drawn from a fixed vocabulary, so
 BM25 sees realistic posting lists) with random unit vectors written straight into the
 collection's FAISS and BM25 indexes and chunk rows in SQLite, then times the full
 search path users hit (query embedding with the real model, both retrievers, fusion,
 SQL fetch of the hits). Queries are distinct, so the query-embedding cache never hits.
+The "hybrid+rerank" row adds the sentence reranker over the best 30 hits, reading the
+sentence vectors ingestion stores on the chunk rows (random here, --sentences-per-chunk each;
+its per-process LRU is emptied before every query, as for a stream of new questions).
 """
 from __future__ import annotations
 
@@ -35,6 +39,16 @@ WORDS = (
 ).split()
 
 
+def random_sentence_block(rng: np.random.Generator, n: int, dim: int) -> bytes | None:
+    """n random unit vectors packed as ingestion stores a chunk's sentence vectors."""
+    if n <= 0:
+        return None
+    from ingestion.sentences import pack
+
+    block = rng.standard_normal((n, dim)).astype(np.float32)
+    return pack(block / np.linalg.norm(block, axis=1, keepdims=True))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=100_000)
@@ -44,6 +58,8 @@ def main(argv=None) -> int:
                     help="HNSW graph from this many chunks on (0 = exact search only); default: the setting")
     ap.add_argument("--query-runtime", choices=("torch", "onnx-int8"), default=Settings(_env_file=None).query_embedding_runtime,
                     help="runtime embedding the queries; default: the setting")
+    ap.add_argument("--sentences-per-chunk", type=int, default=8,
+                    help="stored sentence vectors per chunk for the hybrid+rerank row (0 skips it)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     rng = random.Random(0)
@@ -62,10 +78,13 @@ def main(argv=None) -> int:
             s.add(doc)
             s.flush()
             doc_ids.append(doc.id)
-        rows = [dict(document_id=doc_ids[i % n_docs], ordinal=i, page_start=1, page_end=1, char_start=0, char_end=len(t),
-                     text=t, token_count=len(t.split()), text_sha256=f"{i:064d}") for i, t in enumerate(texts)]
-        for i in range(0, len(rows), 5000):
-            s.execute(insert(Chunk), rows[i : i + 5000])
+        sent_rng = np.random.default_rng(1)
+        for start in range(0, len(texts), 5000):
+            rows = [dict(document_id=doc_ids[i % n_docs], ordinal=i, page_start=1, page_end=1, char_start=0,
+                         char_end=len(t), text=t, token_count=len(t.split()), text_sha256=f"{i:064d}",
+                         sentence_vectors=random_sentence_block(sent_rng, args.sentences_per_chunk, rt.embedder.dim))
+                    for i, t in enumerate(texts[start: start + 5000], start)]
+            s.execute(insert(Chunk), rows)
     index_started = time.perf_counter()
     chunk_ids = sorted(rt.store.all_chunk_ids(coll.id))
     vecs = np.random.default_rng(0).standard_normal((len(chunk_ids), rt.embedder.dim)).astype(np.float32)
@@ -82,14 +101,21 @@ def main(argv=None) -> int:
     queries = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) + f" q{i}" for i in range(args.queries)]
     svc = rt.search_service
     svc.search(index, "warm up the model", k=args.k)  # load model, build BM25 matrix
+    reranked = Runtime(rt.settings.model_copy(update={"reranker": "sentence"})).search_service
     results = {}
-    for mode in ("dense", "bm25", "hybrid"):
+    modes = ("dense", "bm25", "hybrid") + (("hybrid+rerank",) if args.sentences_per_chunk else ())
+    for mode in modes:
         times = []
+        service = reranked if mode == "hybrid+rerank" else svc
         for q in tqdm(queries, desc=mode, file=sys.stderr):
-            svc._query_cache = None  # measure embedding every time
+            service._query_cache = None  # measure embedding every time
+            if service.reranker is not None:
+                service.reranker.cache._cache.clear()  # and reading every candidate's sentences
             t = time.perf_counter()
-            svc.search(index, q, k=args.k, mode=mode)
+            service.search(index, q, k=args.k, mode=mode.split("+")[0])
             times.append((time.perf_counter() - t) * 1000)
+        if service.reranker is not None:
+            assert service.reranker.cache.misses == 0, "the reranker embedded sentences instead of reading them"
         results[mode] = {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
                          "mean_ms": round(float(np.mean(times)), 2)}
         print(f"{mode:7} p50 {results[mode]['p50_ms']:7.2f} ms  p95 {results[mode]['p95_ms']:7.2f} ms")
@@ -110,7 +136,7 @@ def main(argv=None) -> int:
             overlaps.append(len(exact & approx) / max(len(exact), 1))
         graph_recall = round(float(np.mean(overlaps)), 3)
     report = {"chunks": args.chunks, "queries": args.queries, "k": args.k, "query_runtime": args.query_runtime,
-              "index_build_s": round(build_s, 1),
+              "sentences_per_chunk": args.sentences_per_chunk, "index_build_s": round(build_s, 1),
               "hnsw": index.vectors.uses_graph, "graph_recall_at_k_random_vectors": graph_recall,
               "setup_s": round(time.perf_counter() - t0, 1), "query_embedding_ms": round(embed_ms, 2), "modes": results}
     print(report)

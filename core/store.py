@@ -203,7 +203,7 @@ class Store:
                 Chunk(
                     document_id=doc.id, ordinal=c.ordinal, page_start=c.page_start, page_end=c.page_end,
                     char_start=c.char_start, char_end=c.char_end, text=c.text, token_count=c.token_count,
-                    text_sha256=text_sha256(c.text),
+                    text_sha256=text_sha256(c.text), sentence_vectors=c.sentence_vectors,
                 )
                 for c in chunks
             ]
@@ -228,6 +228,20 @@ class Store:
                 select(Chunk, Document).join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(list(chunk_ids)))
             ).all()
             return {c.id: (c, d) for c, d in rows}
+
+    def sentence_vectors(self, chunk_ids: Sequence[int]) -> dict[int, bytes]:
+        """The stored sentence embeddings of those chunks that have them."""
+        out: dict[int, bytes] = {}
+        ids = list(chunk_ids)
+        with self.session() as s:
+            for i in range(0, len(ids), 1000):
+                rows = s.execute(
+                    select(Chunk.id, Chunk.sentence_vectors).where(
+                        Chunk.id.in_(ids[i : i + 1000]), Chunk.sentence_vectors.is_not(None)
+                    )
+                )
+                out.update((cid, blob) for cid, blob in rows)
+        return out
 
     def chunks_by_ids(self, chunk_ids: Sequence[int]) -> list[Chunk]:
         with self.session() as s:

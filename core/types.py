@@ -42,6 +42,7 @@ class ChunkDraft:
     page_start: int
     page_end: int
     token_count: int
+    sentence_vectors: bytes | None = None  # packed by ingestion/sentences.py, for the reranker
 
 
 @dataclass

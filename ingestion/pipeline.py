@@ -22,6 +22,8 @@ from core.types import ChunkDraft, IngestResult
 from ingestion.chunking import Chunker
 from ingestion.embedding import Embedder
 from ingestion.loaders import LOADERS, load_bytes
+from ingestion.sentences import embed_sentences
+from ingestion.sentences import pack as pack_sentences
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class Ingestor:
     store: Store
     embedder: Embedder
     chunker: Chunker
+    # Also embed every chunk's sentences for the sentence reranker (settings.reranker).
+    sentence_vectors: bool = False
 
     def ingest_file(
         self, collection_id: int, path: Path, sink: IndexSink, metadata: dict | None = None, name: str | None = None
@@ -105,12 +109,17 @@ class Ingestor:
         return IngestResult(path, doc_id, "indexed", len(loaded.pages), len(chunks))
 
     def _embed(self, chunks: list[ChunkDraft], previous_doc_id: int | None, sink: IndexSink) -> np.ndarray:
-        """Embed chunks, reusing vectors of unchanged chunk texts from the previous version."""
+        """Embed chunks (and, with `sentence_vectors`, their sentences onto the drafts), reusing
+        what the previous version computed for unchanged chunk texts."""
         reuse: dict[str, np.ndarray] = {}
+        reuse_sentences: dict[str, bytes] = {}
         if previous_doc_id is not None:
             old = self.store.chunks_for_document(previous_doc_id)
             vecs = sink.reconstruct([c.id for c in old])
             reuse = {c.text_sha256: vecs[c.id] for c in old if c.id in vecs}
+            if self.sentence_vectors:
+                blobs = self.store.sentence_vectors([c.id for c in old])
+                reuse_sentences = {c.text_sha256: blobs[c.id] for c in old if c.id in blobs}
         hashes = [text_sha256(c.text) for c in chunks]
         todo = [i for i, h in enumerate(hashes) if h not in reuse]
         fresh = self.embedder.embed_documents([chunks[i].text for i in todo]) if todo else None
@@ -120,6 +129,13 @@ class Ingestor:
         for i, h in enumerate(hashes):
             if h in reuse:
                 out[i] = reuse[h]
+        if self.sentence_vectors:
+            missing = [i for i, h in enumerate(hashes) if h not in reuse_sentences]
+            for i, block in zip(missing, embed_sentences(self.embedder, [chunks[i].text for i in missing])):
+                chunks[i].sentence_vectors = pack_sentences(block)
+            for i, h in enumerate(hashes):
+                if h in reuse_sentences:
+                    chunks[i].sentence_vectors = reuse_sentences[h]
         return out
 
     def _ingest_file_safely(self, collection_id: int, path: Path, name: str, sink: IndexSink) -> IngestResult:

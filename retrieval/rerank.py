@@ -5,9 +5,10 @@
 
 Implementations (settings.reranker):
 - "sentence": no extra model. Each candidate chunk is scored by the cosine similarity of
-  the query to the chunk's best-matching sentence, embedded with the product's embedder
-  (sentence embeddings are kept in a per-process LRU keyed by chunk id and text, so a
-  chunk that comes back for another query costs nothing).
+  the query to the chunk's best-matching sentence, embedded with the product's embedder.
+  Ingestion stores every chunk's sentence vectors (ingestion/sentences.py), so a query
+  costs one small matrix product; chunks ingested without them are embedded on first
+  use, and a per-process LRU keyed by chunk id and text keeps what was read or embedded.
 - "cross-encoder": sentence_transformers.CrossEncoder from a local folder
   (settings.reranker_model_path; never downloaded), scoring (query, chunk) pairs.
 
@@ -21,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -35,6 +35,7 @@ from core.errors import DocIntelError
 from core.settings import Settings
 from core.types import SearchHit
 from ingestion.embedding import Embedder
+from ingestion.sentences import embed_sentences, unpack
 
 log = logging.getLogger(__name__)
 
@@ -67,38 +68,6 @@ def reorder(hits: Sequence[SearchHit], scores: Sequence[float], top_k: int) -> l
     return [replace(hits[i], score=float(scores[i])) for i in order]
 
 
-# -- sentences -----------------------------------------------------------------------------------
-_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
-_WORDS = re.compile(r"\w+")
-MIN_SENTENCE_WORDS = 4  # shorter pieces (headings, list labels) are joined to the next one
-MAX_SENTENCES = 48  # per chunk; a 220-token chunk rarely has more
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences and lines of a chunk; fragments under MIN_SENTENCE_WORDS words are joined
-    to the following piece, so a heading travels with the text under it."""
-    out: list[str] = []
-    carry = ""
-    for piece in _SPLIT.split(text):
-        piece = piece.strip()
-        if not piece:
-            continue
-        piece = f"{carry} {piece}".strip() if carry else piece
-        if len(_WORDS.findall(piece)) < MIN_SENTENCE_WORDS:
-            carry = piece
-            continue
-        carry = ""
-        out.append(piece)
-    if carry:
-        if out:
-            out[-1] = f"{out[-1]} {carry}"
-        else:
-            out.append(carry)
-    if len(out) > MAX_SENTENCES:
-        out = out[: MAX_SENTENCES - 1] + [" ".join(out[MAX_SENTENCES - 1:])]
-    return out
-
-
 class SentenceEmbeddingCache:
     """LRU of each chunk's sentence embeddings, keyed by (chunk id, text digest): a chunk
     id reused for other text (a new version of a document) is never served stale vectors."""
@@ -108,16 +77,19 @@ class SentenceEmbeddingCache:
         self.size = size
         self._cache: OrderedDict[tuple[int, bytes], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # served from the LRU
+        self.loaded = 0  # read from the chunk rows
+        self.misses = 0  # embedded at query time (chunks ingested without sentence vectors)
 
     @staticmethod
     def key(chunk_id: int, text: str) -> tuple[int, bytes]:
         return chunk_id, hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
 
-    def get_many(self, chunks: Sequence[tuple[int, str]]) -> list[np.ndarray]:
-        """(n_sentences, dim) unit vectors per (chunk id, text); the missing ones embedded
-        in one batch."""
+    def get_many(
+        self, chunks: Sequence[tuple[int, str]], stored: Callable[[list[int]], dict[int, bytes]] | None = None
+    ) -> list[np.ndarray]:
+        """(n_sentences, dim) unit vectors per (chunk id, text): from the LRU, else from
+        `stored` (the vectors ingestion kept, by chunk id), else embedded in one batch."""
         keys = [self.key(cid, text) for cid, text in chunks]
         found: dict[tuple[int, bytes], np.ndarray] = {}
         with self._lock:
@@ -126,24 +98,28 @@ class SentenceEmbeddingCache:
                 if vecs is not None:
                     self._cache.move_to_end(k)
                     found[k] = vecs
-        todo = [(k, text) for k, (_, text) in zip(keys, chunks) if k not in found]
-        todo = list({k: text for k, text in todo}.items())
+        todo = list({k: text for k, (_, text) in zip(keys, chunks) if k not in found}.items())
         self.hits += len(keys) - len(todo)
+        new: dict[tuple[int, bytes], np.ndarray] = {}
+        if todo and stored is not None:
+            blobs = stored([k[0] for k, _ in todo])
+            for k, _ in todo:
+                block = unpack(blobs.get(k[0]), self.embedder.dim)
+                if block is not None:
+                    new[k] = block
+            self.loaded += len(new)
+            todo = [(k, text) for k, text in todo if k not in new]
         self.misses += len(todo)
         if todo:
-            sentences = [split_sentences(text) or [text] for _, text in todo]
-            flat = [s for group in sentences for s in group]
-            vecs = self.embedder.embed_documents(flat)
-            start = 0
+            new.update(zip((k for k, _ in todo), embed_sentences(self.embedder, [text for _, text in todo])))
+        if new:
             with self._lock:
-                for (k, _), group in zip(todo, sentences):
-                    block = np.ascontiguousarray(vecs[start: start + len(group)])
-                    start += len(group)
-                    found[k] = block
+                for k, block in new.items():
                     self._cache[k] = block
                     self._cache.move_to_end(k)
                 while len(self._cache) > self.size:
                     self._cache.popitem(last=False)
+            found.update(new)
         return [found[k] for k in keys]
 
 
@@ -166,14 +142,21 @@ class BestSentenceReranker:
 
     name = "sentence"
 
-    def __init__(self, embedder: Embedder, embed_query: Callable[[str], np.ndarray], weight: float):
+    def __init__(
+        self,
+        embedder: Embedder,
+        embed_query: Callable[[str], np.ndarray],
+        weight: float,
+        stored: Callable[[list[int]], dict[int, bytes]] | None = None,
+    ):
         self.embed_query = embed_query
         self.weight = weight
         self.cache = sentence_cache(embedder)
+        self.stored = stored
 
     def sentence_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
         q = np.asarray(self.embed_query(query), dtype=np.float32)
-        blocks = self.cache.get_many([(h.chunk_id, h.text) for h in hits])
+        blocks = self.cache.get_many([(h.chunk_id, h.text) for h in hits], self.stored)
         return [float(np.max(block @ q)) if len(block) else 0.0 for block in blocks]
 
     def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
@@ -246,9 +229,13 @@ def check_model_folder(model_path: str) -> str:
 
 
 def get_reranker(
-    settings: Settings, embedder: Embedder | None = None, embed_query: Callable[[str], np.ndarray] | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    embed_query: Callable[[str], np.ndarray] | None = None,
+    stored_sentences: Callable[[list[int]], dict[int, bytes]] | None = None,
 ) -> Reranker | None:
-    """The reranker factory: None for "none"; a clear RerankerError for a bad configuration."""
+    """The reranker factory: None for "none"; a clear RerankerError for a bad configuration.
+    `stored_sentences(chunk_ids)` reads the sentence vectors ingestion kept (Store.sentence_vectors)."""
     name = (settings.reranker or "none").strip().lower()
     if name not in RERANKERS:
         raise RerankerError(f"unknown reranker '{settings.reranker}' (use one of: {', '.join(RERANKERS)})")
@@ -259,5 +246,5 @@ def get_reranker(
     if name == "sentence":
         if embedder is None:
             raise RerankerError("reranker=sentence needs the embedder")
-        return BestSentenceReranker(embedder, embed_query or embedder.embed_query, settings.rerank_weight)
+        return BestSentenceReranker(embedder, embed_query or embedder.embed_query, settings.rerank_weight, stored_sentences)
     return CrossEncoderReranker(settings.reranker_model_path, settings.rerank_weight, settings.embedding_device)

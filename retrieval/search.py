@@ -72,7 +72,7 @@ class SearchService:
         """The configured second stage (None for reranker=none); built on first use, and a
         bad configuration (e.g. a missing cross-encoder folder) raises RerankerError."""
         if not self._reranker_ready:
-            self._reranker = get_reranker(self.settings, self.embedder, self.embed_query)
+            self._reranker = get_reranker(self.settings, self.embedder, self.embed_query, self.store.sentence_vectors)
             self._reranker_ready = True
         return self._reranker
 

@@ -45,7 +45,9 @@ class Runtime:
 
     @cached_property
     def ingestor(self) -> Ingestor:
-        return Ingestor(self.store, self.embedder, self.chunker)
+        # The sentence reranker's vectors are computed once here rather than per query.
+        sentences = (self.settings.reranker or "").strip().lower() == "sentence"
+        return Ingestor(self.store, self.embedder, self.chunker, sentence_vectors=sentences)
 
     @cached_property
     def search_service(self) -> SearchService:

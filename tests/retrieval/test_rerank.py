@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from core.types import SearchHit
+from ingestion.sentences import pack, split_sentences, unpack
 from retrieval.rerank import (
     BestSentenceReranker,
     CrossEncoderReranker,
@@ -11,7 +12,6 @@ from retrieval.rerank import (
     SentenceEmbeddingCache,
     get_reranker,
     mix,
-    split_sentences,
 )
 
 pytestmark = pytest.mark.slow
@@ -181,3 +181,46 @@ def test_sentence_reranker_on_hits_directly(corpus):
     out = reranker.rerank(QUERY, hits, 1)
     assert [h.document_id for h in out] == [2]
     assert reranker.rerank(QUERY, [], 3) == []
+
+
+def test_sentence_vectors_stored_at_ingestion_make_reranking_embed_nothing(settings, tmp_path, monkeypatch):
+    import numpy as np
+
+    import retrieval.rerank as rerank
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "festival.txt").write_text(KEYWORDS_ONLY)
+    (folder / "terms.txt").write_text(ONE_SENTENCE)
+    for i, text in enumerate(OTHERS):
+        (folder / f"other-{i}.txt").write_text(text)
+    rt = _runtime(settings, reranker="sentence", rerank_weight=1.0)
+    assert rt.ingestor.sentence_vectors
+    rt.ingest([folder], "s")
+    coll = rt.store.collection(rt.settings.default_tenant, "s")
+    ids = rt.store.all_chunk_ids(coll.id)
+    stored = rt.store.sentence_vectors(ids)
+    assert set(stored) == set(ids)  # every chunk has its sentences
+    terms = next(c for c in rt.store.chunks_by_ids(ids) if c.text.startswith("The supplier warrants"))
+    block = unpack(stored[terms.id], rt.embedder.dim)
+    assert block.shape == (len(split_sentences(terms.text)), rt.embedder.dim)
+    fresh = rt.embedder.embed_documents(split_sentences(terms.text))
+    assert np.allclose(block, fresh, atol=2e-3)  # float16 storage, same vectors
+
+    monkeypatch.setattr(rerank, "_SENTENCE_CACHES", {})  # a new process: nothing in the LRU
+    searcher = _runtime(settings, reranker="sentence", rerank_weight=1.0)
+    hits = searcher.search(QUERY, "s", k=5)
+    cache = searcher.search_service.reranker.cache
+    assert _names(hits)[0] == "terms.txt"
+    assert cache.misses == 0 and cache.loaded == 5  # read from the rows, none embedded at query time
+    rt.store.engine.dispose()
+    searcher.store.engine.dispose()
+
+
+def test_stored_sentence_vectors_of_another_width_are_ignored():
+    import numpy as np
+
+    block = np.ones((3, 4), dtype=np.float32) / 2
+    assert np.array_equal(unpack(pack(block), 4), block)
+    assert unpack(pack(block), 5) is None  # another model's vectors: embedded afresh instead
+    assert unpack(None, 4) is None and unpack(b"", 4) is None
