@@ -127,12 +127,12 @@ def pct(xs, q):
     return round(float(np.percentile(xs, q)), 3) if xs else None
 
 
-def ingest(rt: Runtime, collection: str, docs: list[tuple[str, bytes]]) -> tuple[int, dict[str, int]]:
+def ingest(rt: Runtime, collection: str, docs: list[tuple[str, bytes] | tuple[str, bytes, dict]]) -> tuple[int, dict[str, int]]:
     cid = rt.store.collection(rt.settings.default_tenant, collection, create=True).id
     index = rt.index(cid)
     ids = {}
-    for name, data in tqdm(docs, desc=f"ingest {collection}", file=sys.stderr):
-        r = rt.ingestor.ingest_bytes(cid, name, data, index)
+    for name, data, *meta in tqdm(docs, desc=f"ingest {collection}", file=sys.stderr):
+        r = rt.ingestor.ingest_bytes(cid, name, data, index, metadata=meta[0] if meta else None)
         if r.document_id is not None and r.status != "failed":
             ids[name] = r.document_id
     index.save()
@@ -183,13 +183,13 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int, llm_only: boo
 
 
 def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
-    from evaluation.datasets import load_emanual
+    from evaluation.datasets import emanual_document, load_emanual
 
     data = load_emanual(folder)
-    docs = [(f"{s.id}.md", (" > ".join(s.title_path) + "\n\n" + s.text).encode()) for s in data.sections]
+    docs = [(name, text.encode(), meta) for name, text, meta in map(emanual_document, data.sections)]
     cid, ids = ingest(rt, "bench-emanual-qa", docs)
     index = rt.index(cid)
-    gold_ids = {f"{s.id}.md": s.id for s in data.sections}
+    gold_ids = {f"{s.id}.txt": s.id for s in data.sections}
     by_doc = {v: gold_ids[k] for k, v in ids.items()}
     questions = [q for q in data.questions if q.gold_section_ids and q.answer.strip()]
     questions = random.Random(seed).sample(questions, min(limit, len(questions)))

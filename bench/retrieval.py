@@ -124,12 +124,12 @@ class Ingested:
     stats: dict[str, Any]
 
 
-def ingest_set(rt, set_name: str, docs: list[tuple[str, str]], reuse: bool) -> Ingested:
-    """Ingest (name, text) documents into the set's collection; skipped when a reused data
-    dir already holds them all. Saves the index once at the end."""
+def ingest_set(rt, set_name: str, docs: list[tuple[str, str] | tuple[str, str, dict]], reuse: bool) -> Ingested:
+    """Ingest (name, text[, metadata]) documents into the set's collection; skipped when a
+    reused data dir already holds them all. Saves the index once at the end."""
     coll = rt.store.collection(rt.settings.default_tenant, COLLECTIONS[set_name], create=True)
     index = rt.index(coll.id)
-    wanted = {name for name, _ in docs}
+    wanted = {d[0] for d in docs}
     existing = {d.name for d in rt.store.list_documents(coll.id) if d.status == "indexed"}
     stats: dict[str, Any] = {"documents": len(docs), "indexed": 0, "unchanged": 0, "failed": 0, "errors": {}}
     t0 = time.perf_counter()
@@ -138,8 +138,8 @@ def ingest_set(rt, set_name: str, docs: list[tuple[str, str]], reuse: bool) -> I
         stats["unchanged"] = len(docs)
     else:
         stats["reused"] = False
-        for name, text in progress(docs, f"ingest {set_name}"):
-            result = rt.ingestor.ingest_bytes(coll.id, name, text.encode("utf-8"), index)
+        for name, text, *meta in progress(docs, f"ingest {set_name}"):
+            result = rt.ingestor.ingest_bytes(coll.id, name, text.encode("utf-8"), index, metadata=meta[0] if meta else None)
             stats[result.status] = stats.get(result.status, 0) + 1
             if result.status == "failed":
                 stats["errors"][name] = result.error

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # best-matching sentence, same embedder) | cross-encoder (a local CrossEncoder folder in
     # reranker_model_path; nothing is downloaded). The best rerank_candidates fused hits
     # are rescored as rerank_weight * reranker + (1 - rerank_weight) * first stage.
-    reranker: str = "none"
+    reranker: str = "sentence"
     reranker_model_path: str = ""
     rerank_candidates: int = 30
     rerank_weight: float = 0.7  # tuned on ACORD, E-Manual and PolicyQA together (docs/benchmarks.md)

@@ -406,7 +406,9 @@ def load_emanual(folder: str | Path) -> EManualData:
     return EManualData(sections, questions)
 
 
-def emanual_document(section: EManualSection) -> tuple[str, str]:
-    """(file name, text) a manual section is ingested as: its title path heads the text,
-    so a question naming a heading can find the section."""
-    return f"{section.id}.txt", " > ".join(section.title_path) + ("\n\n" + section.text if section.text else "")
+def emanual_document(section: EManualSection) -> tuple[str, str, dict]:
+    """(file name, text, metadata) a manual section is ingested as: its title path heads the
+    text and is the document's title, so every chunk of a long section is indexed under it
+    (ingestion.chunking.index_text) and a question naming a heading finds the section."""
+    path = " > ".join(section.title_path)
+    return f"{section.id}.txt", path + ("\n\n" + section.text if section.text else ""), {"title": path}

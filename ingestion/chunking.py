@@ -17,6 +17,20 @@ MODEL_WINDOW = 256
 SPECIAL_TOKENS = 2
 
 
+TITLE_MAX_CHARS = 160  # a title longer than this is cut: it must not crowd out the chunk's own words
+
+
+def index_text(text: str, title: str | None) -> str:
+    """What the retrievers index for a chunk: its text, headed by the document's title (a
+    manual's section path, a page title) unless the chunk already starts with it. A
+    section's later chunks then still match a question that names the section; the chunk
+    itself, and so every citation, stays an exact span of the document."""
+    title = " ".join((title or "").split())[:TITLE_MAX_CHARS]
+    if not title or text.lstrip().startswith(title):
+        return text
+    return f"{title}\n{text}"
+
+
 class Chunker(Protocol):
     def chunk(self, doc: LoadedDocument) -> list[ChunkDraft]: ...
 

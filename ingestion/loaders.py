@@ -80,7 +80,7 @@ class PdfLoader:
         try:
             info = reader.metadata
             if info and info.title:
-                meta["title"] = str(info.title)
+                meta["file_title"] = str(info.title)  # not "title": that one is the caller's (pipeline)
         except Exception:  # broken metadata is common and never fatal
             pass
         return LoadedDocument(text=text, pages=spans, mime=self.mime, metadata=meta)
@@ -122,7 +122,7 @@ class HtmlLoader:
         soup = BeautifulSoup(_decode(data), "html.parser")
         for tag in soup(["script", "style", "noscript", "template"]):
             tag.decompose()
-        meta = {"title": soup.title.get_text(strip=True)} if soup.title else {}
+        meta = {"file_title": soup.title.get_text(strip=True)} if soup.title else {}
         doc = _single_page(soup.get_text("\n"), self.mime)
         doc.metadata.update(meta)
         return doc

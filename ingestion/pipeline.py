@@ -19,7 +19,7 @@ import numpy as np
 from core.errors import LoaderError
 from core.store import Store, text_sha256
 from core.types import ChunkDraft, IngestResult
-from ingestion.chunking import Chunker
+from ingestion.chunking import Chunker, index_text
 from ingestion.embedding import Embedder
 from ingestion.loaders import LOADERS, load_bytes
 from ingestion.sentences import embed_sentences
@@ -80,6 +80,10 @@ class Ingestor:
     ) -> IngestResult:
         path = path or name
         metadata = dict(metadata or {})
+        # The caller's title heads every chunk in the indexes (chunking.index_text). Titles
+        # the loaders read (PDF /Title, HTML <title>) are kept as metadata "file_title" only:
+        # in PDFs they are often a file name or "Microsoft Word - ...".
+        title = str(metadata.get("title") or "").strip() or None
         sha = hashlib.sha256(data).hexdigest()
         existing = self.store.find_document(collection_id, name)
         if existing is not None and existing.sha256 == sha and existing.status == "indexed":
@@ -95,22 +99,27 @@ class Ingestor:
             error = "no text content after normalisation"
             doc_id = self.store.record_failure(collection_id, name, sha, loaded.mime, error, metadata)
             return IngestResult(path, doc_id, "failed", error=error)
-        vectors = self._embed(chunks, existing.id if existing else None, sink)
-        metadata.update(loaded.metadata)
+        texts = [index_text(c.text, title) for c in chunks]
+        metadata = {**loaded.metadata, **metadata}  # what the caller says wins over what the file says
+        # Vectors of the previous version are reusable only if they were made under the same title.
+        same_title = existing is not None and (existing.metadata_ or {}).get("title") == title
+        vectors = self._embed(chunks, texts, existing.id if existing and same_title else None, sink)
 
         def apply(old_ids: list[int], new_ids: list[int]) -> None:
             # In memory only; the caller saves the index (see ingest_paths). Rows committed
             # before a crash are re-embedded when the collection index is next opened.
-            sink.replace(old_ids, new_ids, vectors, [c.text for c in chunks])
+            sink.replace(old_ids, new_ids, vectors, texts)
 
         doc_id, _ = self.store.save_document_version(
             collection_id, name, sha, loaded.mime, loaded.text, loaded.pages, metadata, chunks, apply
         )
         return IngestResult(path, doc_id, "indexed", len(loaded.pages), len(chunks))
 
-    def _embed(self, chunks: list[ChunkDraft], previous_doc_id: int | None, sink: IndexSink) -> np.ndarray:
-        """Embed chunks (and, with `sentence_vectors`, their sentences onto the drafts), reusing
-        what the previous version computed for unchanged chunk texts."""
+    def _embed(
+        self, chunks: list[ChunkDraft], texts: list[str], previous_doc_id: int | None, sink: IndexSink
+    ) -> np.ndarray:
+        """Embed the chunks' index texts (and, with `sentence_vectors`, their sentences onto
+        the drafts), reusing what the previous version computed for unchanged chunk texts."""
         reuse: dict[str, np.ndarray] = {}
         reuse_sentences: dict[str, bytes] = {}
         if previous_doc_id is not None:
@@ -122,7 +131,7 @@ class Ingestor:
                 reuse_sentences = {c.text_sha256: blobs[c.id] for c in old if c.id in blobs}
         hashes = [text_sha256(c.text) for c in chunks]
         todo = [i for i, h in enumerate(hashes) if h not in reuse]
-        fresh = self.embedder.embed_documents([chunks[i].text for i in todo]) if todo else None
+        fresh = self.embedder.embed_documents([texts[i] for i in todo]) if todo else None
         out = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
         for j, i in enumerate(todo):
             out[i] = fresh[j]
@@ -131,7 +140,7 @@ class Ingestor:
                 out[i] = reuse[h]
         if self.sentence_vectors:
             missing = [i for i, h in enumerate(hashes) if h not in reuse_sentences]
-            for i, block in zip(missing, embed_sentences(self.embedder, [chunks[i].text for i in missing])):
+            for i, block in zip(missing, embed_sentences(self.embedder, [texts[i] for i in missing])):
                 chunks[i].sentence_vectors = pack_sentences(block)
             for i, h in enumerate(hashes):
                 if h in reuse_sentences:
@@ -175,12 +184,14 @@ class Ingestor:
     def ingest_texts(
         self,
         collection_id: int,
-        documents: Iterable[tuple[str, bytes]],
+        documents: Iterable[tuple[str, bytes] | tuple[str, bytes, dict]],
         sink: IndexSink,
         on_result: Callable[[IngestResult], None] | None = None,
     ) -> list[IngestResult]:
-        """Ingest (name, bytes) documents that are not files, e.g. a benchmark corpus."""
-        return self._batch((self.ingest_bytes(collection_id, name, data, sink) for name, data in documents), sink, on_result)
+        """Ingest (name, bytes[, metadata]) documents that are not files, e.g. a benchmark corpus."""
+        attempts = (self.ingest_bytes(collection_id, d[0], d[1], sink, metadata=d[2] if len(d) > 2 else None)
+                    for d in documents)
+        return self._batch(attempts, sink, on_result)
 
     def _batch(
         self, attempts: Iterable[IngestResult], sink: IndexSink, on_result: Callable[[IngestResult], None] | None

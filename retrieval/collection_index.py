@@ -10,6 +10,7 @@ import numpy as np
 
 from core.settings import Settings
 from core.store import Store
+from ingestion.chunking import index_text
 from ingestion.embedding import Embedder
 from retrieval.keyword_index import Bm25KeywordIndex
 from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
@@ -39,17 +40,25 @@ class CollectionIndex:
         self.vectors.remove(extra_vec)
         self.keywords.remove(extra_kw)
         if missing_vec:
-            rows = self.store.chunks_by_ids(missing_vec)
-            self.vectors.add([r.id for r in rows], self.embedder.embed_documents([r.text for r in rows]))
+            texts = self.index_texts(missing_vec)
+            self.vectors.add(list(texts), self.embedder.embed_documents(list(texts.values())))
         if missing_kw:
-            rows = self.store.chunks_by_ids(missing_kw)
-            self.keywords.add([r.id for r in rows], [r.text for r in rows])
+            texts = self.index_texts(missing_kw)
+            self.keywords.add(list(texts), list(texts.values()))
         report = {"vectors_added": len(missing_vec), "vectors_removed": len(extra_vec),
                   "keywords_added": len(missing_kw), "keywords_removed": len(extra_kw)}
         if any(report.values()):
             log.warning("index reconciled", extra={"collection_id": self.collection_id, **report})
             self.save()
         return report
+
+    def index_texts(self, chunk_ids: list[int]) -> dict[int, str]:
+        """What ingestion indexed for each chunk: its text under its document's title."""
+        out: dict[int, str] = {}
+        for i in range(0, len(chunk_ids), 1000):
+            rows = self.store.chunks_with_documents(chunk_ids[i : i + 1000])
+            out.update((cid, index_text(c.text, (d.metadata_ or {}).get("title"))) for cid, (c, d) in rows.items())
+        return out
 
     # -- IndexSink -----------------------------------------------------------------
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]:

@@ -32,9 +32,11 @@ DEPTH_CHUNKS = 100  # chunks ranked per query before collapsing to documents (as
 
 
 # -- shared helpers -------------------------------------------------------------------------
-def ingest_documents(ctx: EvalContext, docs: Iterable[tuple[str, str]], total: int | None = None) -> dict[str, Any]:
-    """Ingest (name, text) documents into ctx.collection of ctx.tenant through the product's
-    ingestor. Unchanged documents are no-ops (sha256), so a resumed run pays little.
+def ingest_documents(
+    ctx: EvalContext, docs: Iterable[tuple[str, str] | tuple[str, str, dict]], total: int | None = None
+) -> dict[str, Any]:
+    """Ingest (name, text[, metadata]) documents into ctx.collection of ctx.tenant through the
+    product's ingestor. Unchanged documents are no-ops (sha256), so a resumed run pays little.
 
     Returns {"collection_id", "doc_ids": {name: document id}, "failed": {name: error}, counts}."""
     from tqdm import tqdm
@@ -55,7 +57,8 @@ def ingest_documents(ctx: EvalContext, docs: Iterable[tuple[str, str]], total: i
         bar.update(1)
 
     try:
-        rt.ingestor.ingest_texts(coll.id, ((n, t.encode("utf-8")) for n, t in docs), rt.index(coll.id, writer=True), record)
+        encoded = ((d[0], d[1].encode("utf-8"), *d[2:]) for d in docs)
+        rt.ingestor.ingest_texts(coll.id, encoded, rt.index(coll.id, writer=True), record)
     finally:
         bar.close()
     return {"collection_id": coll.id, "doc_ids": doc_ids, "failed": failed, "counts": counts}

@@ -65,7 +65,7 @@ def test_html_drops_scripts_and_keeps_title():
     html = b"<html><head><title>Privacy Policy</title><script>var x=1;</script></head><body><h1>Data</h1><p>We collect email.</p></body></html>"
     doc = load_bytes(html, "p.html")
     assert "We collect email." in doc.text and "var x" not in doc.text
-    assert doc.metadata["title"] == "Privacy Policy"
+    assert doc.metadata["file_title"] == "Privacy Policy"
 
 
 def test_markdown_and_text_encodings():

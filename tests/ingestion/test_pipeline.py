@@ -109,3 +109,31 @@ def test_same_base_name_in_subfolders_stays_distinct(runtime, tmp_path):
     a, b = root / "tv" / "README.md", root / "radio" / "README.md"
     first, second = runtime.ingest([a, b], "direct")
     assert first.status == "indexed" and second.status == "failed" and "unique" in second.error
+
+
+def test_title_heads_every_chunk_in_the_indexes_but_not_the_citations(runtime, any_settings):
+    """A caller's title (a manual's section path) is indexed with each chunk, so the section's
+    later chunks match a question that names it; chunk texts stay exact document spans, and
+    a crash-repaired index indexes the same text."""
+    from retrieval.collection_index import forget_collection_index
+
+    title = "Picture Settings > Motion Smoothing"
+    filler = " ".join(f"Step {i}: select the option on screen number {i} and confirm with the centre key." for i in range(60))
+    coll = runtime.store.collection(runtime.settings.default_tenant, "t", create=True)
+    [res] = runtime.ingestor.ingest_texts(coll.id, [("motion.txt", filler.encode(), {"title": title})],
+                                          runtime.index(coll.id, writer=True))
+    assert res.status == "indexed" and res.chunks >= 3
+    chunks = runtime.store.chunks_for_document(res.document_id)
+    doc = runtime.store.get_document(res.document_id)
+    assert doc.metadata_["title"] == title
+    assert all(doc.text[c.char_start:c.char_end] == c.text and title not in c.text for c in chunks)
+
+    def bm25_chunk_ids() -> set[int]:
+        index = runtime.index(coll.id)
+        return {cid for cid, _ in index.keywords.search("motion smoothing", 10)}
+
+    assert bm25_chunk_ids() == {c.id for c in chunks}  # every chunk, though none contains the words
+    runtime.index(coll.id).drop()
+    forget_collection_index(any_settings, coll.id)
+    runtime.index(coll.id, writer=True)  # the next writer re-indexes the rows
+    assert bm25_chunk_ids() == {c.id for c in chunks}

@@ -39,9 +39,10 @@ OTHERS = [
 
 
 def _runtime(settings, **update):
+    """A runtime on these settings; without a reranker (the first stage alone) unless given."""
     from workers.runtime import Runtime
 
-    return Runtime.create(settings.model_copy(update=update))
+    return Runtime.create(settings.model_copy(update={"reranker": "none", **update}))
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def corpus(settings, tmp_path):
     (folder / "terms.txt").write_text(ONE_SENTENCE)
     for i, text in enumerate(OTHERS):
         (folder / f"other-{i}.txt").write_text(text)
-    rt = _runtime(settings)
+    rt = _runtime(settings)  # ingested without sentence vectors: the reranker embeds them on first use
     rt.ingest([folder], "r")
     yield settings
     rt.store.engine.dispose()
@@ -124,7 +125,9 @@ def test_unknown_reranker_and_bad_weight_are_clear_errors(settings):
         get_reranker(settings.model_copy(update={"reranker": "colbert"}))
     with pytest.raises(RerankerError, match="rerank_weight must be between 0 and 1"):
         get_reranker(settings.model_copy(update={"reranker": "sentence", "rerank_weight": 1.5}))
-    assert get_reranker(settings) is None  # off by default
+    assert get_reranker(settings.model_copy(update={"reranker": "none"})) is None
+    with pytest.raises(RerankerError, match="needs the embedder"):
+        get_reranker(settings)  # the default, sentence, embeds with the product's embedder
 
 
 def test_cross_encoder_without_a_model_folder_is_a_clear_error(corpus, tmp_path):
@@ -224,3 +227,12 @@ def test_stored_sentence_vectors_of_another_width_are_ignored():
     assert np.array_equal(unpack(pack(block), 4), block)
     assert unpack(pack(block), 5) is None  # another model's vectors: embedded afresh instead
     assert unpack(None, 4) is None and unpack(b"", 4) is None
+
+
+def test_the_sentence_reranker_is_the_default(settings):
+    from core.settings import Settings
+    from workers.runtime import Runtime
+
+    assert Settings(_env_file=None).reranker == "sentence"
+    rt = Runtime.create(settings)
+    assert rt.ingestor.sentence_vectors and isinstance(rt.search_service.reranker, BestSentenceReranker)
