@@ -64,7 +64,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rng = random.Random(0)
     data_dir = Path(tempfile.mkdtemp(prefix="docintel-lat-"))
-    rt = Runtime(Settings(data_dir=data_dir, database_url="", hnsw_min_vectors=args.hnsw_min,
+    # The dense / bm25 / hybrid rows are the first stage alone; "hybrid+rerank" adds the reranker.
+    rt = Runtime(Settings(data_dir=data_dir, database_url="", hnsw_min_vectors=args.hnsw_min, reranker="none",
                           query_embedding_runtime=args.query_runtime, _env_file=None))
     coll = rt.store.collection("default", "latency", create=True)
     n_docs = max(1, args.chunks // 100)
