@@ -45,14 +45,18 @@ def _runtime(settings, **update):
     return Runtime.create(settings.model_copy(update={"reranker": "none", **update}))
 
 
-@pytest.fixture
-def corpus(settings, tmp_path):
-    folder = tmp_path / "docs"
+def _write_corpus(folder):
     folder.mkdir()
     (folder / "festival.txt").write_text(KEYWORDS_ONLY)
     (folder / "terms.txt").write_text(ONE_SENTENCE)
     for i, text in enumerate(OTHERS):
         (folder / f"other-{i}.txt").write_text(text)
+    return folder
+
+
+@pytest.fixture
+def corpus(settings, tmp_path):
+    folder = _write_corpus(tmp_path / "docs")
     rt = _runtime(settings)  # ingested without sentence vectors: the reranker embeds them on first use
     rt.ingest([folder], "r")
     yield settings
@@ -191,12 +195,7 @@ def test_sentence_vectors_stored_at_ingestion_make_reranking_embed_nothing(setti
 
     import retrieval.rerank as rerank
 
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "festival.txt").write_text(KEYWORDS_ONLY)
-    (folder / "terms.txt").write_text(ONE_SENTENCE)
-    for i, text in enumerate(OTHERS):
-        (folder / f"other-{i}.txt").write_text(text)
+    folder = _write_corpus(tmp_path / "docs")
     rt = _runtime(settings, reranker="sentence", rerank_weight=1.0)
     assert rt.ingestor.sentence_vectors
     rt.ingest([folder], "s")
