@@ -103,7 +103,7 @@ class Ingestor:
         metadata = {**loaded.metadata, **metadata}  # what the caller says wins over what the file says
         # Vectors of the previous version are reusable only if they were made under the same title.
         same_title = existing is not None and (existing.metadata_ or {}).get("title") == title
-        vectors = self._embed(chunks, texts, existing.id if existing and same_title else None, sink)
+        vectors = self._embed(chunks, texts, existing.id if same_title else None, sink)
 
         def apply(old_ids: list[int], new_ids: list[int]) -> None:
             # In memory only; the caller saves the index (see ingest_paths). Rows committed

@@ -34,6 +34,7 @@ import numpy as np
 from core.errors import DocIntelError
 from core.settings import Settings
 from core.types import SearchHit
+from ingestion.chunking import index_text
 from ingestion.embedding import Embedder
 from ingestion.sentences import embed_sentences, unpack
 
@@ -156,7 +157,10 @@ class BestSentenceReranker:
 
     def sentence_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
         q = np.asarray(self.embed_query(query), dtype=np.float32)
-        blocks = self.cache.get_many([(h.chunk_id, h.text) for h in hits], self.stored)
+        # The text ingestion embedded the sentences of (the chunk under its document's title),
+        # so chunks without stored vectors get the same vectors as those with them.
+        texts = [(h.chunk_id, index_text(h.text, (h.metadata or {}).get("title"))) for h in hits]
+        blocks = self.cache.get_many(texts, self.stored)
         return [float(np.max(block @ q)) if len(block) else 0.0 for block in blocks]
 
     def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
@@ -228,6 +232,11 @@ def check_model_folder(model_path: str) -> str:
     return str(folder)
 
 
+def reranker_name(settings: Settings) -> str:
+    """The configured reranker, normalised ("none" when unset)."""
+    return (settings.reranker or "none").strip().lower()
+
+
 def get_reranker(
     settings: Settings,
     embedder: Embedder | None = None,
@@ -236,7 +245,7 @@ def get_reranker(
 ) -> Reranker | None:
     """The reranker factory: None for "none"; a clear RerankerError for a bad configuration.
     `stored_sentences(chunk_ids)` reads the sentence vectors ingestion kept (Store.sentence_vectors)."""
-    name = (settings.reranker or "none").strip().lower()
+    name = reranker_name(settings)
     if name not in RERANKERS:
         raise RerankerError(f"unknown reranker '{settings.reranker}' (use one of: {', '.join(RERANKERS)})")
     if not 0.0 <= settings.rerank_weight <= 1.0:

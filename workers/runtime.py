@@ -20,6 +20,7 @@ from ingestion.chunking import TokenChunker
 from ingestion.embedding import get_embedder, resolve_model_dir
 from ingestion.pipeline import Ingestor
 from retrieval.collection_index import CollectionIndex, forget_collection_index, open_collection_index
+from retrieval.rerank import reranker_name
 from retrieval.search import SearchService
 
 
@@ -46,8 +47,7 @@ class Runtime:
     @cached_property
     def ingestor(self) -> Ingestor:
         # The sentence reranker's vectors are computed once here rather than per query.
-        sentences = (self.settings.reranker or "").strip().lower() == "sentence"
-        return Ingestor(self.store, self.embedder, self.chunker, sentence_vectors=sentences)
+        return Ingestor(self.store, self.embedder, self.chunker, sentence_vectors=reranker_name(self.settings) == "sentence")
 
     @cached_property
     def search_service(self) -> SearchService:

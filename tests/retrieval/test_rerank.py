@@ -235,3 +235,15 @@ def test_the_sentence_reranker_is_the_default(settings):
     assert Settings(_env_file=None).reranker == "sentence"
     rt = Runtime.create(settings)
     assert rt.ingestor.sentence_vectors and isinstance(rt.search_service.reranker, BestSentenceReranker)
+
+
+def test_chunks_without_stored_vectors_are_embedded_under_their_title_as_ingestion_would(corpus):
+    from ingestion.chunking import index_text
+
+    rt = _runtime(corpus)
+    reranker = get_reranker(corpus.model_copy(update={"reranker": "sentence"}), rt.embedder, rt.search_service.embed_query)
+    title = "Payment terms for enterprise customers"
+    hit = SearchHit(1, "a", -3, 1, 1, 0, len(ONE_SENTENCE), 1.0, ONE_SENTENCE, metadata={"title": title})
+    reranker.sentence_scores(QUERY, [hit])
+    block = reranker.cache.get_many([(-3, index_text(ONE_SENTENCE, title))])[0]  # served from the LRU
+    assert block.shape[0] == len(split_sentences(f"{title}\n{ONE_SENTENCE}")) == len(split_sentences(ONE_SENTENCE)) + 1
