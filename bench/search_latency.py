@@ -94,9 +94,11 @@ def main(argv=None) -> int:
     from retrieval.vector_index import HnswOptions
 
     hnsw = HnswOptions(min_vectors=rt.settings.hnsw_min_vectors, ef_search=rt.settings.hnsw_ef_search)
-    index = CollectionIndex(rt.settings.index_dir / "collections" / str(coll.id), rt.store, rt.embedder, coll.id, hnsw)
+    index = CollectionIndex(rt.settings.index_dir / "collections" / str(coll.id), rt.store, rt.embedder, coll.id, hnsw,
+                            rt.settings.bm25_document_weight)
     index.vectors.add(chunk_ids, vecs)
-    index.keywords.add(chunk_ids, texts)
+    # Chunk ids were handed out in insertion order, chunk i belonging to document i % n_docs.
+    index.keywords.add(chunk_ids, texts, [doc_ids[i % n_docs] for i in range(len(chunk_ids))])
     index.save()
     build_s = time.perf_counter() - index_started
     queries = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) + f" q{i}" for i in range(args.queries)]

@@ -177,11 +177,11 @@ class Store:
         pages: Sequence[PageSpan],
         metadata: dict[str, Any],
         chunks: Sequence[ChunkDraft],
-        apply_to_index: Callable[[list[int], list[int]], None],
+        apply_to_index: Callable[[list[int], list[int], int], None],
     ) -> tuple[int, list[int]]:
         """Write a new version of a document and its chunks in one transaction.
 
-        `apply_to_index(old_chunk_ids, new_chunk_ids)` runs inside the transaction, before
+        `apply_to_index(old_chunk_ids, new_chunk_ids, document_id)` runs inside the transaction, before
         commit: if it raises, the database is rolled back. If the commit itself fails after
         the index was saved, the index holds vectors with no rows; search ignores those.
         """
@@ -210,7 +210,7 @@ class Store:
             s.add_all(rows)
             s.flush()
             new_ids = [r.id for r in rows]
-            apply_to_index(old_ids, new_ids)
+            apply_to_index(old_ids, new_ids, doc.id)
             return doc.id, new_ids
 
     def delete_document(self, document_id: int, apply_to_index: Callable[[list[int]], None]) -> None:

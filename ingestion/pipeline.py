@@ -35,7 +35,9 @@ class IndexSink(Protocol):
 
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]: ...
 
-    def replace(self, remove_ids: list[int], add_ids: list[int], vectors: np.ndarray, texts: list[str]) -> None: ...
+    def replace(
+        self, remove_ids: list[int], add_ids: list[int], vectors: np.ndarray, texts: list[str], document_id: int
+    ) -> None: ...
 
     def save(self) -> None: ...
 
@@ -105,10 +107,10 @@ class Ingestor:
         same_title = existing is not None and (existing.metadata_ or {}).get("title") == title
         vectors = self._embed(chunks, texts, existing.id if same_title else None, sink)
 
-        def apply(old_ids: list[int], new_ids: list[int]) -> None:
+        def apply(old_ids: list[int], new_ids: list[int], document_id: int) -> None:
             # In memory only; the caller saves the index (see ingest_paths). Rows committed
             # before a crash are re-embedded when the collection index is next opened.
-            sink.replace(old_ids, new_ids, vectors, texts)
+            sink.replace(old_ids, new_ids, vectors, texts, document_id)
 
         doc_id, _ = self.store.save_document_version(
             collection_id, name, sha, loaded.mime, loaded.text, loaded.pages, metadata, chunks, apply

@@ -22,13 +22,16 @@ class CollectionIndex:
     """Dense vectors and BM25 keywords for one collection, kept in step with each other
     and with the chunk rows; satisfies ingestion's IndexSink."""
 
-    def __init__(self, folder: Path, store: Store, embedder: Embedder, collection_id: int, hnsw: HnswOptions | None = None):
+    def __init__(
+        self, folder: Path, store: Store, embedder: Embedder, collection_id: int, hnsw: HnswOptions | None = None,
+        keyword_document_weight: float = 0.0,
+    ):
         self.folder = Path(folder)
         self.store = store
         self.embedder = embedder
         self.collection_id = collection_id
         self.vectors = FaissVectorIndex(self.folder, embedder.dim, hnsw, model_id=embedder.model_id)
-        self.keywords = Bm25KeywordIndex(self.folder)
+        self.keywords = Bm25KeywordIndex(self.folder, document_weight=keyword_document_weight)
         self.reconciled = False
 
     def reconcile(self) -> dict[str, int]:
@@ -41,10 +44,10 @@ class CollectionIndex:
         self.keywords.remove(extra_kw)
         if missing_vec:
             texts = self.index_texts(missing_vec)
-            self.vectors.add(list(texts), self.embedder.embed_documents(list(texts.values())))
+            self.vectors.add(list(texts), self.embedder.embed_documents([t for _, t in texts.values()]))
         if missing_kw:
             texts = self.index_texts(missing_kw)
-            self.keywords.add(list(texts), list(texts.values()))
+            self.keywords.add(list(texts), [t for _, t in texts.values()], [d for d, _ in texts.values()])
         report = {"vectors_added": len(missing_vec), "vectors_removed": len(extra_vec),
                   "keywords_added": len(missing_kw), "keywords_removed": len(extra_kw)}
         if any(report.values()):
@@ -52,23 +55,26 @@ class CollectionIndex:
             self.save()
         return report
 
-    def index_texts(self, chunk_ids: list[int]) -> dict[int, str]:
-        """What ingestion indexed for each chunk: its text under its document's title."""
-        out: dict[int, str] = {}
+    def index_texts(self, chunk_ids: list[int]) -> dict[int, tuple[int, str]]:
+        """What ingestion indexed for each chunk: (its document id, its text under its
+        document's title)."""
+        out: dict[int, tuple[int, str]] = {}
         for i in range(0, len(chunk_ids), 1000):
             rows = self.store.chunks_with_documents(chunk_ids[i : i + 1000])
-            out.update((cid, index_text(c.text, (d.metadata_ or {}).get("title"))) for cid, (c, d) in rows.items())
+            out.update((cid, (d.id, index_text(c.text, (d.metadata_ or {}).get("title")))) for cid, (c, d) in rows.items())
         return out
 
     # -- IndexSink -----------------------------------------------------------------
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]:
         return self.vectors.reconstruct(ids)
 
-    def replace(self, remove_ids: list[int], add_ids: list[int], vectors: np.ndarray, texts: list[str]) -> None:
+    def replace(
+        self, remove_ids: list[int], add_ids: list[int], vectors: np.ndarray, texts: list[str], document_id: int
+    ) -> None:
         self.vectors.remove(remove_ids)
         self.keywords.remove(remove_ids)
         self.vectors.add(add_ids, vectors)
-        self.keywords.add(add_ids, texts)
+        self.keywords.add(add_ids, texts, [document_id] * len(add_ids))
 
     def remove(self, ids: list[int]) -> None:
         self.vectors.remove(ids)
@@ -108,7 +114,7 @@ def open_collection_index(
         index = _OPEN.get(key)
         if index is None:
             hnsw = HnswOptions(min_vectors=settings.hnsw_min_vectors, ef_search=settings.hnsw_ef_search)
-            index = CollectionIndex(folder, store, embedder, collection_id, hnsw)
+            index = CollectionIndex(folder, store, embedder, collection_id, hnsw, settings.bm25_document_weight)
             _OPEN[key] = index
         else:
             index.refresh()

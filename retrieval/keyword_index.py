@@ -1,5 +1,10 @@
 """The KeywordIndex seam and its BM25 implementation (bm25s, English stemming).
 
+A chunk's keyword score mixes its own BM25 score with its whole document's (the document
+being all chunks of one group, normally one ingested file): a clause or a manual section
+split over several chunks still matches a query whose words are spread across it.
+`document_weight` sets the mix (0 = chunks alone).
+
 bm25s has no incremental add/delete, so the index keeps each chunk's tokens (as ids
 into a growing vocabulary) and rebuilds the BM25 matrix from them when it changes;
 rebuilding from token ids is cheap next to tokenising. Tokens are persisted as numpy
@@ -20,7 +25,7 @@ from core.fileio import atomic_write_bytes, atomic_write_json
 
 
 class KeywordIndex(Protocol):
-    def add(self, ids: list[int], texts: list[str]) -> None: ...
+    def add(self, ids: list[int], texts: list[str], groups: list[int] | None = None) -> None: ...
 
     def remove(self, ids: list[int]) -> int: ...
 
@@ -38,18 +43,24 @@ class Bm25KeywordIndex:
     VOCAB = "keywords.vocab.json"
     MANIFEST = "keywords.manifest.json"
 
-    def __init__(self, folder: Path, k1: float = 1.2, b: float = 0.75):
+    def __init__(self, folder: Path, k1: float = 1.2, b: float = 0.75, document_weight: float = 0.0):
         import Stemmer
 
+        if not 0.0 <= document_weight <= 1.0:
+            raise ValueError("document_weight must be between 0 and 1")
         self.folder = Path(folder)
         self.k1, self.b = k1, b
+        self.document_weight = document_weight
         self._stemmer = Stemmer.Stemmer("english")
         self._lock = threading.RLock()
         self._tokens: dict[int, np.ndarray] = {}
+        self._groups: dict[int, int] = {}  # chunk id -> document id; absent = its own group
         self._vocab: dict[str, int] = {}
         self._version = 0
         self._bm25 = None  # built lazily; invalidated on change
         self._order: np.ndarray = np.zeros(0, dtype=np.int64)  # row -> chunk id
+        self._doc_bm25 = None  # BM25 over whole documents, when any document has two chunks
+        self._row_doc: np.ndarray = np.zeros(0, dtype=np.int64)  # chunk row -> document row
         self._load()
 
     # -- tokenising ----------------------------------------------------------------
@@ -70,18 +81,27 @@ class Bm25KeywordIndex:
         return np.asarray(out, dtype=np.int32)
 
     # -- changes -------------------------------------------------------------------
-    def add(self, ids: list[int], texts: list[str]) -> None:
+    def add(self, ids: list[int], texts: list[str], groups: list[int] | None = None) -> None:
+        """Index chunks; `groups` gives each chunk's document (None: each chunk stands alone)."""
         if not ids:
             return
+        if groups is not None and len(groups) != len(ids):
+            raise ValueError("one group per chunk id")
         tokenized = self.tokenize(list(texts))
         with self._lock:
-            for cid, toks in zip(ids, tokenized):
+            for n, (cid, toks) in enumerate(zip(ids, tokenized)):
                 self._tokens[int(cid)] = self._to_ids(toks, grow=True)
+                if groups is not None:
+                    self._groups[int(cid)] = int(groups[n])
+                else:
+                    self._groups.pop(int(cid), None)
             self._bm25 = None
 
     def remove(self, ids: list[int]) -> int:
         with self._lock:
             n = sum(self._tokens.pop(int(i), None) is not None for i in ids)
+            for i in ids:
+                self._groups.pop(int(i), None)
             if n:
                 self._bm25 = None
             return n
@@ -106,6 +126,19 @@ class Bm25KeywordIndex:
         docs = [self._tokens[int(c)].tolist() or [sentinel] for c in order]
         bm25.index(Tokenized(ids=docs, vocab=vocab), show_progress=False)
         self._bm25, self._order = bm25, order
+        self._doc_bm25, self._row_doc = None, np.zeros(0, dtype=np.int64)
+        if self.document_weight > 0:
+            # A document's text is its chunks' tokens in chunk order (chunk overlaps count
+            # twice; at 32 of 220 tokens that barely moves BM25).
+            group = np.asarray([self._groups.get(int(c), -1 - int(c)) for c in order], dtype=np.int64)
+            uniq, row_doc = np.unique(group, return_inverse=True)
+            if len(uniq) < len(order):
+                members: list[list[int]] = [[] for _ in uniq]
+                for row, d in enumerate(row_doc):
+                    members[d].extend(docs[row])
+                doc_bm25 = bm25s.BM25(k1=self.k1, b=self.b)
+                doc_bm25.index(Tokenized(ids=members, vocab=vocab), show_progress=False)
+                self._doc_bm25, self._row_doc = doc_bm25, row_doc
 
     def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
         tokens = self.tokenize([query])[0]
@@ -119,12 +152,25 @@ class Bm25KeywordIndex:
                 return []
             scores = self._bm25.get_scores(known)
             order = self._order
+            doc_scores = None
+            if self._doc_bm25 is not None:
+                doc_scores = self._doc_bm25.get_scores(known)[self._row_doc]
         if allowed_ids is not None:
             mask = np.isin(order, np.fromiter(allowed_ids, dtype=np.int64, count=len(allowed_ids)))
             scores = np.where(mask, scores, 0.0)
         positive = np.flatnonzero(scores > 0)
         if positive.size == 0:
             return []
+        if doc_scores is not None:
+            # Only chunks that match themselves are candidates; their document lifts them.
+            # Both parts are divided by their best value among those candidates, so the
+            # mix is in [0, 1] whatever the collection's BM25 scale.
+            own, whole = scores[positive], doc_scores[positive]
+            mixed = (1 - self.document_weight) * own / own.max()
+            if whole.max() > 0:
+                mixed = mixed + self.document_weight * whole / whole.max()
+            scores = np.zeros_like(scores)
+            scores[positive] = mixed
         top = positive[np.argsort(-scores[positive], kind="stable")[:k]]
         return [(int(order[i]), float(scores[i])) for i in top]
 
@@ -136,11 +182,14 @@ class Bm25KeywordIndex:
     def _load(self) -> None:
         manifest = self._manifest()
         path = self.folder / self.FILE
-        self._tokens, self._vocab, self._bm25 = {}, {}, None
+        self._tokens, self._groups, self._vocab, self._bm25 = {}, {}, {}, None
         if path.exists():
             with np.load(path, allow_pickle=False) as data:
                 ids, offsets, flat = data["ids"], data["offsets"], data["tokens"]
+                groups = data["groups"] if "groups" in data.files else None  # absent in files before groups
             self._tokens = {int(c): flat[offsets[i] : offsets[i + 1]] for i, c in enumerate(ids)}
+            if groups is not None:
+                self._groups = {int(c): int(g) for c, g in zip(ids, groups) if g >= 0}
             self._vocab = json.loads((self.folder / self.VOCAB).read_text())
         self._version = int(manifest.get("version", 0))
 
@@ -155,8 +204,9 @@ class Bm25KeywordIndex:
             lengths = np.asarray([len(self._tokens[int(c)]) for c in ids], dtype=np.int64)
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
             flat = np.concatenate([self._tokens[int(c)] for c in ids]) if len(ids) else np.zeros(0, np.int32)
+            groups = np.asarray([self._groups.get(int(c), -1) for c in ids], dtype=np.int64)  # -1 = none
             buf = io.BytesIO()
-            np.savez(buf, ids=ids, offsets=offsets, tokens=flat.astype(np.int32))
+            np.savez(buf, ids=ids, offsets=offsets, tokens=flat.astype(np.int32), groups=groups)
             # unique and increasing across processes, so a reader never mistakes a new file for its own
             self._version = max(self._version + 1, time.time_ns())
             # vocab first: the token file only references ids the vocab already has
@@ -168,4 +218,4 @@ class Bm25KeywordIndex:
         with self._lock:
             for name in (self.FILE, self.VOCAB, self.MANIFEST):
                 (self.folder / name).unlink(missing_ok=True)
-            self._tokens, self._vocab, self._bm25, self._version = {}, {}, None, 0
+            self._tokens, self._groups, self._vocab, self._bm25, self._version = {}, {}, {}, None, 0

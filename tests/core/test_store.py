@@ -39,14 +39,15 @@ def test_document_versions_replace_chunks(store):
     seen = []
     doc_id, ids1 = store.save_document_version(
         coll.id, "a.txt", "h1", "text/plain", "text", PAGES, {"k": "v"}, _chunks(["one", "two"]),
-        lambda old, new: seen.append((old, new)),
+        lambda old, new, doc: seen.append((old, new, doc)),
     )
     doc_id2, ids2 = store.save_document_version(
         coll.id, "a.txt", "h2", "text/plain", "text2", PAGES, {}, _chunks(["three"]),
-        lambda old, new: seen.append((old, new)),
+        lambda old, new, doc: seen.append((old, new, doc)),
     )
     assert doc_id2 == doc_id
     assert seen[1][0] == ids1 and seen[1][1] == ids2
+    assert seen[0][2] == seen[1][2] == doc_id  # the index is told whose chunks these are
     doc = store.get_document(doc_id)
     assert doc.version == 2 and doc.sha256 == "h2" and doc.status == "indexed"
     assert [c.text for c in store.chunks_for_document(doc_id)] == ["three"]
@@ -56,7 +57,7 @@ def test_document_versions_replace_chunks(store):
 def test_failed_index_update_rolls_back_rows(store):
     coll = store.collection("t", "c", create=True)
 
-    def boom(old, new):
+    def boom(old, new, doc):
         raise RuntimeError("index write failed")
 
     with pytest.raises(RuntimeError):
@@ -69,7 +70,7 @@ def test_failure_is_recorded_and_keeps_good_version(store):
     coll = store.collection("t", "c", create=True)
     doc_id = store.record_failure(coll.id, "bad.pdf", "h", None, "corrupt", {})
     assert store.get_document(doc_id).error == "corrupt"
-    good_id, _ = store.save_document_version(coll.id, "a.txt", "h1", "text/plain", "t", PAGES, {}, _chunks(["x"]), lambda o, n: None)
+    good_id, _ = store.save_document_version(coll.id, "a.txt", "h1", "text/plain", "t", PAGES, {}, _chunks(["x"]), lambda o, n, d: None)
     store.record_failure(coll.id, "a.txt", "h2", None, "empty file (0 bytes)", {})
     doc = store.get_document(good_id)
     assert doc.status == "indexed" and doc.error == "empty file (0 bytes)"
@@ -77,12 +78,12 @@ def test_failure_is_recorded_and_keeps_good_version(store):
 
 def test_delete_document_and_collection(store):
     coll = store.collection("t", "c", create=True)
-    doc_id, ids = store.save_document_version(coll.id, "a.txt", "h", "text/plain", "t", PAGES, {}, _chunks(["x", "y"]), lambda o, n: None)
+    doc_id, ids = store.save_document_version(coll.id, "a.txt", "h", "text/plain", "t", PAGES, {}, _chunks(["x", "y"]), lambda o, n, d: None)
     removed = []
     store.delete_document(doc_id, removed.extend)
     assert removed == ids
     with pytest.raises(NotFoundError):
         store.get_document(doc_id)
-    store.save_document_version(coll.id, "b.txt", "h", "text/plain", "t", PAGES, {}, _chunks(["x"]), lambda o, n: None)
+    store.save_document_version(coll.id, "b.txt", "h", "text/plain", "t", PAGES, {}, _chunks(["x"]), lambda o, n, d: None)
     store.delete_collection(coll.id)
     assert store.list_collections("t") == []

@@ -137,3 +137,33 @@ def test_title_heads_every_chunk_in_the_indexes_but_not_the_citations(runtime, a
     forget_collection_index(any_settings, coll.id)
     runtime.index(coll.id, writer=True)  # the next writer re-indexes the rows
     assert bm25_chunk_ids() == {c.id for c in chunks}
+
+
+def test_keyword_search_sees_a_document_whose_chunks_share_the_query(runtime, any_settings):
+    """BM25 mixes a chunk's score with its whole document's, so a long clause that mentions
+    royalties at its start and audits at its end outranks a short note on royalties alone
+    for "royalty audit"; ingestion and crash repair both tell the index which document each
+    chunk belongs to."""
+    from retrieval.collection_index import forget_collection_index
+
+    filler = " ".join(f"Clause {i} sets out what the parties agreed on the matters listed in schedule {i}." for i in range(40))
+    long_text = f"The licensee pays a royalty every quarter. {filler} The licensor may audit the books once a year."
+    coll = runtime.store.collection(runtime.settings.default_tenant, "kw", create=True)
+    sink = runtime.index(coll.id, writer=True)
+    results = runtime.ingestor.ingest_texts(
+        coll.id, [("licence.txt", long_text.encode()), ("note.txt", b"A royalty is payable.")], sink)
+    licence, note = (r.document_id for r in results)
+    assert results[0].chunks >= 3
+    first_chunk = runtime.store.chunks_for_document(licence)[0].id
+
+    def order() -> list[int]:
+        hits = runtime.index(coll.id).keywords.search("royalty audit", 10)
+        return [cid for cid, _ in hits]
+
+    note_chunk = runtime.store.chunk_ids(note)[0]
+    ranked = order()
+    assert ranked.index(first_chunk) < ranked.index(note_chunk)
+    runtime.index(coll.id).drop()
+    forget_collection_index(any_settings, coll.id)
+    runtime.index(coll.id, writer=True)  # the next writer re-indexes the rows, documents included
+    assert order() == ranked

@@ -44,3 +44,43 @@ def test_remove_and_persist(tmp_path):
     idx.save()
     again.refresh()
     assert again.ids() == {2, 3, 9}
+
+
+def test_document_score_lifts_a_chunk_whose_document_matches_the_rest(tmp_path):
+    # Document 7 talks about royalties in one chunk and audits in the next; document 8 has
+    # a single, shorter chunk that matches "royalty" better than chunk 1 does on its own
+    # but says nothing of audits.
+    texts = {1: "The licensee pays royalties to the licensor at the end of each calendar quarter.",
+             2: "The licensor may audit those payments yearly.", 3: "Royalties paid quarterly."}
+    plain = Bm25KeywordIndex(tmp_path / "plain")
+    plain.add(list(texts), list(texts.values()), [7, 7, 8])
+    mixed = Bm25KeywordIndex(tmp_path / "mixed", document_weight=0.5)
+    mixed.add(list(texts), list(texts.values()), [7, 7, 8])
+    query = "royalty audit"
+    alone = [i for i, _ in plain.search(query, 3)]
+    assert alone.index(3) < alone.index(1)
+    ranked = [i for i, _ in mixed.search(query, 3)]
+    assert ranked.index(1) < ranked.index(3)  # chunk 1's document also speaks of audits
+    assert all(0.0 < s <= 1.0 for _, s in mixed.search(query, 3))
+    # a chunk that matches nothing itself is never returned for its document's sake
+    assert mixed.search("audit", 3) == [(2, 1.0)]
+
+
+def test_groups_persist_and_removed_chunks_leave_their_document(tmp_path):
+    idx = Bm25KeywordIndex(tmp_path, document_weight=0.5)
+    idx.add([1, 2, 3], ["royalty payments quarterly", "audit of the royalty records", "royalty payments quarterly too"],
+            [7, 7, 8])
+    before = [i for i, _ in idx.search("royalty audit", 3)]
+    idx.save()
+    again = Bm25KeywordIndex(tmp_path, document_weight=0.5)
+    assert [i for i, _ in again.search("royalty audit", 3)] == before
+    again.remove([2])
+    # without chunk 2, document 7 no longer speaks of audits: chunks 1 and 3 tie on their own words
+    # and on their documents, and neither is lifted
+    scores = dict(again.search("royalty audit", 3))
+    assert set(scores) == {1, 3}
+
+
+def test_document_weight_out_of_range_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="document_weight"):
+        Bm25KeywordIndex(tmp_path, document_weight=1.5)
