@@ -45,10 +45,10 @@ class Settings(BaseSettings):
     dense_weight: float = 0.5
     bm25_weight: float = 0.5
     hybrid_candidates: int = 50  # per retriever, before fusion
-    # A chunk's BM25 score is mixed with its whole document's: (1 - w) * chunk + w * document,
-    # each divided by its best value. A clause or section split over chunks then still matches
-    # a query whose words are spread across it (ACORD +0.02 nDCG@10, docs/benchmarks.md). 0 = chunks only.
-    bm25_document_weight: float = 0.5
+    # A chunk's BM25 score is scaled by (1 - w) + w * its whole document's BM25 score / the best
+    # document's. A clause or section split over chunks then still matches a query whose words
+    # are spread across it; within one document the chunks keep their own order. 0 = chunks only.
+    bm25_document_weight: float = 1.0
     # Collections with at least this many chunks also get an HNSW graph (approximate, <1 ms
     # at 100k vs ~20 ms exact); 0 = always exact. See docs/benchmarks.md.
     hnsw_min_vectors: int = 20000

@@ -1,9 +1,9 @@
 """The KeywordIndex seam and its BM25 implementation (bm25s, English stemming).
 
-A chunk's keyword score mixes its own BM25 score with its whole document's (the document
+A chunk's keyword score is its own BM25 score scaled by its whole document's (the document
 being all chunks of one group, normally one ingested file): a clause or a manual section
 split over several chunks still matches a query whose words are spread across it.
-`document_weight` sets the mix (0 = chunks alone).
+`document_weight` says how much the document counts (0 = chunks alone, 1 = fully).
 
 bm25s has no incremental add/delete, so the index keeps each chunk's tokens (as ids
 into a growing vocabulary) and rebuilds the BM25 matrix from them when it changes;
@@ -162,15 +162,17 @@ class Bm25KeywordIndex:
         if positive.size == 0:
             return []
         if doc_scores is not None:
-            # Only chunks that match themselves are candidates; their document lifts them.
-            # Both parts are divided by their best value among those candidates, so the
-            # mix is in [0, 1] whatever the collection's BM25 scale.
+            # Only chunks that match themselves are candidates. Each is scaled by how well its
+            # document matches, relative to the best document among them, so within a single
+            # document (a filtered search) the ranking is the chunks' own. Scores are divided
+            # by the best chunk's, so they lie in [0, 1] whatever the collection's BM25 scale.
             own, whole = scores[positive], doc_scores[positive]
-            mixed = (1 - self.document_weight) * own / own.max()
+            scale = 1.0 - self.document_weight
             if whole.max() > 0:
-                mixed = mixed + self.document_weight * whole / whole.max()
+                scale = scale + self.document_weight * whole / whole.max()
+            mixed = own / own.max() * scale
             scores = np.zeros_like(scores)
-            scores[positive] = mixed
+            scores[positive] = mixed / mixed.max()
         top = positive[np.argsort(-scores[positive], kind="stable")[:k]]
         return [(int(order[i]), float(scores[i])) for i in top]
 

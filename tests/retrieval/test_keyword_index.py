@@ -84,3 +84,14 @@ def test_groups_persist_and_removed_chunks_leave_their_document(tmp_path):
 def test_document_weight_out_of_range_is_refused(tmp_path):
     with pytest.raises(ValueError, match="document_weight"):
         Bm25KeywordIndex(tmp_path, document_weight=1.5)
+
+
+def test_within_one_document_the_chunks_keep_their_own_order(tmp_path):
+    texts = ["royalty royalty audit", "royalty report", "audit rights and royalty", "nothing relevant", "royalty"]
+    ids, groups = [1, 2, 3, 4, 5], [7, 7, 7, 7, 8]
+    plain, mixed = Bm25KeywordIndex(tmp_path / "p"), Bm25KeywordIndex(tmp_path / "m", document_weight=1.0)
+    plain.add(ids, texts, groups)
+    mixed.add(ids, texts, groups)
+    one_document = {1, 2, 3, 4}
+    assert [i for i, _ in mixed.search("royalty audit", 5, one_document)] == \
+        [i for i, _ in plain.search("royalty audit", 5, one_document)]
