@@ -173,7 +173,9 @@ class Bm25KeywordIndex:
             mixed = own / own.max() * scale
             scores = np.zeros_like(scores)
             scores[positive] = mixed / mixed.max()
-        top = positive[np.argsort(-scores[positive], kind="stable")[:k]]
+        if positive.size > k:  # a common word matches most chunks: partition, not a full sort
+            positive = positive[np.argpartition(-scores[positive], k - 1)[:k]]
+        top = positive[np.lexsort((positive, -scores[positive]))]  # best first; ties by row
         return [(int(order[i]), float(scores[i])) for i in top]
 
     # -- persistence ---------------------------------------------------------------
