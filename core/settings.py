@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     answer_k: int = 4  # chunks retrieved
     answer_evidence: int = 4  # best sentences of those chunks given to the model
     answer_evidence_window: int = 0  # sentences after each best sentence added to its passage
+    # After the model's answer, quote the passage it rests on: its first cited evidence and up
+    # to this many following sentences of the same chunk, verbatim (0 = no excerpt). A manual's
+    # steps or a clause's wording, exact, next to a small model's summary (docs/benchmarks.md).
+    answer_excerpt_sentences: int = 0
     answer_max_tokens: int = 256
     abstain_message: str = "The documents provided do not contain the answer."
     abstain_min_similarity: float = 0.4  # best evidence sentence's cosine similarity to the question

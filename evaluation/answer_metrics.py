@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from generation.citations import content_words, cited_numbers, split_sentences, strip_citations, support
+from generation.citations import claims, content_words, cited_numbers, strip_citations, support
 
 if TYPE_CHECKING:
     from workers.runtime import Runtime
@@ -113,12 +113,12 @@ def citation_precision(checks: Sequence[bool]) -> float | None:
 
 
 def groundedness(text: str, quotes: Mapping[int, str], min_support: float) -> float | None:
-    """Share of an answer's sentences that carry a citation marker [n] whose quote
+    """Share of an answer's sentences (a quoted excerpt being one) that carry a citation marker [n] whose quote
     (`quotes[n]`, the checked citation's text) supports the sentence, measured as in
     generation.citations.support. Sentences without content words (a bare "[1]") are
     not counted; None when nothing is left (e.g. an abstention)."""
     counted = grounded = 0
-    for sentence in split_sentences(text):
+    for sentence in claims(text):  # a quoted excerpt and its marker count as one claim
         if not content_words(strip_citations(sentence)):
             continue
         counted += 1

@@ -15,8 +15,8 @@ from core.settings import Settings
 from core.store import Store
 from core.types import SearchFilters, SearchHit
 from generation.base import Generator, Message, Usage
-from generation.citations import cited_numbers, content_words, split_sentences, strip_citations, support
-from generation.evidence import Evidence, select_evidence
+from generation.citations import cited_numbers, content_words, quoted_excerpt, split_sentences, strip_citations, support
+from generation.evidence import Evidence, excerpt, select_evidence
 from generation.prompts import NOT_FOUND, answer_messages, condense_messages
 from retrieval.collection_index import CollectionIndex
 from retrieval.search import SearchService
@@ -135,6 +135,16 @@ class AnswerService:
         docs: dict = {}
         return [self._citation(n, evidence[n - 1], docs) for n in chosen], dropped
 
+    def with_excerpt(self, body: str, citations: list[Citation], evidence: Sequence[Evidence]) -> tuple[str, list[Citation]]:
+        """The answer followed by the first cited passage, quoted verbatim; that citation then
+        spans the whole quote (clipped to its page, as every citation is)."""
+        first = citations[0]
+        passage = excerpt(evidence[first.source - 1], self.settings.answer_excerpt_sentences)
+        quote = self._citation(first.source, passage)
+        if not quote.quote.strip() or " ".join(quote.quote.split()) in " ".join(body.split()):
+            return body, citations
+        return f"{body}\n\n{quoted_excerpt(quote.quote, first.source)}", [quote, *citations[1:]]
+
     # -- the use case ----------------------------------------------------------------------
     def prepare(
         self, index: CollectionIndex, question: str, k: int | None = None,
@@ -164,6 +174,8 @@ class AnswerService:
         if not content_words(strip_citations(body)):
             # The model produced no usable text (e.g. only "[1]"): answer with the best evidence.
             body, citations, extractive = f"{' '.join(evidence[0].text.split())} [1]", [self._citation(1, evidence[0])], True
+        elif citations and self.settings.answer_excerpt_sentences > 0:
+            body, citations = self.with_excerpt(body, citations, evidence)
         return Answer(
             answer=body, abstained=False, citations=citations, model=self.generator.model_id, usage=_usage(usage),
             timings=timings, question=question, standalone_question=standalone, unsupported_citations=dropped,
@@ -209,7 +221,11 @@ class AnswerService:
             generate=(completion.timings.get("total", 0.0) if completion else 0.0),
             total=time.perf_counter() - t0,
         )
-        yield self.finish(question, standalone, hits, evidence, "".join(pieces), usage, timings)
+        result = self.finish(question, standalone, hits, evidence, "".join(pieces), usage, timings)
+        streamed = "".join(pieces).strip()
+        if not result.abstained and not result.extractive and result.answer.startswith(streamed) and len(result.answer) > len(streamed):
+            yield result.answer[len(streamed):]  # the quoted excerpt, so a stream reads like the answer
+        yield result
 
 
 def _usage(u: Usage) -> dict:

@@ -29,6 +29,22 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
 
 
+# A verbatim excerpt after an answer: "text" [n] (see AnswerService.with_excerpt).
+_QUOTED = re.compile(r'(?:^|\n)"([^"]+)"\s*(\[\d+\])')
+
+
+def quoted_excerpt(text: str, source: int) -> str:
+    """The excerpt block appended to an answer: the source's words in quotes, then its marker."""
+    return f'"{" ".join(text.replace(chr(34), chr(39)).split())}" [{source}]'
+
+
+def claims(text: str) -> list[str]:
+    """The units an answer asserts: each quoted excerpt with its marker as one unit (its
+    marker covers every sentence inside the quotes), then the sentences of the rest."""
+    units = [f"{m.group(1)} {m.group(2)}" for m in _QUOTED.finditer(text)]
+    return units + split_sentences(_QUOTED.sub("\n", text))
+
+
 def content_words(text: str) -> list[str]:
     words = [w.lower().strip("'-") for w in _WORD.findall(text)]
     # a 5-letter prefix is a cheap stem: "terminate"/"termination", "renews"/"renewal"

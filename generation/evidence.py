@@ -93,3 +93,16 @@ def select_evidence(question_vec: np.ndarray, hits: Sequence[SearchHit], embed, 
         if len(out) == n:
             break
     return out
+
+
+def excerpt(ev: Evidence, sentences: int) -> Evidence:
+    """The evidence passage extended by up to `sentences` sentences that follow it in its
+    chunk: the steps of a procedure come after the sentence that matched the question."""
+    if sentences <= 0:
+        return ev
+    following = [(s, e) for s, e, _ in sentences_of(ev.hit) if s >= ev.char_end][:sentences]
+    if not following:
+        return ev
+    end = following[-1][1]
+    text = ev.hit.text[ev.char_start - ev.hit.char_start : end - ev.hit.char_start]
+    return Evidence(ev.hit, ev.char_start, end, text, ev.score)

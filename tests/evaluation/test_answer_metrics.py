@@ -108,3 +108,15 @@ def test_groundedness_counts_sentences_with_a_supported_marker():
     assert groundedness(text, quotes, 0.5) == pytest.approx(1 / 3)
     assert groundedness("Press the power button [3].", quotes, 0.5) == 0.0  # [3] is not a checked citation
     assert groundedness("", quotes, 0.5) is None
+
+
+def test_a_quoted_excerpt_is_one_claim_under_its_marker():
+    from generation.citations import quoted_excerpt
+
+    source = "Open Settings. Select Sound Output. Choose the soundbar."
+    text = "Choose the soundbar under Sound Output [1].\n\n" + quoted_excerpt(source, 1)
+    assert groundedness(text, {1: source}, 0.5) == 1.0
+    # the same sentences without the quotes: only the one carrying the marker counts as grounded
+    assert groundedness("Choose the soundbar under Sound Output [1]. " + source, {1: source}, 0.5) == pytest.approx(1 / 4)
+    # a quote from elsewhere is not grounded by a source it does not match
+    assert groundedness(quoted_excerpt("Bananas are yellow fruit.", 1), {1: source}, 0.5) == 0.0

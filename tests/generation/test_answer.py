@@ -95,9 +95,27 @@ def test_stream_yields_text_then_the_checked_answer(rt):
     assert isinstance(final, Answer) and not final.abstained
     text = "".join(i for i in items[:-1])
     assert text.strip()
-    if not final.extractive:
-        assert final.answer == text.strip()
+    if not final.extractive:  # the stream carries the whole answer, quoted excerpt included
+        assert " ".join(final.answer.split()) == " ".join(text.split())
     assert final.timings["first_token"] > 0 and final.usage["completion_tokens"] > 0
+
+
+@pytest.mark.slow
+def test_answer_quotes_the_passage_it_rests_on(rt):
+    """With answer_excerpt_sentences, the answer ends with its first cited passage, quoted
+    verbatim, and that citation spans the whole quote on its page."""
+    from generation.citations import claims
+
+    rt.settings.answer_excerpt_sentences = 2
+    answer = rt.ask("Which law governs the agreement?", "legal")
+    assert not answer.abstained and answer.citations
+    _assert_citations_valid(rt, answer)
+    first = answer.citations[0]
+    quote = " ".join(first.quote.split())
+    assert answer.answer.endswith(f'"{quote}" [{first.source}]')
+    assert claims(answer.answer)[0] == f"{quote} [{first.source}]"  # the excerpt is one claim
+    streamed = [i for i in rt.ask_stream("Which law governs the agreement?", "legal") if isinstance(i, str)]
+    assert quote in " ".join("".join(streamed).split())
 
 
 @pytest.mark.slow

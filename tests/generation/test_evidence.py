@@ -67,3 +67,18 @@ def test_evidence_passages_never_overlap():
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:]))
     assert out[0].text == "Bravo step two here. Charlie step three."
     assert out[1].text == "Alpha step one here."  # stops before Bravo, already quoted
+
+
+def test_excerpt_takes_the_following_sentences_of_the_chunk():
+    from generation.evidence import Evidence, excerpt
+
+    text = "Open the Settings menu. Select Sound Output. Choose the soundbar. Press the OK button. It is done now."
+    doc = " " * 100 + text
+    hit = _hit(text)
+    first = sentences_of(hit)[1]  # "Select Sound Output."
+    ev = Evidence(hit, first[0], first[1], first[2], 0.9)
+    two = excerpt(ev, 2)
+    assert two.text == "Select Sound Output. Choose the soundbar. Press the OK button."
+    assert doc[two.char_start:two.char_end] == two.text
+    assert excerpt(ev, 10).text.endswith("It is done now.")  # never past the chunk
+    assert excerpt(ev, 0) is ev
