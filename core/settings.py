@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     # After the model's answer, quote the passage it rests on: its first cited evidence and up
     # to this many following sentences of the same chunk, verbatim (0 = no excerpt). A manual's
     # steps or a clause's wording, exact, next to a small model's summary (docs/benchmarks.md).
-    answer_excerpt_sentences: int = 0
+    answer_excerpt_sentences: int = 4
     answer_max_tokens: int = 256
     abstain_message: str = "The documents provided do not contain the answer."
     abstain_min_similarity: float = 0.4  # best evidence sentence's cosine similarity to the question
