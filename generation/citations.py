@@ -45,8 +45,15 @@ def claims(text: str) -> list[str]:
     return units + split_sentences(_QUOTED.sub("\n", text))
 
 
+# A model often writes "2" where the source says "two" (or the reverse): both count as "2".
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90", "hundred": "100"})
+
+
 def content_words(text: str) -> list[str]:
-    words = [w.lower().strip("'-") for w in _WORD.findall(text)]
+    words = [_NUMBER_WORDS.get(w, w) for w in (w.lower().strip("'-") for w in _WORD.findall(text))]
     # a 5-letter prefix is a cheap stem: "terminate"/"termination", "renews"/"renewal"
     return [w[:5] for w in words if w and w not in STOPWORDS and (len(w) > 2 or w.isdigit())]
 
