@@ -97,10 +97,17 @@ def select_evidence(question_vec: np.ndarray, hits: Sequence[SearchHit], embed, 
 
 def excerpt(ev: Evidence, sentences: int) -> Evidence:
     """The evidence passage extended by up to `sentences` sentences that follow it in its
-    chunk: the steps of a procedure come after the sentence that matched the question."""
+    chunk, up to the next heading: the steps of a procedure come after the sentence that
+    matched the question."""
     if sentences <= 0:
         return ev
-    following = [(s, e) for s, e, _ in sentences_of(ev.hit) if s >= ev.char_end][:sentences]
+    following = []
+    for s, e, text in sentences_of(ev.hit):
+        if s < ev.char_end:
+            continue
+        if text.lstrip().startswith("#") or len(following) == sentences:
+            break  # a Markdown heading starts another section: the passage ends before it
+        following.append((s, e))
     if not following:
         return ev
     end = following[-1][1]

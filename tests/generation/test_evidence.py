@@ -82,3 +82,13 @@ def test_excerpt_takes_the_following_sentences_of_the_chunk():
     assert doc[two.char_start:two.char_end] == two.text
     assert excerpt(ev, 10).text.endswith("It is done now.")  # never past the chunk
     assert excerpt(ev, 0) is ev
+
+
+def test_excerpt_stops_at_the_next_heading():
+    from generation.evidence import Evidence, excerpt
+
+    text = "Insert two AA batteries into the back.\nThe light blinks three times.\n\n## Pairing the remote\nHold Back and Home."
+    hit = _hit(text)
+    first = sentences_of(hit)[0]
+    passage = excerpt(Evidence(hit, first[0], first[1], first[2], 0.9), 4)
+    assert passage.text == "Insert two AA batteries into the back.\nThe light blinks three times."
