@@ -269,6 +269,15 @@ class Store:
                 out.update(s.scalars(select(Chunk.id).where(Chunk.document_id.in_(ids[i : i + 1000]))))
         return out
 
+    def chunk_documents(self, collection_id: int) -> dict[int, int]:
+        """Every chunk of a collection: chunk id -> its document id."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Chunk.id, Chunk.document_id).join(Document, Document.id == Chunk.document_id)
+                .where(Document.collection_id == collection_id)
+            )
+            return {int(cid): int(did) for cid, did in rows}
+
     def all_chunk_ids(self, collection_id: int) -> list[int]:
         with self.session() as s:
             return list(

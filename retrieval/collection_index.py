@@ -36,7 +36,8 @@ class CollectionIndex:
 
     def reconcile(self) -> dict[str, int]:
         """Repair drift after a crash: rows without vectors are embedded, vectors without rows dropped."""
-        db_ids = set(self.store.all_chunk_ids(self.collection_id))
+        owners = self.store.chunk_documents(self.collection_id)
+        db_ids = set(owners)
         vec_ids, kw_ids = faiss_ids(self.vectors), self.keywords.ids()
         missing_vec, extra_vec = sorted(db_ids - vec_ids), sorted(vec_ids - db_ids)
         missing_kw, extra_kw = sorted(db_ids - kw_ids), sorted(kw_ids - db_ids)
@@ -48,8 +49,12 @@ class CollectionIndex:
         if missing_kw:
             texts = self.index_texts(missing_kw)
             self.keywords.add(list(texts), [t for _, t in texts.values()], [d for d, _ in texts.values()])
+        # Chunks indexed before the keyword index knew documents learn theirs now.
+        ungrouped = {cid: owners[cid] for cid in self.keywords.ungrouped() if cid in owners}
+        self.keywords.set_groups(ungrouped)
         report = {"vectors_added": len(missing_vec), "vectors_removed": len(extra_vec),
-                  "keywords_added": len(missing_kw), "keywords_removed": len(extra_kw)}
+                  "keywords_added": len(missing_kw), "keywords_removed": len(extra_kw),
+                  "keywords_grouped": len(ungrouped)}
         if any(report.values()):
             log.warning("index reconciled", extra={"collection_id": self.collection_id, **report})
             self.save()

@@ -31,6 +31,10 @@ class KeywordIndex(Protocol):
 
     def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]: ...
 
+    def ungrouped(self) -> set[int]: ...
+
+    def set_groups(self, groups: dict[int, int]) -> None: ...
+
     def ids(self) -> set[int]: ...
 
     def __len__(self) -> int: ...
@@ -105,6 +109,18 @@ class Bm25KeywordIndex:
             if n:
                 self._bm25 = None
             return n
+
+    def ungrouped(self) -> set[int]:
+        """Chunks indexed without their document (e.g. by a version before documents counted)."""
+        with self._lock:
+            return set(self._tokens) - set(self._groups)
+
+    def set_groups(self, groups: dict[int, int]) -> None:
+        with self._lock:
+            changed = {int(c): int(g) for c, g in groups.items() if int(c) in self._tokens and self._groups.get(int(c)) != int(g)}
+            if changed:
+                self._groups.update(changed)
+                self._bm25 = None
 
     def ids(self) -> set[int]:
         with self._lock:

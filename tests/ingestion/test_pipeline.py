@@ -167,3 +167,12 @@ def test_keyword_search_sees_a_document_whose_chunks_share_the_query(runtime, an
     forget_collection_index(any_settings, coll.id)
     runtime.index(coll.id, writer=True)  # the next writer re-indexes the rows, documents included
     assert order() == ranked
+    # An index written before chunks knew their documents: the next writer tells it.
+    index = runtime.index(coll.id)
+    texts = index.index_texts(sorted(index.keywords.ids()))
+    index.keywords.add(list(texts), [t for _, t in texts.values()])  # no groups
+    index.save()
+    assert index.keywords.ungrouped() == set(texts)
+    forget_collection_index(any_settings, coll.id)
+    assert runtime.index(coll.id, writer=True).keywords.ungrouped() == set()
+    assert order() == ranked
