@@ -183,9 +183,9 @@ class Bm25KeywordIndex:
             # document (a filtered search) the ranking is the chunks' own. Scores are divided
             # by the best chunk's, so they lie in [0, 1] whatever the collection's BM25 scale.
             own, whole = scores[positive], doc_scores[positive]
-            scale = 1.0 - self.document_weight
+            scale = 1.0  # documents that score nothing (cannot happen with BM25's positive idf) change nothing
             if whole.max() > 0:
-                scale = scale + self.document_weight * whole / whole.max()
+                scale = 1.0 - self.document_weight + self.document_weight * whole / whole.max()
             mixed = own / own.max() * scale
             scores = np.zeros_like(scores)
             scores[positive] = mixed / mixed.max()
