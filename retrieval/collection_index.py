@@ -45,10 +45,10 @@ class CollectionIndex:
         self.keywords.remove(extra_kw)
         if missing_vec:
             texts = self.index_texts(missing_vec)
-            self.vectors.add(list(texts), self.embedder.embed_documents([t for _, t in texts.values()]))
+            self.vectors.add(list(texts), self.embedder.embed_documents(list(texts.values())))
         if missing_kw:
             texts = self.index_texts(missing_kw)
-            self.keywords.add(list(texts), [t for _, t in texts.values()], [d for d, _ in texts.values()])
+            self.keywords.add(list(texts), list(texts.values()), [owners[cid] for cid in texts])
         # Chunks indexed before the keyword index knew documents learn theirs now.
         ungrouped = {cid: owners[cid] for cid in self.keywords.ungrouped() if cid in owners}
         self.keywords.set_groups(ungrouped)
@@ -60,13 +60,12 @@ class CollectionIndex:
             self.save()
         return report
 
-    def index_texts(self, chunk_ids: list[int]) -> dict[int, tuple[int, str]]:
-        """What ingestion indexed for each chunk: (its document id, its text under its
-        document's title)."""
-        out: dict[int, tuple[int, str]] = {}
+    def index_texts(self, chunk_ids: list[int]) -> dict[int, str]:
+        """What ingestion indexed for each chunk: its text under its document's title."""
+        out: dict[int, str] = {}
         for i in range(0, len(chunk_ids), 1000):
             rows = self.store.chunks_with_documents(chunk_ids[i : i + 1000])
-            out.update((cid, (d.id, index_text(c.text, (d.metadata_ or {}).get("title")))) for cid, (c, d) in rows.items())
+            out.update((cid, index_text(c.text, (d.metadata_ or {}).get("title"))) for cid, (c, d) in rows.items())
         return out
 
     # -- IndexSink -----------------------------------------------------------------

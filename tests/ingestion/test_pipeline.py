@@ -170,7 +170,7 @@ def test_keyword_search_sees_a_document_whose_chunks_share_the_query(runtime, an
     # An index written before chunks knew their documents: the next writer tells it.
     index = runtime.index(coll.id)
     texts = index.index_texts(sorted(index.keywords.ids()))
-    index.keywords.add(list(texts), [t for _, t in texts.values()])  # no groups
+    index.keywords.add(list(texts), list(texts.values()))  # no groups
     index.save()
     assert index.keywords.ungrouped() == set(texts)
     forget_collection_index(any_settings, coll.id)
