@@ -117,9 +117,10 @@ class AnswerService:
         start, end = max(ev.char_start, p_start), min(ev.char_end, p_end)  # the page holds the quote
         return Citation(n, ev.hit.document_id, ev.hit.document_name, page, start, end, (doc.text or "")[start:end])
 
-    def check(self, text: str, evidence: Sequence[Evidence]) -> tuple[list[Citation], int]:
+    def check(self, text: str, evidence: Sequence[Evidence], docs: dict | None = None) -> tuple[list[Citation], int]:
         """Keep citations whose evidence supports the sentence; attribute uncited sentences
-        to evidence that clearly supports them. Returns (citations, dropped count)."""
+        to evidence that clearly supports them. Returns (citations, dropped count). `docs`
+        caches the cited documents for the caller (see _citation)."""
         threshold = self.settings.citation_min_support
         chosen: dict[int, None] = {}
         dropped = 0
@@ -132,15 +133,17 @@ class AnswerService:
                 if scored and scored[0][0] >= max(threshold, 0.6):
                     valid = [scored[0][1]]
             chosen.update(dict.fromkeys(valid))
-        docs: dict = {}
+        docs = {} if docs is None else docs
         return [self._citation(n, evidence[n - 1], docs) for n in chosen], dropped
 
-    def with_excerpt(self, body: str, citations: list[Citation], evidence: Sequence[Evidence]) -> tuple[str, list[Citation]]:
+    def with_excerpt(
+        self, body: str, citations: list[Citation], evidence: Sequence[Evidence], docs: dict | None = None
+    ) -> tuple[str, list[Citation]]:
         """The answer followed by the first cited passage, quoted verbatim; that citation then
         spans the whole quote (clipped to its page, as every citation is)."""
         first = citations[0]
         passage = excerpt(evidence[first.source - 1], self.settings.answer_excerpt_sentences)
-        quote = self._citation(first.source, passage)
+        quote = self._citation(first.source, passage, docs)
         if not quote.quote.strip() or " ".join(quote.quote.split()) in " ".join(body.split()):
             return body, citations
         return f"{body}\n\n{quoted_excerpt(quote.quote, first.source)}", [quote, *citations[1:]]
@@ -169,13 +172,14 @@ class AnswerService:
         body = text.strip()
         if NOT_FOUND in body or _REFUSAL.search(strip_citations(body)):
             return self._abstain(question, standalone, "model: the evidence does not contain the answer", hits, usage, timings)
-        citations, dropped = self.check(body, evidence)
+        docs: dict = {}  # documents the citations quote, loaded once for the check and the excerpt
+        citations, dropped = self.check(body, evidence, docs)
         extractive = False
         if not content_words(strip_citations(body)):
             # The model produced no usable text (e.g. only "[1]"): answer with the best evidence.
             body, citations, extractive = f"{' '.join(evidence[0].text.split())} [1]", [self._citation(1, evidence[0])], True
         elif citations and self.settings.answer_excerpt_sentences > 0:
-            body, citations = self.with_excerpt(body, citations, evidence)
+            body, citations = self.with_excerpt(body, citations, evidence, docs)
         return Answer(
             answer=body, abstained=False, citations=citations, model=self.generator.model_id, usage=_usage(usage),
             timings=timings, question=question, standalone_question=standalone, unsupported_citations=dropped,
