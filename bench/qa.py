@@ -128,15 +128,10 @@ def pct(xs, q):
 
 
 def ingest(rt: Runtime, collection: str, docs: list[tuple[str, bytes] | tuple[str, bytes, dict]]) -> tuple[int, dict[str, int]]:
-    cid = rt.store.collection(rt.settings.default_tenant, collection, create=True).id
-    index = rt.index(cid)
-    ids = {}
-    for name, data, *meta in tqdm(docs, desc=f"ingest {collection}", file=sys.stderr):
-        r = rt.ingestor.ingest_bytes(cid, name, data, index, metadata=meta[0] if meta else None)
-        if r.document_id is not None and r.status != "failed":
-            ids[name] = r.document_id
-    index.save()
-    return cid, ids
+    with tqdm(total=len(docs), desc=f"ingest {collection}", file=sys.stderr) as bar:
+        results = rt.ingest_texts(docs, collection, on_result=lambda _: bar.update(1))
+    ids = {r.path: r.document_id for r in results if r.document_id is not None and r.status != "failed"}
+    return rt.store.collection(rt.settings.default_tenant, collection).id, ids
 
 
 # -- sets ------------------------------------------------------------------------------------

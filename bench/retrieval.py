@@ -138,12 +138,16 @@ def ingest_set(rt, set_name: str, docs: list[tuple[str, str] | tuple[str, str, d
         stats["unchanged"] = len(docs)
     else:
         stats["reused"] = False
-        for name, text, *meta in progress(docs, f"ingest {set_name}"):
-            result = rt.ingestor.ingest_bytes(coll.id, name, text.encode("utf-8"), index, metadata=meta[0] if meta else None)
+        bar = progress(None, f"ingest {set_name}", total=len(docs))
+
+        def record(result) -> None:
             stats[result.status] = stats.get(result.status, 0) + 1
             if result.status == "failed":
-                stats["errors"][name] = result.error
-        index.save()
+                stats["errors"][result.path] = result.error
+            bar.update(1)
+
+        with bar:
+            rt.ingest_texts(((d[0], d[1].encode("utf-8"), *d[2:]) for d in docs), COLLECTIONS[set_name], on_result=record)
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     doc_ids = {d.name: d.id for d in rt.store.list_documents(coll.id) if d.status == "indexed" and d.name in wanted}
     chunk_ids = rt.store.all_chunk_ids(coll.id)

@@ -18,7 +18,7 @@ import numpy as np
 
 from core.errors import LoaderError
 from core.store import Store, text_sha256
-from core.types import ChunkDraft, IngestResult
+from core.types import ChunkDraft, IngestResult, LoadedDocument
 from ingestion.chunking import Chunker, index_text
 from ingestion.embedding import Embedder
 from ingestion.loaders import LOADERS, load_bytes
@@ -28,6 +28,9 @@ from ingestion.sentences import pack as pack_sentences
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_S = 60.0
+# Small documents are embedded together until they hold this many chunks: sentence-
+# transformers pays per call, and one clause per call left the batches nearly empty.
+EMBED_BATCH_CHUNKS = 64
 
 
 class IndexSink(Protocol):
@@ -60,6 +63,21 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
 
 
 @dataclass
+class _Prepared:
+    """A document loaded and chunked, waiting for its vectors."""
+
+    collection_id: int
+    name: str
+    path: str
+    sha: str
+    loaded: LoadedDocument
+    chunks: list[ChunkDraft]
+    texts: list[str]  # what is embedded and keyword-indexed: chunk text under the title
+    metadata: dict
+    previous_doc_id: int | None  # a version whose vectors may be reused for unchanged chunks
+
+
+@dataclass
 class Ingestor:
     store: Store
     embedder: Embedder
@@ -70,16 +88,20 @@ class Ingestor:
     def ingest_file(
         self, collection_id: int, path: Path, sink: IndexSink, metadata: dict | None = None, name: str | None = None
     ) -> IngestResult:
-        name = name or path.name
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            return IngestResult(str(path), None, "failed", error=f"cannot read file: {exc.strerror or exc}")
-        return self.ingest_bytes(collection_id, name, data, sink, metadata={"source_path": str(path), **(metadata or {})}, path=str(path))
+        [result] = self._run([self._prepare_file(collection_id, path, name or path.name, metadata)], sink)
+        return result
 
     def ingest_bytes(
         self, collection_id: int, name: str, data: bytes, sink: IndexSink, metadata: dict | None = None, path: str | None = None
     ) -> IngestResult:
+        [result] = self._run([self._prepare(collection_id, name, data, metadata, path)], sink)
+        return result
+
+    def _prepare(
+        self, collection_id: int, name: str, data: bytes, metadata: dict | None = None, path: str | None = None
+    ) -> IngestResult | _Prepared:
+        """Load and chunk one document: its final result when it fails or is unchanged,
+        otherwise a _Prepared waiting for its vectors."""
         path = path or name
         metadata = dict(metadata or {})
         # The caller's title heads every chunk in the indexes (chunking.index_text). Titles
@@ -101,65 +123,121 @@ class Ingestor:
             error = "no text content after normalisation"
             doc_id = self.store.record_failure(collection_id, name, sha, loaded.mime, error, metadata)
             return IngestResult(path, doc_id, "failed", error=error)
-        texts = [index_text(c.text, title) for c in chunks]
-        metadata = {**loaded.metadata, **metadata}  # what the caller says wins over what the file says
         # Vectors of the previous version are reusable only if they were made under the same title.
         same_title = existing is not None and (existing.metadata_ or {}).get("title") == title
-        vectors = self._embed(chunks, texts, existing.id if same_title else None, sink)
-
-        def apply(old_ids: list[int], new_ids: list[int], document_id: int) -> None:
-            # In memory only; the caller saves the index (see ingest_paths). Rows committed
-            # before a crash are re-embedded when the collection index is next opened.
-            sink.replace(old_ids, new_ids, vectors, texts, document_id)
-
-        doc_id, _ = self.store.save_document_version(
-            collection_id, name, sha, loaded.mime, loaded.text, loaded.pages, metadata, chunks, apply
+        return _Prepared(
+            collection_id, name, path, sha, loaded, chunks, [index_text(c.text, title) for c in chunks],
+            {**loaded.metadata, **metadata},  # what the caller says wins over what the file says
+            existing.id if same_title else None,
         )
-        return IngestResult(path, doc_id, "indexed", len(loaded.pages), len(chunks))
 
-    def _embed(
-        self, chunks: list[ChunkDraft], texts: list[str], previous_doc_id: int | None, sink: IndexSink
-    ) -> np.ndarray:
-        """Embed the chunks' index texts (and, with `sentence_vectors`, their sentences onto
-        the drafts), reusing what the previous version computed for unchanged chunk texts."""
-        reuse: dict[str, np.ndarray] = {}
-        reuse_sentences: dict[str, bytes] = {}
-        if previous_doc_id is not None:
-            old = self.store.chunks_for_document(previous_doc_id)
-            vecs = sink.reconstruct([c.id for c in old])
-            reuse = {c.text_sha256: vecs[c.id] for c in old if c.id in vecs}
-            if self.sentence_vectors:
-                blobs = self.store.sentence_vectors([c.id for c in old])
-                reuse_sentences = {c.text_sha256: blobs[c.id] for c in old if c.id in blobs}
-        hashes = [text_sha256(c.text) for c in chunks]
-        todo = [i for i, h in enumerate(hashes) if h not in reuse]
-        fresh = self.embedder.embed_documents([texts[i] for i in todo]) if todo else None
-        out = np.zeros((len(chunks), self.embedder.dim), dtype=np.float32)
-        for j, i in enumerate(todo):
-            out[i] = fresh[j]
-        for i, h in enumerate(hashes):
-            if h in reuse:
-                out[i] = reuse[h]
-        if self.sentence_vectors:
-            missing = [i for i, h in enumerate(hashes) if h not in reuse_sentences]
-            for i, block in zip(missing, embed_sentences(self.embedder, [texts[i] for i in missing])):
-                chunks[i].sentence_vectors = pack_sentences(block)
-            for i, h in enumerate(hashes):
-                if h in reuse_sentences:
-                    chunks[i].sentence_vectors = reuse_sentences[h]
-        return out
+    def _save(self, doc: _Prepared, vectors: np.ndarray, sink: IndexSink) -> IngestResult:
+        def apply(old_ids: list[int], new_ids: list[int], document_id: int) -> None:
+            # In memory only; the caller saves the index (see _batch). Rows committed
+            # before a crash are re-embedded when the collection index is next opened.
+            sink.replace(old_ids, new_ids, vectors, doc.texts, document_id)
 
-    def _ingest_file_safely(self, collection_id: int, path: Path, name: str, sink: IndexSink) -> IngestResult:
+        loaded = doc.loaded
+        doc_id, _ = self.store.save_document_version(
+            doc.collection_id, doc.name, doc.sha, loaded.mime, loaded.text, loaded.pages, doc.metadata, doc.chunks, apply
+        )
+        return IngestResult(doc.path, doc_id, "indexed", len(loaded.pages), len(doc.chunks))
+
+    def _run(self, items: Iterable[IngestResult | _Prepared], sink: IndexSink) -> Iterator[IngestResult]:
+        """Results in input order. Prepared documents are held until they add up to
+        EMBED_BATCH_CHUNKS chunks and embedded together: one model call for many small
+        documents (clauses, FAQ entries) instead of one each."""
+        held: list[IngestResult | _Prepared] = []
+        n_chunks = 0
+        for item in items:
+            held.append(item)
+            if isinstance(item, _Prepared):
+                n_chunks += len(item.chunks)
+                if n_chunks >= EMBED_BATCH_CHUNKS:
+                    yield from self._flush(held, sink)
+                    held, n_chunks = [], 0
+        yield from self._flush(held, sink)
+
+    def _flush(self, held: list[IngestResult | _Prepared], sink: IndexSink) -> Iterator[IngestResult]:
+        docs = [d for d in held if isinstance(d, _Prepared)]
+        batch: list[np.ndarray] | None = None
         try:
-            return self.ingest_file(collection_id, path, sink, name=name)
-        except Exception as exc:  # an unexpected bug is still reported per file
-            log.exception("ingest crashed", extra={"document": str(path)})
-            error = f"internal error: {type(exc).__name__}: {exc}"
+            batch = self._embed(docs, sink)
+        except Exception:
+            # Embed one by one, so that a document the model cannot take fails alone.
+            log.exception("batch embedding failed; embedding its documents one by one", extra={"documents": len(docs)})
+        n = 0
+        for item in held:
+            if not isinstance(item, _Prepared):
+                yield item
+                continue
             try:
-                doc_id = self.store.record_failure(collection_id, name, None, None, error, {"source_path": str(path)})
-            except Exception:
-                doc_id = None
-            return IngestResult(str(path), doc_id, "failed", error=error)
+                vectors = batch[n] if batch is not None else self._embed([item], sink)[0]
+                yield self._save(item, vectors, sink)
+            except Exception as exc:  # an unexpected bug is still reported per document
+                yield self._internal_failure(item.collection_id, item.name, item.path, exc)
+            n += 1
+
+    def _internal_failure(self, collection_id: int, name: str, path: str, exc: Exception) -> IngestResult:
+        log.error("ingest crashed", exc_info=exc, extra={"document": path})
+        error = f"internal error: {type(exc).__name__}: {exc}"
+        try:
+            doc_id = self.store.record_failure(collection_id, name, None, None, error, {"source_path": path})
+        except Exception:
+            doc_id = None
+        return IngestResult(path, doc_id, "failed", error=error)
+
+    def _embed(self, docs: list[_Prepared], sink: IndexSink) -> list[np.ndarray]:
+        """Each document's chunk vectors (and, with `sentence_vectors`, their sentences onto
+        the drafts), reusing what a previous version computed for unchanged chunk texts; what
+        is left is embedded in one call for all documents."""
+        outs: list[np.ndarray] = []
+        todo: list[tuple[int, int]] = []  # (document, chunk) still to embed
+        todo_sentences: list[ChunkDraft] = []
+        todo_sentence_texts: list[str] = []
+        for d, doc in enumerate(docs):
+            reuse: dict[str, np.ndarray] = {}
+            reuse_sentences: dict[str, bytes] = {}
+            if doc.previous_doc_id is not None:
+                old = self.store.chunks_for_document(doc.previous_doc_id)
+                vecs = sink.reconstruct([c.id for c in old])
+                reuse = {c.text_sha256: vecs[c.id] for c in old if c.id in vecs}
+                if self.sentence_vectors:
+                    blobs = self.store.sentence_vectors([c.id for c in old])
+                    reuse_sentences = {c.text_sha256: blobs[c.id] for c in old if c.id in blobs}
+            out = np.zeros((len(doc.chunks), self.embedder.dim), dtype=np.float32)
+            for i, chunk in enumerate(doc.chunks):
+                h = text_sha256(chunk.text)
+                if h in reuse:
+                    out[i] = reuse[h]
+                else:
+                    todo.append((d, i))
+                if self.sentence_vectors:
+                    if h in reuse_sentences:
+                        chunk.sentence_vectors = reuse_sentences[h]
+                    else:
+                        todo_sentences.append(chunk)
+                        todo_sentence_texts.append(doc.texts[i])
+            outs.append(out)
+        if todo:
+            fresh = self.embedder.embed_documents([docs[d].texts[i] for d, i in todo])
+            for (d, i), vec in zip(todo, fresh):
+                outs[d][i] = vec
+        for chunk, block in zip(todo_sentences, embed_sentences(self.embedder, todo_sentence_texts)):
+            chunk.sentence_vectors = pack_sentences(block)
+        return outs
+
+    def _prepare_file(
+        self, collection_id: int, path: Path, name: str, metadata: dict | None = None
+    ) -> IngestResult | _Prepared:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return IngestResult(str(path), None, "failed", error=f"cannot read file: {exc.strerror or exc}")
+        try:
+            return self._prepare(collection_id, name, data, {"source_path": str(path), **(metadata or {})}, str(path))
+        except Exception as exc:  # an unexpected bug is still reported per file
+            return self._internal_failure(collection_id, name, str(path), exc)
 
     def ingest_paths(
         self,
@@ -170,7 +248,7 @@ class Ingestor:
     ) -> list[IngestResult]:
         """Ingest every file; one bad file never stops the batch."""
 
-        def attempts() -> Iterator[IngestResult]:
+        def prepared() -> Iterator[IngestResult | _Prepared]:
             seen: dict[str, Path] = {}
             for path, name in iter_files(paths):
                 first = seen.setdefault(name, path)
@@ -179,9 +257,9 @@ class Ingestor:
                     error = f"another file named '{name}' ({first}) is in this batch; document names must be unique in a collection"
                     yield IngestResult(str(path), None, "failed", error=error)
                 else:
-                    yield self._ingest_file_safely(collection_id, path, name, sink)
+                    yield self._prepare_file(collection_id, path, name)
 
-        return self._batch(attempts(), sink, on_result)
+        return self._batch(self._run(prepared(), sink), sink, on_result)
 
     def ingest_texts(
         self,
@@ -191,9 +269,8 @@ class Ingestor:
         on_result: Callable[[IngestResult], None] | None = None,
     ) -> list[IngestResult]:
         """Ingest (name, bytes[, metadata]) documents that are not files, e.g. a benchmark corpus."""
-        attempts = (self.ingest_bytes(collection_id, d[0], d[1], sink, metadata=d[2] if len(d) > 2 else None)
-                    for d in documents)
-        return self._batch(attempts, sink, on_result)
+        prepared = (self._prepare(collection_id, d[0], d[1], d[2] if len(d) > 2 else None) for d in documents)
+        return self._batch(self._run(prepared, sink), sink, on_result)
 
     def _batch(
         self, attempts: Iterable[IngestResult], sink: IndexSink, on_result: Callable[[IngestResult], None] | None

@@ -82,6 +82,18 @@ class Runtime:
         coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
         return self.ingestor.ingest_paths(coll.id, paths, self.index(coll.id, writer=True), on_result=on_result)
 
+    def ingest_texts(
+        self,
+        documents: Iterable[tuple[str, bytes] | tuple[str, bytes, dict]],
+        collection: str,
+        tenant: str | None = None,
+        on_result: Callable[[IngestResult], None] | None = None,
+    ) -> list[IngestResult]:
+        """Ingest (name, bytes[, metadata]) documents that are not files (a benchmark corpus,
+        an API upload); small ones share embedding calls."""
+        coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
+        return self.ingestor.ingest_texts(coll.id, documents, self.index(coll.id, writer=True), on_result=on_result)
+
     def search(
         self,
         query: str,

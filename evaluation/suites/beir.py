@@ -42,7 +42,6 @@ def ingest_documents(
     from tqdm import tqdm
 
     rt = ctx.runtime
-    coll = rt.store.collection(ctx.tenant, ctx.collection, create=True)
     doc_ids: dict[str, int] = {}
     failed: dict[str, str] = {}
     counts: dict[str, int] = {}
@@ -58,10 +57,10 @@ def ingest_documents(
 
     try:
         encoded = ((d[0], d[1].encode("utf-8"), *d[2:]) for d in docs)
-        rt.ingestor.ingest_texts(coll.id, encoded, rt.index(coll.id, writer=True), record)
+        rt.ingest_texts(encoded, ctx.collection, ctx.tenant, record)
     finally:
         bar.close()
-    return {"collection_id": coll.id, "doc_ids": doc_ids, "failed": failed, "counts": counts}
+    return {"collection_id": rt.store.collection(ctx.tenant, ctx.collection).id, "doc_ids": doc_ids, "failed": failed, "counts": counts}
 
 
 def collapse(names: Iterable[Any], depth: int | None = None) -> list[Any]:

@@ -103,10 +103,8 @@ class ContractNliSuite:
         rt = ctx.runtime
         wanted = {it.data["doc"] for it in items}
         nli = load_contractnli(ctx.data)
-        coll = rt.store.collection(rt.tenant_name(ctx.tenant), ctx.collection, create=True)
         chosen = [d for d in nli.documents if d.id in wanted]
-        results = rt.ingestor.ingest_texts(coll.id, ((_doc_name(d.id), d.text.encode("utf-8")) for d in chosen),
-                                           rt.index(coll.id, writer=True))
+        results = rt.ingest_texts(((_doc_name(d.id), d.text.encode("utf-8")) for d in chosen), ctx.collection, ctx.tenant)
         ctx.state["docs"] = {d.id: r for d, r in zip(chosen, results)}
         ctx.state["k"] = ctx.option("k", 4, int)
         ctx.state["llm"] = ctx.option("llm", "1") not in ("0", "false", "no", "off")

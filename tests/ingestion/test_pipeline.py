@@ -176,3 +176,61 @@ def test_keyword_search_sees_a_document_whose_chunks_share_the_query(runtime, an
     forget_collection_index(any_settings, coll.id)
     assert runtime.index(coll.id, writer=True).keywords.ungrouped() == set()
     assert order() == ranked
+
+
+def test_small_documents_share_model_calls_and_a_rejected_one_fails_alone(runtime, monkeypatch):
+    """A corpus of one-clause documents is embedded a batch at a time, not a call per
+    document; each still gets the vector it would get alone, results keep the input order,
+    and a document the model rejects fails with its reason while the rest are indexed."""
+    import dataclasses
+
+    import numpy as np
+
+    from ingestion import pipeline
+
+    monkeypatch.setattr(pipeline, "EMBED_BATCH_CHUNKS", 8)
+    real = runtime.ingestor.embedder
+    chunk_calls: list[int] = []
+
+    class Refusing:  # the real model, refusing one input as a broken model or tokenizer would
+        dim, model_id = real.dim, real.model_id
+
+        def embed_documents(self, texts):
+            if any("POISON" in t for t in texts):
+                raise RuntimeError("the model rejected this input")
+            return real.embed_documents(texts)
+
+        def embed_query(self, text):
+            return real.embed_query(text)
+
+    refusing = Refusing()
+    ingestor = dataclasses.replace(runtime.ingestor, embedder=refusing, sentence_vectors=False)
+    original = ingestor._embed
+    monkeypatch.setattr(ingestor, "_embed", lambda docs, sink: chunk_calls.append(len(docs)) or original(docs, sink))
+    texts = {f"clause-{i}.txt": f"Clause {i}: the supplier ships item code qx{i}z within {i + 2} days of an order."
+             for i in range(20)}
+    docs = [(name, text.encode()) for name, text in texts.items()]
+    docs.insert(11, ("bad.txt", b"POISON clause that the model cannot read."))
+    docs.insert(3, ("empty.txt", b""))
+    coll = runtime.store.collection(runtime.settings.default_tenant, "clauses", create=True)
+    sink = runtime.index(coll.id, writer=True)
+
+    results = ingestor.ingest_texts(coll.id, docs, sink)
+
+    assert [r.path for r in results] == [name for name, _ in docs]
+    by_name = {r.path: r for r in results}
+    assert by_name["bad.txt"].status == "failed" and "the model rejected this input" in by_name["bad.txt"].error
+    assert by_name["empty.txt"].status == "failed"
+    assert all(by_name[name].status == "indexed" for name in texts)
+    # 21 one-chunk documents in batches of 8 chunks: the batch holding the rejected document
+    # is retried one document at a time.
+    assert chunk_calls == [8, 8] + [1] * 8 + [5]
+    for name, text in texts.items():
+        [cid] = runtime.store.chunk_ids(by_name[name].document_id)
+        alone = real.embed_documents([text])[0]
+        assert float(np.dot(sink.reconstruct([cid])[cid], alone)) > 0.999
+    sink.save()
+    [hit] = runtime.search("qx13z", "clauses", k=1, mode="bm25")
+    assert hit.document_name == "clause-13.txt"
+    docs_rows = {d["name"]: d for d in runtime.list_documents("clauses")}
+    assert docs_rows["bad.txt"]["status"] == "failed"
