@@ -14,9 +14,12 @@ import logging
 import os
 import platform
 import secrets
+import signal
+import threading
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -177,6 +180,24 @@ def _progress(total: int, initial: int, desc: str, enabled: bool | None):
                 disable=(not sys.stderr.isatty()) if enabled is None else not enabled, mininterval=0.5)
 
 
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a CI timeout, `kill`, a container stop) ends a run as Ctrl-C does: the run
+    is stored as interrupted, with its resume hint, instead of staying "running" forever."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (e.g. not in a worker pool)
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_evaluation(
     settings: Settings,
     request: RunRequest,
@@ -233,12 +254,13 @@ def run_evaluation(
     durations: dict[str, float] = {}
     status, error = "completed", None
     try:
-        t0 = time.perf_counter()
-        suite.prepare(ctx, items)
-        durations["prepare_s"] = round(time.perf_counter() - t0, 3)
-        _run_items(suite, ctx, runs, run_id, items, progress, on_item)
+        with _terminate_as_interrupt():
+            t0 = time.perf_counter()
+            suite.prepare(ctx, items)
+            durations["prepare_s"] = round(time.perf_counter() - t0, 3)
+            _run_items(suite, ctx, runs, run_id, items, progress, on_item)
     except KeyboardInterrupt:
-        status, error = "interrupted", "interrupted by the user; continue with --resume " + run_id
+        status, error = "interrupted", "interrupted; continue with --resume " + run_id
     except Exception as exc:  # the run fails with its reason; finished items stay stored
         log.exception("eval run failed", extra={"run_id": run_id})
         status, error = "failed", f"{type(exc).__name__}: {exc}"

@@ -87,6 +87,22 @@ def test_sample_is_seeded_and_keeps_order():
 
 
 @pytest.mark.slow
+def test_a_terminated_run_is_stored_as_interrupted_and_can_resume(llm_settings, qa_set):
+    """`kill` or a CI timeout (SIGTERM) mid-run leaves the run resumable, not "running" forever."""
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    run = run_evaluation(llm_settings, RunRequest("jsonl", qa_set), progress=False,
+                         on_item=lambda done, total: os.kill(os.getpid(), signal.SIGTERM))
+    assert run["status"] == "interrupted" and run["items_done"] == 1
+    assert f"--resume {run['id']}" in run["error"]
+    assert signal.getsignal(signal.SIGTERM) is before  # the process's own handling is back
+    run = run_evaluation(llm_settings, RunRequest("jsonl", qa_set, resume=run["id"]), progress=False)
+    assert run["status"] == "completed" and run["items_done"] == 3
+
+
+@pytest.mark.slow
 def test_jsonl_run_is_stored_resumed_and_reported(llm_settings, qa_set):
     # Interrupt after the first item (as Ctrl-C would), then resume: nothing is redone.
     calls = []
