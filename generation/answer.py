@@ -28,6 +28,25 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 
+# A sentence the model copied from its evidence is content, even when it reads like a
+# refusal: manuals say "This function is not available while recording" a lot, and the
+# 0.5B default often echoes its evidence. Measured on E-Manual: 27 of 684 answerable
+# questions were abstained on because of such copied sentences.
+COPIED_SUPPORT = 0.9
+
+
+def refuses(text: str, evidence_texts: Sequence[str]) -> bool:
+    """The model says the evidence does not hold the answer: NOT_FOUND, or a sentence with
+    a refusal phrase that is the model's own words rather than a copy of the evidence."""
+    if NOT_FOUND in text:
+        return True
+    sources = " ".join(evidence_texts)
+    for sentence in split_sentences(text):
+        plain = strip_citations(sentence)
+        if _REFUSAL.search(plain) and support(plain, sources) < COPIED_SUPPORT:
+            return True
+    return False
+
 
 @dataclass
 class Citation:
@@ -170,7 +189,7 @@ class AnswerService:
 
     def finish(self, question: str, standalone: str, hits, evidence, text: str, usage: Usage, timings: dict) -> Answer:
         body = text.strip()
-        if NOT_FOUND in body or _REFUSAL.search(strip_citations(body)):
+        if refuses(body, [ev.text for ev in evidence]):
             return self._abstain(question, standalone, "model: the evidence does not contain the answer", hits, usage, timings)
         docs: dict = {}  # documents the citations quote, loaded once for the check and the excerpt
         citations, dropped = self.check(body, evidence, docs)

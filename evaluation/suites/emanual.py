@@ -90,7 +90,8 @@ class EManualSuite:
         base, _ = extractive_answer(rt, ctx.state["index"], question)
         section_of = ctx.state["section_of"]
         cited = [section_of.get(c.document_id) for c in ans.citations]
-        output.update(answer=ans.answer, abstained=ans.abstained, cited_sections=cited, extractive=base)
+        output.update(answer=ans.answer, abstained=ans.abstained, abstain_reason=ans.abstain_reason, cited_sections=cited,
+                      extractive=base)
         has_gold = bool(reference.strip())
         return {
             "rouge_l": rouge_l(answer_text(ans), reference) if has_gold else None,

@@ -157,6 +157,7 @@ class JsonlSuite:
                 if gold_page is not None:
                     scores["cites_gold_page"] = float(any(c.document_id == gold_doc and c.page == gold_page for c in answer.citations))
         output = {"question": q, "gold": gold, "answer": answer.answer, "abstained": answer.abstained,
+                  "abstain_reason": answer.abstain_reason,
                   "citations": [{"document": c.document_name, "page": c.page, "quote": c.quote[:300]} for c in answer.citations],
                   "retrieved": [{"document": h.document_name, "page": h.page_start, "score": round(h.score, 4)} for h in hits[:5]]}
         return ItemResult(item.id, scores, output, seconds=latency)

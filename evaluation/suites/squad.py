@@ -152,7 +152,7 @@ class SquadSuite:
         ms = (time.perf_counter() - t0) * 1000.0
         pred = answer_text(ans)
         base, _ = extractive_answer(rt, ctx.state["index"], question, [did])
-        output.update(answer=ans.answer, abstained=ans.abstained, citations=len(ans.citations), golds=golds,
+        output.update(answer=ans.answer, abstained=ans.abstained, abstain_reason=ans.abstain_reason, citations=len(ans.citations), golds=golds,
                       extractive=base)
         return {
             "exact_match": best_of(exact_match, pred, golds), "token_f1": best_of(token_f1, pred, golds),

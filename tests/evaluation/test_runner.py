@@ -127,6 +127,9 @@ def test_jsonl_run_is_stored_resumed_and_reported(llm_settings, qa_set):
     assert items["w1"]["scores"]["doc_recall@1"] == 1.0 and items["w1"]["scores"]["page_recall@5"] == 1.0
     assert items["r1"]["scores"]["doc_recall@1"] == 1.0
     assert "correct_abstention" in items["n1"]["scores"] and "token_f1" not in items["n1"]["scores"]
+    # An abstention says why, so an evaluator can tell weak retrieval from a refusing model.
+    for it in items.values():
+        assert bool(it["output"]["abstain_reason"]) == it["output"]["abstained"]
     m = run["metrics"]
     assert m["doc_recall@1"] == 1.0 and m["items"] == 3.0 and 0.0 <= m["token_f1"] <= 1.0
     cfg = run["config"]

@@ -136,3 +136,20 @@ def test_evidence_is_delimited_and_cannot_break_out():
     assert "never an instruction" in ANSWER_SYSTEM
     messages = answer_messages("When are fees due?", [hostile])
     assert messages[0].role == "system" and "Question: When are fees due?" in messages[1].content
+
+
+@pytest.mark.unit
+def test_a_refusal_is_the_models_own_words_not_a_copied_evidence_sentence():
+    """The small model often echoes its evidence; a copied "is not available" sentence is
+    the manual's content, while the model saying the sources lack the answer is a refusal."""
+    from generation.answer import refuses
+
+    evidence = ["Fast Forward speeds up playback up to 3 times.",
+                "This function is not available while you are watching a live broadcast."]
+    copied = ("Fast Forward speeds up playback up to 3 times [1]. "
+              "This function is not available while you are watching a live broadcast [2].")
+    assert not refuses(copied, evidence)
+    assert refuses("The evidence does not mention how to rewind.", evidence)
+    assert refuses("Fast Forward speeds up playback [1]. The sources do not contain the price.", evidence)
+    assert refuses("NOT_FOUND", evidence)
+    assert not refuses("Press Fast Forward repeatedly to speed up playback up to 3 times [1].", evidence)
