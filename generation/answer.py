@@ -196,7 +196,7 @@ class AnswerService:
         extractive = False
         if not content_words(strip_citations(body)):
             # The model produced no usable text (e.g. only "[1]"): answer with the best evidence.
-            body, citations, extractive = f"{' '.join(evidence[0].text.split())} [1]", [self._citation(1, evidence[0])], True
+            body, citations, extractive = f"{' '.join(evidence[0].text.split())} [1]", [self._citation(1, evidence[0], docs)], True
         elif citations and self.settings.answer_excerpt_sentences > 0:
             body, citations = self.with_excerpt(body, citations, evidence, docs)
         return Answer(
@@ -244,8 +244,8 @@ class AnswerService:
             generate=(completion.timings.get("total", 0.0) if completion else 0.0),
             total=time.perf_counter() - t0,
         )
-        result = self.finish(question, standalone, hits, evidence, "".join(pieces), usage, timings)
         streamed = "".join(pieces).strip()
+        result = self.finish(question, standalone, hits, evidence, streamed, usage, timings)
         if not result.abstained and not result.extractive and result.answer.startswith(streamed) and len(result.answer) > len(streamed):
             yield result.answer[len(streamed):]  # the quoted excerpt, so a stream reads like the answer
         yield result
