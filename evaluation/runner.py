@@ -15,9 +15,9 @@ import os
 import platform
 import secrets
 import signal
-import threading
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
