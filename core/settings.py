@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     llm_model: str = "qwen2.5-coder-0.5b-instruct-q4_k_m"  # a name from generation/models.py
     llm_context_tokens: int = 4096
     llm_threads: int = 0  # 0 = every core this process may use
+    # Threads of the embedding model (torch and ONNX Runtime); 0 = their own default (every
+    # core). On a machine shared with other model processes, make the sums fit the cores:
+    # docs/deployment.md.
+    embedding_threads: int = 0
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key: str = ""
@@ -85,6 +89,10 @@ class Settings(BaseSettings):
     answer_excerpt_sentences: int = 4
     answer_max_tokens: int = 256
     abstain_message: str = "The documents provided do not contain the answer."
+    # When the check verifies none of the model's sentences: "extractive" answers with the
+    # best evidence sentence, quoted and cited; "abstain" abstains. Measured on E-Manual and
+    # CUAD questions (docs/benchmarks.md).
+    answer_unverified: str = "extractive"
     abstain_min_similarity: float = 0.4  # best evidence sentence's cosine similarity to the question
     # Key-term questions about a single contract are answered from extracted terms.
     contract_terms_qa: bool = True

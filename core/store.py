@@ -134,6 +134,13 @@ class Store:
         with self.session() as s:
             return list(s.scalars(select(Document).where(Document.collection_id == collection_id).order_by(Document.id)))
 
+    def only_document(self, collection_id: int) -> Document | None:
+        """The collection's one indexed document, or None when it holds none or several."""
+        with self.session() as s:
+            ids = list(s.scalars(select(Document.id).where(
+                Document.collection_id == collection_id, Document.status == "indexed").limit(2)))
+            return s.get(Document, ids[0]) if len(ids) == 1 else None
+
     def chunk_ids(self, document_id: int) -> list[int]:
         with self.session() as s:
             return list(s.scalars(select(Chunk.id).where(Chunk.document_id == document_id).order_by(Chunk.ordinal)))

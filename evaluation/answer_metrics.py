@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from workers.runtime import Runtime
 
 __all__ = [
+    "answer_form_scores",
     "answer_text",
+    "answer_text_with_excerpt",
     "best_of",
     "citation_checks",
     "citation_ok",
@@ -88,6 +90,45 @@ def answer_text(answer: Any) -> str:
     return " ".join(_MARKER.sub("", answer.answer).split())
 
 
+def answer_text_with_excerpt(answer: Any) -> str:
+    """The answer as the CLI prints it (its quoted passage appended), markers out: how
+    answers were scored before `answer` and `excerpt` were apart, kept to compare."""
+    if getattr(answer, "abstained", False):
+        return ""
+    return " ".join(_MARKER.sub("", answer.display_text()).split())
+
+
+_LEADING_MARKER = re.compile(r"^\s*\[\d+(?:\s*,\s*\d+)*\]")
+
+
+def _form(text: str) -> tuple[bool, bool]:
+    """(starts with a marker, is a list of "[n] fragment" lines: two or more lines led by a marker)."""
+    led = sum(bool(_LEADING_MARKER.match(line)) for line in text.splitlines() if line.strip())
+    return bool(_LEADING_MARKER.match(text)), led >= 2
+
+
+def answer_form_scores(answer: Any) -> dict[str, float]:
+    """The grounding invariant and the answer's form, for the answer given and for the
+    model's draft as returned before the check rewrote it (`draft_*`: the old behaviour,
+    which returned a draft with content words even when no citation survived)."""
+    given = "" if answer.abstained else answer.answer
+    starts, listed = _form(given)
+    draft = getattr(answer, "draft", "") or ""
+    d_starts, d_listed = _form(draft)
+    draft_has_content = bool(content_words(strip_citations(draft)))
+    return {
+        "uncited": float(not answer.abstained and not answer.citations),
+        "starts_with_marker": float(starts),
+        "marker_list": float(listed),
+        # the old path answered with the draft whenever it had words; the fallback marks
+        # the drafts whose every citation the check rejected
+        "draft_uncited": float(not answer.abstained and answer.extractive and draft_has_content),
+        "draft_starts_with_marker": float(draft_has_content and d_starts),
+        "draft_marker_list": float(draft_has_content and d_listed),
+        "fallback_extractive": float(answer.extractive),
+    }
+
+
 # -- citations ------------------------------------------------------------------------------
 def citation_ok(text: str, page_span: tuple[int, int], char_start: int, char_end: int, quote: str) -> bool:
     """A citation is right when its quote is non-empty, is the document text at its span,
@@ -130,7 +171,8 @@ def answer_citation_scores(runtime: "Runtime", answer: Any) -> dict[str, float |
     """citation_precision and groundedness of one product Answer (None for an abstention)."""
     if answer.abstained:
         return {"citation_precision": None, "groundedness": None}
-    checks = citation_checks(runtime.store, answer.citations)
+    cited = answer.all_citations() if hasattr(answer, "all_citations") else answer.citations
+    checks = citation_checks(runtime.store, cited)
     quotes = {c.source: c.quote for c, ok in zip(answer.citations, checks) if ok}
     return {
         "citation_precision": citation_precision(checks),

@@ -1,8 +1,12 @@
 """Grounded question answering: retrieve -> numbered sources -> answer with [n] -> check.
 
-Every citation that leaves this module names a source that exists, whose text supports
-the sentence citing it, and quotes document text lying on the page it names. Weak
-retrieval, or a model that says the sources lack the answer, gives an abstention.
+The grounding invariant: an Answer is either abstained (with its reason) or every
+sentence of it that states something carries at least one citation the check verified.
+Every citation names a source that exists, whose text supports the sentence citing it,
+and quotes document text lying on the page it names. The model's sentences that no
+evidence supports are dropped; when none is left, the best evidence sentence is the
+answer, quoted with its citation (settings.answer_unverified). Weak retrieval, or a
+model that says the sources lack the answer, gives an abstention.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from core.settings import Settings
 from core.store import Store
 from core.types import SearchFilters, SearchHit
 from generation.base import Generator, Message, Usage
-from generation.citations import cited_numbers, content_words, quoted_excerpt, split_sentences, strip_citations, support
+from generation.citations import cite, cited_numbers, content_words, quoted_excerpt, split_sentences, strip_citations, support
 from generation.evidence import Evidence, excerpt, select_evidence
 from generation.prompts import NOT_FOUND, answer_messages, condense_messages
 from retrieval.collection_index import CollectionIndex
@@ -60,6 +64,20 @@ class Citation:
 
 
 @dataclass
+class Excerpt:
+    """The passage an answer rests on, verbatim, apart from the answer's own words."""
+    text: str
+    citation: Citation
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "citation": asdict(self.citation)}
+
+
+# A list number the sentence splitter cut off ("1." of "1. Press HOME") is not a claim.
+_LIST_NUMBER = re.compile(r"^\(?\d{1,2}[.)]?$")
+
+
+@dataclass
 class Answer:
     answer: str
     abstained: bool
@@ -73,12 +91,25 @@ class Answer:
     extractive: bool = False  # the model gave no usable text; the best evidence sentence is the answer
     abstain_reason: str | None = None
     sources: list[SearchHit] = field(default_factory=list)
+    excerpt: Excerpt | None = None
+    draft: str = ""  # the model's own text before the check, for evaluation and debugging
+    unsupported_sentences: int = 0  # the model's sentences dropped because no evidence supports them
+
+    def display_text(self) -> str:
+        """The answer followed by its quoted passage, as the CLI and the chat endpoint show it."""
+        if self.excerpt is None:
+            return self.answer
+        return f"{self.answer}\n\n{quoted_excerpt(self.excerpt.text, self.excerpt.citation.source)}"
+
+    def all_citations(self) -> list[Citation]:
+        return [*self.citations, *([self.excerpt.citation] if self.excerpt else [])]
 
     def to_dict(self, with_sources: bool = False) -> dict:
         out = {
             "answer": self.answer,
             "abstained": self.abstained,
             "citations": [asdict(c) for c in self.citations],
+            "excerpt": self.excerpt.to_dict() if self.excerpt else None,
             "model": self.model,
             "usage": self.usage,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
@@ -88,6 +119,7 @@ class Answer:
         if self.abstain_reason:
             out["abstain_reason"] = self.abstain_reason
         out["unsupported_citations"] = self.unsupported_citations
+        out["unsupported_sentences"] = self.unsupported_sentences
         out["extractive"] = self.extractive
         if with_sources:
             out["sources"] = [h.to_dict() for h in self.sources]
@@ -136,36 +168,76 @@ class AnswerService:
         start, end = max(ev.char_start, p_start), min(ev.char_end, p_end)  # the page holds the quote
         return Citation(n, ev.hit.document_id, ev.hit.document_name, page, start, end, (doc.text or "")[start:end])
 
+    def _verified(self, sentence: str, evidence: Sequence[Evidence]) -> tuple[list[int], int]:
+        """The sources that support one sentence, and how many of its markers did not.
+        An uncited sentence is attributed to evidence that clearly supports it."""
+        threshold = self.settings.citation_min_support
+        numbers = list(dict.fromkeys(cited_numbers(sentence)))
+        valid = [n for n in numbers if 1 <= n <= len(evidence) and support(sentence, evidence[n - 1].text) >= threshold]
+        lost = len(numbers) - len(valid)
+        if not numbers:
+            scored = sorted(((support(sentence, ev.text), i + 1) for i, ev in enumerate(evidence)), reverse=True)
+            if scored and scored[0][0] >= max(threshold, 0.6):
+                valid = [scored[0][1]]
+        return valid, lost
+
     def check(self, text: str, evidence: Sequence[Evidence], docs: dict | None = None) -> tuple[list[Citation], int]:
         """Keep citations whose evidence supports the sentence; attribute uncited sentences
         to evidence that clearly supports them. Returns (citations, dropped count). `docs`
         caches the cited documents for the caller (see _citation)."""
-        threshold = self.settings.citation_min_support
         chosen: dict[int, None] = {}
         dropped = 0
         for sentence in split_sentences(text):
-            numbers = list(dict.fromkeys(cited_numbers(sentence)))
-            valid = [n for n in numbers if 1 <= n <= len(evidence) and support(sentence, evidence[n - 1].text) >= threshold]
-            dropped += len(numbers) - len(valid)
-            if not numbers:
-                scored = sorted(((support(sentence, ev.text), i + 1) for i, ev in enumerate(evidence)), reverse=True)
-                if scored and scored[0][0] >= max(threshold, 0.6):
-                    valid = [scored[0][1]]
+            valid, lost = self._verified(sentence, evidence)
+            dropped += lost
             chosen.update(dict.fromkeys(valid))
         docs = {} if docs is None else docs
         return [self._citation(n, evidence[n - 1], docs) for n in chosen], dropped
 
-    def with_excerpt(
-        self, body: str, citations: list[Citation], evidence: Sequence[Evidence], docs: dict | None = None
-    ) -> tuple[str, list[Citation]]:
-        """The answer followed by the first cited passage, quoted verbatim; that citation then
-        spans the whole quote (clipped to its page, as every citation is)."""
-        first = citations[0]
+    def ground(self, text: str, evidence: Sequence[Evidence], docs: dict | None = None) -> tuple[str, list[Citation], int, int]:
+        """The model's text rewritten so that every claim carries its verified markers after
+        it: sentences no evidence supports are dropped, bare markers and list numbers too,
+        a claim repeated (an echo of several evidence lines) is kept once with all its
+        markers. Returns (text, citations, dropped markers, dropped sentences); the text has
+        no claim unless it has a citation."""
+        claims: dict[str, tuple[str, list[int]]] = {}
+        parts: list[str | None] = []  # None marks a claim's place, filled from `claims`
+        dropped = unsupported = 0
+        for sentence in split_sentences(text):
+            plain = strip_citations(sentence)
+            if not plain or _LIST_NUMBER.match(plain):
+                continue
+            if not content_words(plain):  # "Yes." states nothing a source must back
+                parts.append(cite(plain, []))
+                continue
+            valid, lost = self._verified(sentence, evidence)
+            dropped += lost
+            if not valid:
+                unsupported += 1
+                continue
+            key = " ".join(content_words(plain))
+            if key in claims:
+                claims[key][1].extend(n for n in valid if n not in claims[key][1])
+            else:
+                claims[key] = (plain, list(valid))
+                parts.append(key)
+        if not claims:
+            return "", [], dropped, unsupported
+        out = " ".join(cite(*claims[p]) if p in claims else p for p in parts)
+        numbers = list(dict.fromkeys(n for _, ns in claims.values() for n in ns))
+        docs = {} if docs is None else docs
+        return out, [self._citation(n, evidence[n - 1], docs) for n in numbers], dropped, unsupported
+
+    def excerpt_for(self, body: str, first: Citation, evidence: Sequence[Evidence], docs: dict | None = None) -> Excerpt | None:
+        """The first cited passage, quoted verbatim with the sentences after it in its chunk;
+        its citation spans the whole quote (clipped to its page, as every citation is).
+        None when the answer already says it word for word."""
         passage = excerpt(evidence[first.source - 1], self.settings.answer_excerpt_sentences)
         quote = self._citation(first.source, passage, docs)
-        if not quote.quote.strip() or " ".join(quote.quote.split()) in " ".join(body.split()):
-            return body, citations
-        return f"{body}\n\n{quoted_excerpt(quote.quote, first.source)}", [quote, *citations[1:]]
+        text = " ".join(quote.quote.split())
+        if not text or text in " ".join(strip_citations(body).split()):
+            return None
+        return Excerpt(text, quote)
 
     # -- the use case ----------------------------------------------------------------------
     def prepare(
@@ -188,21 +260,28 @@ class AnswerService:
         return None
 
     def finish(self, question: str, standalone: str, hits, evidence, text: str, usage: Usage, timings: dict) -> Answer:
-        body = text.strip()
-        if refuses(body, [ev.text for ev in evidence]):
-            return self._abstain(question, standalone, "model: the evidence does not contain the answer", hits, usage, timings)
+        draft = text.strip()
+        if refuses(draft, [ev.text for ev in evidence]):
+            out = self._abstain(question, standalone, "model: the evidence does not contain the answer", hits, usage, timings)
+            out.draft = draft
+            return out
         docs: dict = {}  # documents the citations quote, loaded once for the check and the excerpt
-        citations, dropped = self.check(body, evidence, docs)
-        extractive = False
-        if not content_words(strip_citations(body)):
-            # The model produced no usable text (e.g. only "[1]"): answer with the best evidence.
-            body, citations, extractive = f"{' '.join(evidence[0].text.split())} [1]", [self._citation(1, evidence[0], docs)], True
-        elif citations and self.settings.answer_excerpt_sentences > 0:
-            body, citations = self.with_excerpt(body, citations, evidence, docs)
+        body, citations, dropped, unsupported = self.ground(draft, evidence, docs)
+        extractive, quoted = False, None
+        if not citations:
+            # Nothing the model wrote is backed by its evidence (or it wrote nothing usable).
+            if self.settings.answer_unverified == "abstain":
+                out = self._abstain(question, standalone, "check: no sentence of the model's answer is supported by the evidence",
+                                    hits, usage, timings)
+                out.draft, out.unsupported_citations, out.unsupported_sentences = draft, dropped, unsupported
+                return out
+            body, citations, extractive = cite(" ".join(evidence[0].text.split()), [1]), [self._citation(1, evidence[0], docs)], True
+        elif self.settings.answer_excerpt_sentences > 0:
+            quoted = self.excerpt_for(body, citations[0], evidence, docs)
         return Answer(
             answer=body, abstained=False, citations=citations, model=self.generator.model_id, usage=_usage(usage),
             timings=timings, question=question, standalone_question=standalone, unsupported_citations=dropped,
-            extractive=extractive, sources=list(hits),
+            extractive=extractive, sources=list(hits), excerpt=quoted, draft=draft, unsupported_sentences=unsupported,
         )
 
     def answer(
@@ -244,11 +323,9 @@ class AnswerService:
             generate=(completion.timings.get("total", 0.0) if completion else 0.0),
             total=time.perf_counter() - t0,
         )
-        streamed = "".join(pieces).strip()
-        result = self.finish(question, standalone, hits, evidence, streamed, usage, timings)
-        if not result.abstained and not result.extractive and result.answer.startswith(streamed) and len(result.answer) > len(streamed):
-            yield result.answer[len(streamed):]  # the quoted excerpt, so a stream reads like the answer
-        yield result
+        # The pieces are the model's draft; the final Answer is its checked form (which may
+        # drop sentences, move markers or fall back to the evidence), so clients show that.
+        yield self.finish(question, standalone, hits, evidence, "".join(pieces), usage, timings)
 
 
 def _usage(u: Usage) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)  # a line without a full stop is a sentence too
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 STOPWORDS = frozenset(
     "a an the and or but if then of to in on at by for with from as is are was were be been being this that these "
@@ -27,6 +27,16 @@ def split_sentences(text: str) -> list[str]:
     """Sentences with their citation markers (a marker after the full stop stays with its sentence)."""
     text = re.sub(r"([.!?])\s*((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text)
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+
+
+_END = re.compile(r"^(.*?)\s*([.!?:;,\-]*)$", re.DOTALL)
+
+
+def cite(sentence: str, numbers: list[int]) -> str:
+    """A claim with its markers after it and before its full stop: "Texas law governs [1][3]."."""
+    body, punct = _END.match(strip_citations(sentence)).groups()
+    stop = punct[-1] if punct and punct[-1] in ".!?" else "."
+    return f"{body} {''.join(f'[{n}]' for n in numbers)}{stop}" if numbers else f"{body}{stop}"
 
 
 # A verbatim excerpt after an answer: "text" [n] (see AnswerService.with_excerpt).

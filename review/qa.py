@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from generation.answer import Answer, Citation
+from generation.citations import cite
 from review.terms import Term, extract_terms
 
 INTENTS: list[tuple[str, re.Pattern]] = [
@@ -58,13 +59,27 @@ def _sentence(name: str, term: Term) -> str:
     return str(v)
 
 
-def answer_from_terms(question: str, document, model_id: str = "rules:review.terms") -> Answer | None:
+# A document is read as a contract when the extractor finds at least this many of these.
+_CONTRACT_SIGNS = ("parties", "governing_law", "agreement_date", "effective_date", "expiration_date", "renewal_term")
+
+
+def looks_like_contract(terms: dict) -> bool:
+    return sum(terms.get(k) is not None for k in _CONTRACT_SIGNS) >= 2
+
+
+def answer_from_terms(question: str, document, model_id: str = "rules:review.terms", require_contract: bool = False) -> Answer | None:
     """An Answer for a key-term question about `document` (a core.models.Document), or
-    None when the question is not about a key term."""
+    None when the question is not about a key term. With require_contract (the document
+    was not named by the user, it is just the only one in its collection), a document
+    that does not read as a contract gets None too, so a manual's "when does the warranty
+    expire" still goes to the generator."""
     name = term_intent(question)
     if name is None:
         return None
-    term = extract_terms(document.text or "")[name]
+    terms = extract_terms(document.text or "")
+    if require_contract and not looks_like_contract(terms):
+        return None
+    term = terms[name]
     if term is None:
         return Answer(
             answer=f"The contract does not state its {LABEL[name]}.", abstained=True, citations=[], model=model_id,
@@ -76,7 +91,7 @@ def answer_from_terms(question: str, document, model_id: str = "rules:review.ter
     start, end = max(term.char_start, p_start), min(term.char_end, p_end)
     quote = document.text[start:end]
     return Answer(
-        answer=f"{_sentence(name, term)} [1]", abstained=False,
+        answer=cite(_sentence(name, term), [1]), abstained=False,
         citations=[Citation(1, document.id, document.name, page, start, end, quote)], model=model_id,
         usage={"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, timings={},
         question=question, standalone_question=question,

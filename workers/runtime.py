@@ -131,14 +131,22 @@ class Runtime:
         return self.answer_service.answer(self.index(coll.id), question, k, history, filters)
 
     def _contract_term_answer(self, question, collection_id, history, filters):
+        """The key-term answer when the scope is one contract: a single --document-id, or a
+        collection holding one document (when that document reads as a contract)."""
         if not self.settings.contract_terms_qa or history:
             return None
-        if filters is None or not filters.document_ids or len(filters.document_ids) != 1:
-            return None
-        from review.qa import answer_from_terms
+        from review.qa import answer_from_terms, term_intent
 
-        doc = self.store.get_document(filters.document_ids[0], collection_id)
-        return answer_from_terms(question, doc)
+        if term_intent(question) is None:
+            return None
+        if filters is not None and filters.document_ids:
+            if len(filters.document_ids) != 1:
+                return None
+            return answer_from_terms(question, self.store.get_document(filters.document_ids[0], collection_id))
+        if filters is not None and (filters.name_glob or filters.metadata):
+            return None
+        doc = self.store.only_document(collection_id)
+        return answer_from_terms(question, doc, require_contract=True) if doc is not None else None
 
     def ask_stream(
         self,
@@ -153,7 +161,7 @@ class Runtime:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         routed = self._contract_term_answer(question, coll.id, history, filters)
         if routed is not None:
-            return iter([routed.answer, routed])
+            return iter([routed])
         return self.answer_service.stream(self.index(coll.id), question, k, history, filters)
 
     def list_collections(self, tenant: str | None = None) -> list[dict[str, Any]]:

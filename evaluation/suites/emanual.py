@@ -12,7 +12,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from evaluation.answer_metrics import answer_citation_scores, answer_text, extractive_answer, rouge_l
+from evaluation.answer_metrics import (
+    answer_citation_scores, answer_form_scores, answer_text, answer_text_with_excerpt, extractive_answer, rouge_l,
+)
 from evaluation.datasets import CORPUS_FILE, QA_FOLDER, emanual_document, load_emanual
 from evaluation.metrics import hit_rate, mrr_at_k
 from evaluation.suites.base import (
@@ -23,8 +25,10 @@ from evaluation.suites.squad import _truthy
 
 DEPTH_CHUNKS = 20  # chunks ranked per question before collapsing to sections (as bench/retrieval.py)
 RETRIEVAL_KEYS = ["section_recall@1", "section_recall@5", "section_mrr@10", "latency_ms"]
-ANSWER_KEYS = ["rouge_l", "extractive_rouge_l", "citation_in_gold_section", "citation_precision", "groundedness",
-               "abstained", "answer_latency_ms"]
+FORM_KEYS = ["uncited", "starts_with_marker", "marker_list", "draft_uncited", "draft_starts_with_marker",
+             "draft_marker_list", "fallback_extractive"]
+ANSWER_KEYS = ["rouge_l", "rouge_l_with_excerpt", "extractive_rouge_l", "citation_in_gold_section", "citation_precision",
+               "groundedness", "abstained", *FORM_KEYS, "answer_latency_ms"]
 
 
 class EManualSuite:
@@ -90,11 +94,13 @@ class EManualSuite:
         base, _ = extractive_answer(rt, ctx.state["index"], question)
         section_of = ctx.state["section_of"]
         cited = [section_of.get(c.document_id) for c in ans.citations]
-        output.update(answer=ans.answer, abstained=ans.abstained, abstain_reason=ans.abstain_reason, cited_sections=cited,
-                      extractive=base)
+        output.update(answer=ans.answer, excerpt=ans.excerpt.text if ans.excerpt else None, draft=ans.draft,
+                      abstained=ans.abstained, abstain_reason=ans.abstain_reason, cited_sections=cited, extractive=base)
         has_gold = bool(reference.strip())
         return {
             "rouge_l": rouge_l(answer_text(ans), reference) if has_gold else None,
+            "rouge_l_with_excerpt": rouge_l(answer_text_with_excerpt(ans), reference) if has_gold else None,
+            **answer_form_scores(ans),
             "extractive_rouge_l": rouge_l(base, reference) if has_gold else None,
             # an answer without citations (e.g. an abstention) points nowhere: 0, as bench/qa.py
             "citation_in_gold_section": float(any(s in gold for s in cited)),

@@ -118,7 +118,7 @@ class JsonlSuite:
         return ctx.state["doc_ids"].get(Path(document).as_posix())
 
     def run_item(self, ctx: EvalContext, item: EvalItem) -> ItemResult:
-        from evaluation.answer_metrics import answer_citation_scores, answer_text, best_of, exact_match, rouge_l, token_f1
+        from evaluation.answer_metrics import answer_citation_scores, answer_form_scores, answer_text, best_of, exact_match, rouge_l, token_f1
 
         rt, q, gold = ctx.runtime, item.data["question"], item.data["answers"]
         gold_doc = self._gold_doc_id(ctx, item.data.get("document"))
@@ -151,12 +151,14 @@ class JsonlSuite:
         else:
             scores["correct_abstention"] = float(answer.abstained)
         scores.update(answer_citation_scores(rt, answer))
+        scores.update(answer_form_scores(answer))
         if answer.citations:
             if gold_doc is not None:
                 scores["cites_gold_document"] = float(any(c.document_id == gold_doc for c in answer.citations))
                 if gold_page is not None:
                     scores["cites_gold_page"] = float(any(c.document_id == gold_doc and c.page == gold_page for c in answer.citations))
-        output = {"question": q, "gold": gold, "answer": answer.answer, "abstained": answer.abstained,
+        output = {"question": q, "gold": gold, "answer": answer.answer, "excerpt": answer.excerpt.text if answer.excerpt else None,
+                  "abstained": answer.abstained,
                   "abstain_reason": answer.abstain_reason,
                   "citations": [{"document": c.document_name, "page": c.page, "quote": c.quote[:300]} for c in answer.citations],
                   "retrieved": [{"document": h.document_name, "page": h.page_start, "score": round(h.score, 4)} for h in hits[:5]]}

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from evaluation.answer_metrics import (
     answer_citation_scores,
+    answer_form_scores,
     answer_text,
+    answer_text_with_excerpt,
     best_of,
     exact_match,
     extractive_answer,
@@ -31,8 +33,9 @@ from evaluation.suites.beir import ingest_documents, timed_search
 
 K = 10  # chunks retrieved per question (recall@1/5/10, MRR@10)
 RETRIEVAL_KEYS = ["recall@1", "recall@5", "recall@10", "mrr@10", "answer_recall@5", "anygold_recall@5", "latency_ms"]
-ANSWER_KEYS = ["exact_match", "token_f1", "extractive_exact_match", "extractive_token_f1", "abstained",
-               "citation_precision", "groundedness", "answer_latency_ms"]
+ANSWER_KEYS = ["exact_match", "token_f1", "exact_match_with_excerpt", "token_f1_with_excerpt", "extractive_exact_match",
+               "extractive_token_f1", "abstained", "citation_precision", "groundedness", "uncited", "starts_with_marker",
+               "marker_list", "fallback_extractive", "answer_latency_ms"]
 
 
 def _truthy(value: object) -> bool:
@@ -152,10 +155,14 @@ class SquadSuite:
         ms = (time.perf_counter() - t0) * 1000.0
         pred = answer_text(ans)
         base, _ = extractive_answer(rt, ctx.state["index"], question, [did])
-        output.update(answer=ans.answer, abstained=ans.abstained, abstain_reason=ans.abstain_reason, citations=len(ans.citations), golds=golds,
+        output.update(answer=ans.answer, excerpt=ans.excerpt.text if ans.excerpt else None, draft=ans.draft,
+                      abstained=ans.abstained, abstain_reason=ans.abstain_reason, citations=len(ans.citations), golds=golds,
                       extractive=base)
+        quoted = answer_text_with_excerpt(ans)  # scored as before answer and excerpt were apart
         return {
             "exact_match": best_of(exact_match, pred, golds), "token_f1": best_of(token_f1, pred, golds),
+            "exact_match_with_excerpt": best_of(exact_match, quoted, golds), "token_f1_with_excerpt": best_of(token_f1, quoted, golds),
+            **answer_form_scores(ans),
             "extractive_exact_match": best_of(exact_match, base, golds),
             "extractive_token_f1": best_of(token_f1, base, golds),
             "abstained": float(ans.abstained), **answer_citation_scores(rt, ans), "answer_latency_ms": ms,

@@ -94,28 +94,34 @@ def test_stream_yields_text_then_the_checked_answer(rt):
     final = items[-1]
     assert isinstance(final, Answer) and not final.abstained
     text = "".join(i for i in items[:-1])
-    assert text.strip()
-    if not final.extractive:  # the stream carries the whole answer, quoted excerpt included
-        assert " ".join(final.answer.split()) == " ".join(text.split())
+    assert text.strip() and final.draft == text.strip()  # the pieces are the draft the check read
+    assert final.citations and not final.answer.lstrip().startswith("[")
     assert final.timings["first_token"] > 0 and final.usage["completion_tokens"] > 0
 
 
 @pytest.mark.slow
 def test_answer_quotes_the_passage_it_rests_on(rt):
-    """With answer_excerpt_sentences, the answer ends with its first cited passage, quoted
-    verbatim, and that citation spans the whole quote on its page."""
+    """With answer_excerpt_sentences, the answer comes with its first cited passage, quoted
+    verbatim in its own field, whose citation spans the whole quote on its page; the short
+    answer stays apart (what evaluation scores), and the CLI shows both."""
     from generation.citations import claims
 
     rt.settings.answer_excerpt_sentences = 2
     answer = rt.ask("Which law governs the agreement?", "legal")
     assert not answer.abstained and answer.citations
     _assert_citations_valid(rt, answer)
-    first = answer.citations[0]
-    quote = " ".join(first.quote.split())
-    assert answer.answer.endswith(f'"{quote}" [{first.source}]')
-    assert claims(answer.answer)[0] == f"{quote} [{first.source}]"  # the excerpt is one claim
-    streamed = [i for i in rt.ask_stream("Which law governs the agreement?", "legal") if isinstance(i, str)]
-    assert quote in " ".join("".join(streamed).split())
+    if answer.excerpt is None:  # the short answer already says the passage word for word
+        assert " ".join(answer.citations[0].quote.split()) in answer.answer
+        return
+    quoted = answer.excerpt.citation
+    assert quoted.source == answer.citations[0].source and answer.excerpt.text == " ".join(quoted.quote.split())
+    doc = rt.store.get_document(quoted.document_id)
+    assert doc.text[quoted.char_start:quoted.char_end] == quoted.quote
+    assert answer.excerpt.text not in answer.answer
+    shown = answer.display_text()
+    assert shown.startswith(answer.answer) and shown.endswith(f'"{answer.excerpt.text}" [{quoted.source}]')
+    assert claims(shown)[0] == f"{answer.excerpt.text} [{quoted.source}]"  # the excerpt is one claim
+    assert answer.to_dict()["excerpt"]["citation"]["quote"] == quoted.quote
 
 
 @pytest.mark.slow

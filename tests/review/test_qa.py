@@ -43,3 +43,25 @@ def test_term_answers_cite_their_page(llm_settings, tmp_path):
         assert doc.text[c.char_start:c.char_end] == c.quote and s <= c.char_start < c.char_end <= e
     cap = rt.ask("What is the cap on liability?", "c", filters=only)
     assert cap.abstained and "does not state" in cap.answer
+
+
+@pytest.mark.slow
+def test_a_collection_of_one_contract_is_answered_from_its_terms(llm_settings, tmp_path):
+    """No --document-id needed when the collection holds one contract; a collection of one
+    manual still goes to the generator (its "expire" is not a contract term)."""
+    from workers.runtime import Runtime
+
+    rt = Runtime.create(llm_settings)
+    (tmp_path / "msa.pdf").write_bytes(make_pdf(CONTRACT_PAGES))
+    rt.ingest([tmp_path / "msa.pdf"], "one")
+    law = rt.ask("Which state's or country's law governs this agreement?", "one")
+    assert law.model == "rules:review.terms" and "Delaware" in law.answer and law.citations[0].page == 3
+    assert law.answer.endswith("[1].")  # the marker follows the claim
+    streamed = list(rt.ask_stream("Which law governs this agreement?", "one"))
+    assert len(streamed) == 1 and streamed[0].model == "rules:review.terms"
+
+    (tmp_path / "tv.md").write_text("# Warranty\n\nThe warranty of this television expires two years after purchase.")
+    rt.ingest([tmp_path / "tv.md"], "manual")
+    assert rt.ask("When does the warranty expire?", "manual").model != "rules:review.terms"
+    rt.ingest([tmp_path / "tv.md"], "one")  # two documents: the scope is no longer one contract
+    assert rt.ask("Which law governs this agreement?", "one").model != "rules:review.terms"
