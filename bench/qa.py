@@ -28,7 +28,7 @@ from tqdm import tqdm
 from core.fileio import atomic_write_json
 from core.settings import Settings
 from core.types import SearchFilters
-from evaluation.answer_metrics import citation_checks, extractive_answer, normalize_answer, rouge_l, token_f1
+from evaluation.answer_metrics import answer_form_scores, citation_checks, extractive_answer, normalize_answer, rouge_l, token_f1
 from review.dates import find_dates, find_durations
 from evaluation.cuad_terms import date_ok
 from review.terms import Term, extract_terms, normalise_jurisdiction
@@ -116,7 +116,7 @@ def score_term(kind: str, gold: str, term) -> bool:
 
 # -- shared ------------------------------------------------------------------------------------
 def citation_ok(rt: Runtime, answer) -> list[bool]:
-    return citation_checks(rt.store, answer.citations)
+    return citation_checks(rt.store, answer.all_citations() if hasattr(answer, "all_citations") else answer.citations)
 
 
 def extractive(rt: Runtime, index, question: str, doc_ids: list[int]) -> tuple[str, list]:
@@ -144,6 +144,7 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int, llm_only: boo
     index = rt.index(cid)
     res = defaultdict(lambda: defaultdict(list))
     latencies, cites, abstained = [], [], []
+    forms: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))  # column -> form count
     for row, (name, data) in tqdm(list(zip(rows, docs)), desc="contracts", file=sys.stderr):
         doc_id = ids.get(name)
         if doc_id is None:
@@ -156,6 +157,13 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int, llm_only: boo
                 ans = rt.answer_service.answer(index, question, filters=SearchFilters(document_ids=[doc_id]))
                 cites.extend(citation_ok(rt, ans))
                 res[kind]["llm"].append(score_text(kind, gold, ans.answer, ans.abstained))
+                # the same answer scored as it read before answer and excerpt were apart
+                res[kind]["llm_with_excerpt"].append(score_text(kind, gold, ans.display_text(), ans.abstained))
+                # answer_unverified=abstain: the fallback's questions abstained on instead
+                res[kind]["llm_if_unverified_abstain"].append(
+                    score_text(kind, gold, "", True) if ans.extractive else res[kind]["llm"][-1])
+                for key, v in answer_form_scores(ans).items():
+                    forms["llm"][key] += v
             # the product path: `docintel ask --document-id` routes key-term questions to the extractor
             t0 = time.perf_counter()
             routed = rt.ask(question, "bench-cuad-qa", filters=SearchFilters(document_ids=[doc_id]))
@@ -163,15 +171,19 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int, llm_only: boo
             abstained.append(routed.abstained)
             cites.extend(citation_ok(rt, routed))
             res[kind]["product"].append(score_text(kind, gold, routed.answer, routed.abstained))
+            for key, v in answer_form_scores(routed).items():
+                forms["product"][key] += v
             base, _ = extractive(rt, index, question, [doc_id])
             res[kind]["extractive"].append(score_text(kind, gold, base, False))
             term_key = "notice_period_to_terminate_renewal" if kind == "notice_period" else kind
             res[kind]["rules"].append(score_term(kind, gold, terms[term_key]))
     per_type = {k: {m: round(sum(v) / len(v), 3) for m, v in d.items()} for k, d in res.items()}
-    overall = {m: round(float(np.mean([per_type[k][m] for k in per_type])), 3) for m in ("product", "llm", "extractive", "rules")
+    overall = {m: round(float(np.mean([per_type[k][m] for k in per_type])), 3)
+               for m in ("product", "llm", "llm_with_excerpt", "llm_if_unverified_abstain", "extractive", "rules")
                if all(m in per_type[k] for k in per_type)}
     return {
         "contracts": len(ids), "accuracy": per_type, "overall": overall,
+        "answer_form_counts": {col: {k: int(v) for k, v in d.items()} for col, d in forms.items()},
         "abstention_rate": round(float(np.mean(abstained)), 3), "citation_pass_rate": round(float(np.mean(cites)), 4) if cites else None,
         "citations": len(cites), "latency_p50_s": pct(latencies, 50), "latency_p95_s": pct(latencies, 95),
     }
@@ -189,6 +201,7 @@ def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
     questions = [q for q in data.questions if q.gold_section_ids and q.answer.strip()]
     questions = random.Random(seed).sample(questions, min(limit, len(questions)))
     llm, base, in_gold, cites, latencies, abstained = [], [], [], [], [], []
+    forms: dict[str, float] = defaultdict(float)
     all_ids = list(ids.values())
     for q in tqdm(questions, desc="emanual", file=sys.stderr):
         t0 = time.perf_counter()
@@ -196,6 +209,8 @@ def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
         latencies.append(time.perf_counter() - t0)
         abstained.append(ans.abstained)
         cites.extend(citation_ok(rt, ans))
+        for key, v in answer_form_scores(ans).items():
+            forms[key] += v
         llm.append(rouge_l("" if ans.abstained else re.sub(r"\[\d+\]", "", ans.answer), q.answer))
         in_gold.append(any(by_doc.get(c.document_id) in q.gold_section_ids for c in ans.citations))
         text, _ = extractive(rt, index, q.question, all_ids)
@@ -203,6 +218,7 @@ def run_emanual(rt: Runtime, folder: Path, limit: int, seed: int) -> dict:
     return {
         "questions": len(questions), "rougeL_f1_llm": round(float(np.mean(llm)), 4), "rougeL_f1_extractive": round(float(np.mean(base)), 4),
         "citation_in_gold_section": round(float(np.mean(in_gold)), 4), "abstention_rate": round(float(np.mean(abstained)), 3),
+        "answer_form_counts": {k: int(v) for k, v in forms.items()},
         "citation_pass_rate": round(float(np.mean(cites)), 4) if cites else None, "citations": len(cites),
         "latency_p50_s": pct(latencies, 50), "latency_p95_s": pct(latencies, 95),
     }
