@@ -1,11 +1,11 @@
 """Embedded llama.cpp (llama-cpp-python): the default, fully offline on CPU."""
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from core.compute import MODEL_CALL
 from generation.base import Completion, Message, Usage, as_dicts
 
 
@@ -18,7 +18,8 @@ class LlamaCppGenerator:
         self.load_seconds = time.perf_counter() - t0
         self.model_id = model_id
         self.last_completion: Completion | None = None
-        self._lock = threading.Lock()  # a llama context is not safe for concurrent calls
+        # A llama context is not safe for concurrent calls, and the process runs one model call at a time.
+        self._lock = MODEL_CALL
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False))

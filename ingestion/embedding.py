@@ -25,6 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.compute import MODEL_CALL
 from core.errors import DocIntelError
 from core.fileio import atomic_write_json, sha256_file
 from core.settings import Settings
@@ -74,8 +75,9 @@ def resolve_model_dir(settings: Settings) -> str:
 class SentenceTransformerEmbedder:
     """Normalised float32 embeddings; inner product == cosine similarity."""
 
-    def __init__(self, model_dir: str, batch_size: int = 32, device: str = "cpu"):
+    def __init__(self, model_dir: str, batch_size: int = 32, device: str = "cpu", threads: int = 0):
         self.model_dir = model_dir
+        self.threads = threads
         self.model_id = f"sentence-transformers:{Path(model_dir).parent.name}/{Path(model_dir).name}"
         self.batch_size = batch_size
         self.device = device
@@ -88,9 +90,12 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
+                    import torch
                     from sentence_transformers import SentenceTransformer
                     from transformers.utils import logging as hf_logging
 
+                    if self.threads > 0:  # torch's pool is per process (core/compute.py)
+                        torch.set_num_threads(self.threads)
                     hf_logging.disable_progress_bar()  # no weight-loading bars in CLI output
 
                     model = SentenceTransformer(self.model_dir, device=self.device, local_files_only=True)
@@ -101,11 +106,13 @@ class SentenceTransformerEmbedder:
     def embed_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.model
         # encode() sorts inputs by length before batching, so padding stays small.
-        vecs = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=show_progress,
-        )
+        with MODEL_CALL:
+            vecs = model.encode(
+                texts, batch_size=self.batch_size, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=show_progress,
+            )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -294,7 +301,8 @@ class OnnxInt8Embedder:
         enc = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        with MODEL_CALL:
+            return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     def embed_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if self._session is None:
@@ -348,9 +356,10 @@ def _runtime_embedder(settings: Settings, model_dir: str, runtime: str) -> Embed
     key = (model_dir, runtime, settings.embedding_device if runtime == "torch" else "cpu")
     if key not in _EMBEDDERS:
         if runtime == "torch":
-            _EMBEDDERS[key] = SentenceTransformerEmbedder(model_dir, settings.embedding_batch_size, settings.embedding_device)
+            _EMBEDDERS[key] = SentenceTransformerEmbedder(model_dir, settings.embedding_batch_size, settings.embedding_device,
+                                                          settings.embedding_threads)
         else:
-            _EMBEDDERS[key] = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size)
+            _EMBEDDERS[key] = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size, settings.embedding_threads)
     return _EMBEDDERS[key]
 
 
