@@ -25,7 +25,8 @@ def strip_citations(text: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """Sentences with their citation markers (a marker after the full stop stays with its sentence)."""
-    text = re.sub(r"([.!?])\s*((?:\[\d+(?:\s*,\s*\d+)*\]\s*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text)
+    # not across a line break: "[2]" leading the next line belongs to that line
+    text = re.sub(r"([.!?])[ \t]*((?:\[\d+(?:\s*,\s*\d+)*\][ \t]*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text)
     return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
 
 
