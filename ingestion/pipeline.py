@@ -245,8 +245,9 @@ class Ingestor:
         paths: Iterable[str | Path],
         sink: IndexSink,
         on_result: Callable[[IngestResult], None] | None = None,
+        metadata: dict | None = None,
     ) -> list[IngestResult]:
-        """Ingest every file; one bad file never stops the batch."""
+        """Ingest every file (each with `metadata`); one bad file never stops the batch."""
 
         def prepared() -> Iterator[IngestResult | _Prepared]:
             seen: dict[str, Path] = {}
@@ -257,7 +258,7 @@ class Ingestor:
                     error = f"another file named '{name}' ({first}) is in this batch; document names must be unique in a collection"
                     yield IngestResult(str(path), None, "failed", error=error)
                 else:
-                    yield self._prepare_file(collection_id, path, name)
+                    yield self._prepare_file(collection_id, path, name, metadata)
 
         return self._batch(self._run(prepared(), sink), sink, on_result)
 

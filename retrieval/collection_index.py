@@ -1,9 +1,12 @@
 """A collection's indexes on disk, kept in step with the SQL chunk rows."""
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +129,36 @@ def open_collection_index(
             index.reconcile()
             index.reconciled = True
         return index
+
+
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def collection_writer(settings: Settings, store: Store, embedder: Embedder, collection_id: int) -> Iterator[CollectionIndex]:
+    """The one writer of a collection's index, across threads and processes.
+
+    An exclusive lock on `<collection>.lock` (flock; the index folder is on one machine or a
+    shared volume that honours it) is held for the whole write: the index is reloaded if
+    another process saved a newer version, and repaired against the chunk rows (a worker
+    killed mid-ingest leaves rows without vectors, which the next writer embeds), then
+    changed and saved. Two ingests into one collection take turns; into different
+    collections they run side by side."""
+    folder = settings.index_dir / "collections"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{collection_id}.lock"
+    with _OPEN_LOCK:
+        thread_lock = _THREAD_LOCKS.setdefault(str(path.resolve()), threading.Lock())
+    with thread_lock, open(path, "a+") as fh:  # flock is per open file: threads need their own lock
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            index = open_collection_index(settings, store, embedder, collection_id)
+            index.refresh()
+            index.reconcile()
+            index.reconciled = True
+            yield index
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def forget_collection_index(settings: Settings, collection_id: int) -> None:

@@ -19,7 +19,7 @@ from generation.base import Message
 from ingestion.chunking import TokenChunker
 from ingestion.embedding import get_embedder, resolve_model_dir
 from ingestion.pipeline import Ingestor
-from retrieval.collection_index import CollectionIndex, forget_collection_index, open_collection_index
+from retrieval.collection_index import CollectionIndex, collection_writer, forget_collection_index, open_collection_index
 from retrieval.rerank import reranker_name
 from retrieval.search import SearchService
 
@@ -71,6 +71,10 @@ class Runtime:
     def index(self, collection_id: int, writer: bool = False) -> CollectionIndex:
         return open_collection_index(self.settings, self.store, self.embedder, collection_id, writer=writer)
 
+    def writing(self, collection_id: int):
+        """The collection's index as its one writer (a lock across processes; see collection_writer)."""
+        return collection_writer(self.settings, self.store, self.embedder, collection_id)
+
     # -- use cases ---------------------------------------------------------------------
     def ingest(
         self,
@@ -78,9 +82,11 @@ class Runtime:
         collection: str,
         tenant: str | None = None,
         on_result: Callable[[IngestResult], None] | None = None,
+        metadata: dict | None = None,
     ) -> list[IngestResult]:
         coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
-        return self.ingestor.ingest_paths(coll.id, paths, self.index(coll.id, writer=True), on_result=on_result)
+        with self.writing(coll.id) as index:
+            return self.ingestor.ingest_paths(coll.id, paths, index, on_result=on_result, metadata=metadata)
 
     def ingest_texts(
         self,
@@ -92,7 +98,8 @@ class Runtime:
         """Ingest (name, bytes[, metadata]) documents that are not files (a benchmark corpus,
         an API upload); small ones share embedding calls."""
         coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
-        return self.ingestor.ingest_texts(coll.id, documents, self.index(coll.id, writer=True), on_result=on_result)
+        with self.writing(coll.id) as index:
+            return self.ingestor.ingest_texts(coll.id, documents, index, on_result=on_result)
 
     def search(
         self,
@@ -164,6 +171,28 @@ class Runtime:
             return iter([routed])
         return self.answer_service.stream(self.index(coll.id), question, k, history, filters)
 
+    def review(
+        self, path: Path, collection: str | None = None, tenant: str | None = None, playbook_path: str | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """Review a contract: ingest it into the collection first (so its clauses are
+        searchable), then clauses, key terms and playbook findings. Returns (the
+        `review --json` shape, the HTML report)."""
+        from review.report import render_html
+        from review.service import review_file
+
+        document_id = None
+        if collection:
+            [ingested] = self.ingest([path], collection, tenant)
+            if ingested.status == "failed":
+                raise ValueError(f"{path.name}: {ingested.error}")
+            document_id = ingested.document_id
+        generator = self.generator if self.settings.review_explain else None
+        result = review_file(path, playbook_path, generator, self.settings.citation_min_support)
+        out = result.to_dict()
+        if document_id is not None:
+            out["document"] = {**out.get("document", {}), "document_id": document_id, "collection": collection}
+        return out, render_html(result)
+
     def list_collections(self, tenant: str | None = None) -> list[dict[str, Any]]:
         return self.store.list_collections(self.tenant_name(tenant))
 
@@ -191,13 +220,13 @@ class Runtime:
     def delete_document(self, document_id: int, collection: str, tenant: str | None = None) -> dict[str, Any]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         doc = self.store.get_document(document_id, coll.id)
-        index = self.index(coll.id, writer=True)
+        with self.writing(coll.id) as index:
 
-        def apply(ids: list[int]) -> None:
-            index.remove(ids)
-            index.save()
+            def apply(ids: list[int]) -> None:
+                index.remove(ids)
+                index.save()
 
-        self.store.delete_document(doc.id, apply)
+            self.store.delete_document(doc.id, apply)
         return {"document_id": doc.id, "name": doc.name, "deleted": True}
 
 

@@ -1,0 +1,155 @@
+"""Job task functions: the same code under every JobQueue (Celery worker or embedded thread).
+
+Each is thin: it claims the job row, calls a `workers/runtime.py` use case, reports
+progress on the row and finishes it. Errors are sorted in two: bad input (a corrupt file,
+an unknown collection, a bad playbook) fails the job once with its reason; a transient
+error (the database, the broker or an LLM server not answering) raises TransientJobError
+so the queue retries it with backoff. A re-delivered job is claimed again and re-runs
+idempotently: ingestion skips byte-identical documents already indexed.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from core.errors import DocIntelError
+from core.jobs import JobStore
+from core.types import IngestResult, SearchFilters
+
+log = logging.getLogger(__name__)
+
+
+class TransientJobError(Exception):
+    """Worth retrying: the job itself is fine, something it depends on hiccupped."""
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    import sqlalchemy.exc
+
+    types: list[type[BaseException]] = [sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                                        ConnectionError, TimeoutError]
+    try:
+        import redis.exceptions
+
+        types += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError]
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    try:
+        import openai
+
+        types += [openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+# -- one function per kind: (runtime, job, tenant, report) -> result dict ------------------------------
+def _ingest(rt, job, tenant: str, report: Callable[[float, str], None], jobs: JobStore) -> dict[str, Any]:
+    from ingestion.pipeline import iter_files
+
+    payload = job.payload
+    paths = [Path(p) for p in payload.get("paths", [])]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"no such file or folder: {', '.join(missing[:5])}")
+    total = max(1, sum(1 for _ in iter_files(paths)))
+    results: list[IngestResult] = []
+
+    def on_result(result: IngestResult) -> None:
+        results.append(result)
+        report(len(results) / total, f"{len(results)}/{total} documents ({result.path}: {result.status})")
+        if jobs.cancel_requested(job.id):  # between documents; what finished stays indexed
+            raise JobCancelled()
+
+    try:
+        rt.ingest(paths, job.collection, tenant, on_result=on_result, metadata=payload.get("metadata") or None)
+    except JobCancelled:
+        return {"cancelled": True, "documents": [r.to_dict() for r in results]}
+    counts = {s: sum(r.status == s for r in results) for s in ("indexed", "unchanged", "failed")}
+    out = {"documents": [r.to_dict() for r in results], **counts}
+    if results and counts["failed"] == len(results):
+        reasons = "; ".join(dict.fromkeys(f"{Path(r.path).name}: {r.error}" for r in results))
+        raise DocIntelError(f"no document could be ingested: {reasons}")
+    return out
+
+
+def _review(rt, job, tenant: str, report, jobs) -> dict[str, Any]:
+    p = job.payload
+    report(0.1, "reviewing")
+    review, html = rt.review(Path(p["path"]), job.collection, tenant, p.get("playbook_path"))
+    return {"review": review, "report_html": html}
+
+
+def _answer(rt, job, tenant: str, report, jobs) -> dict[str, Any]:
+    p = job.payload
+    filters = SearchFilters(document_ids=p["document_ids"]) if p.get("document_ids") else None
+    return rt.ask(p["question"], job.collection, p.get("k"), tenant, filters=filters).to_dict()
+
+
+def _eval(rt, job, tenant: str, report, jobs) -> dict[str, Any]:
+    from evaluation.runner import RunRequest, run_evaluation
+
+    p = job.payload
+    request = RunRequest(p["suite"], Path(p["data"]), p.get("limit"), p.get("seed", 0), p.get("options") or {},
+                         p.get("overrides") or {}, p.get("resume"))
+    run = run_evaluation(rt.settings, request, progress=False,
+                         on_item=lambda done, total: report(done / max(1, total), f"{done}/{total} items"))
+    return {"run_id": run["id"], "status": run["status"], "metrics": run.get("metrics")}
+
+
+TASKS = {"ingest": _ingest, "review": _review, "answer": _answer, "eval": _eval}
+
+
+def run_job(rt, job_id: str) -> str:
+    """Run one job to its end state; returns the status. Raises TransientJobError for the
+    queue to retry (the row goes back to queued with the reason)."""
+    jobs = JobStore(rt.store)
+    try:
+        job = jobs.start(job_id)
+    except _transient_types() as exc:
+        raise TransientJobError(f"store unavailable: {exc}") from exc
+    if job is None:  # finished, cancelled, or unknown: a duplicate delivery does nothing
+        log.info("job not runnable, skipped", extra={"job_id": job_id})
+        return "skipped"
+    tenant = jobs.tenant_of(job)
+    log.info("job started", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
+
+    def report(fraction: float, message: str) -> None:
+        jobs.progress(job.id, fraction, message)
+
+    try:
+        result = TASKS[job.kind](rt, job, tenant, report, jobs)
+    except TransientJobError as exc:
+        jobs.retry_later(job.id, str(exc))
+        raise
+    except _transient_types() as exc:
+        jobs.retry_later(job.id, f"{type(exc).__name__}: {exc}")
+        raise TransientJobError(str(exc)) from exc
+    except (DocIntelError, ValueError, KeyError, FileNotFoundError) as exc:
+        finished = jobs.finish(job.id, "failed", error=_reason(exc))
+        log.warning("job failed", extra={"job_id": job.id, "error": finished.error})
+    except Exception as exc:  # a bug: recorded on the row, not retried forever
+        log.exception("job crashed", extra={"job_id": job.id})
+        finished = jobs.finish(job.id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+    else:
+        status = "cancelled" if result.get("cancelled") else "succeeded"
+        finished = jobs.finish(job.id, status, result=result,
+                               message="cancelled; finished documents stay indexed" if status == "cancelled" else "done")
+        log.info("job finished", extra={"job_id": job.id, "status": status})
+    if finished.callback_url:
+        from workers.webhooks import deliver
+
+        deliver(jobs, finished, rt.settings)
+    return finished.status
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"the job is missing the field {exc}"
+    return str(exc) or type(exc).__name__
