@@ -23,6 +23,10 @@ app.add_typer(models_app, name="models")
 from cli.eval import eval_app  # noqa: E402
 
 app.add_typer(eval_app, name="eval")
+from cli.jobs import jobs_app, worker  # noqa: E402
+
+app.add_typer(jobs_app, name="jobs")
+app.command()(worker)
 
 TenantOpt = typer.Option(None, "--tenant", help="Tenant name (default from settings).")
 CollectionOpt = typer.Option(..., "--collection", "-c", help="Collection name.")

@@ -17,6 +17,20 @@ class Settings(BaseSettings):
     database_schema: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    # Jobs (workers/queue.py): embedded (a worker thread in the serving process, no broker)
+    # or celery (workers started by `docintel worker`, Redis at redis_url).
+    job_queue: str = "embedded"
+    queue_prefix: str = "docintel"  # Celery queue names: <prefix>.ingest|index|llm|eval
+    # An unacknowledged task is re-delivered after this long: longer than the longest job
+    # (a killed worker's job comes back after it).
+    job_visibility_timeout_s: int = 6 * 3600
+    job_max_retries: int = 5  # transient errors only (database, broker, LLM server)
+    job_retry_backoff_s: float = 2.0
+    embedded_job_threads: int = 1
+    webhook_max_attempts: int = 5
+    webhook_backoff_s: float = 1.0
+    webhook_timeout_s: float = 10.0
+
     default_tenant: str = "default"
 
     # Embedding model: a sentence-transformers folder. Empty = the one shipped in the

@@ -65,6 +65,25 @@ class Runtime:
 
         return AnswerService(self.store, self.search_service, self.generator, self.settings)
 
+    @cached_property
+    def job_queue(self):
+        from workers.queue import get_job_queue
+
+        return get_job_queue(self.settings, lambda: self)
+
+    @cached_property
+    def jobs(self):
+        from core.jobs import JobStore
+
+        return JobStore(self.store)
+
+    def submit_job(self, kind: str, payload: dict[str, Any], collection: str | None = None, tenant: str | None = None,
+                   idempotency_key: str | None = None, callback_url: str | None = None) -> dict[str, Any]:
+        """Create (or find, by idempotency key) a job row and enqueue it; returns its summary."""
+        from workers.queue import submit
+
+        return submit(self, self.job_queue, kind, payload, collection, tenant, idempotency_key, callback_url)
+
     def tenant_name(self, tenant: str | None) -> str:
         return tenant or self.settings.default_tenant
 

@@ -1,0 +1,277 @@
+"""Jobs through both JobQueue backends: the embedded worker thread, and real Celery
+workers (subprocesses) on the real Redis. One conformance suite for both, then what only
+a broker can do wrong: a worker killed mid-ingest, connections dropped.
+
+Redis: DB 15 with a key prefix unique to the test, deleted afterwards.
+"""
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from docgen import make_pdf
+
+from core.jobs import JobStore
+from core.settings import Settings
+
+pytestmark = pytest.mark.slow
+REDIS_DB = 15
+
+
+def _redis(url: str):
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def contracts(folder: Path, n: int, long: bool = False) -> list[Path]:
+    """Generated contracts; `long` ones fill two pages (about eight chunks each), so a batch
+    of them spans several embedding calls."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        pages = [f"Agreement number {i} between Vendor {i} Ltd and Customer {i} Inc.\nClause {i}.1 Fees are due monthly.",
+                 f"Clause {i}.2 Either party may terminate with {30 + i} days notice.\nClause {i}.3 Unique marker zebra{i}."]
+        if long:
+            filler = "\n".join(f"Section {i}.{k} The supplier shall keep records of service level {k} for audit." for k in range(45))
+            pages = [f"{pages[0]}\n{filler}", f"{pages[1]}\n{filler}"]
+        p = folder / f"contract_{i:02d}.pdf"
+        p.write_bytes(make_pdf(pages))
+        out.append(p)
+    return out
+
+
+class Worker:
+    """`docintel worker` as a real subprocess."""
+
+    def __init__(self, env: dict, log: Path):
+        self.env, self.log = env, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Worker":
+        fh = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "worker", "-Q", "ingest,llm,eval", "-c", "1", "--pool", "solo",
+             "-n", f"test-{uuid.uuid4().hex[:6]}@localhost"], env=self.env, stdout=fh, stderr=subprocess.STDOUT)
+        return self
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(params=["embedded", pytest.param("celery", marks=pytest.mark.integration)])
+def jobs_env(request, tmp_path):
+    """(runtime, start_worker) on the chosen queue; the runtime's queue submits jobs."""
+    from workers.runtime import Runtime
+
+    prefix = f"dt{uuid.uuid4().hex[:10]}"
+    redis_url = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    settings = Settings(data_dir=tmp_path / "var", job_queue=request.param, redis_url=redis_url, queue_prefix=prefix,
+                        job_visibility_timeout_s=8, job_retry_backoff_s=0.2, webhook_backoff_s=0.05,
+                        webhook_max_attempts=3, _env_file=None)
+    rt = Runtime.create(settings)
+    workers: list[Worker] = []
+    env = {**os.environ, "DOCINTEL_DATA_DIR": str(settings.data_dir), "DOCINTEL_REDIS_URL": redis_url,
+           "DOCINTEL_QUEUE_PREFIX": prefix, "DOCINTEL_JOB_QUEUE": "celery", "DOCINTEL_JOB_VISIBILITY_TIMEOUT_S": "8",
+           "DOCINTEL_JOB_RETRY_BACKOFF_S": "0.2", "DOCINTEL_WEBHOOK_BACKOFF_S": "0.05", "DOCINTEL_WEBHOOK_MAX_ATTEMPTS": "3"}
+    if request.param == "celery":
+        try:
+            _redis(redis_url).ping()
+        except Exception as exc:
+            if os.environ.get("CI"):
+                raise
+            pytest.skip(f"Redis not reachable: {exc}")
+
+    def start_worker() -> Worker | None:
+        if request.param != "celery":
+            return None
+        w = Worker(env, tmp_path / f"worker{len(workers)}.log").start()
+        workers.append(w)
+        return w
+
+    rt.start_worker = start_worker
+    rt.backend = request.param
+    yield rt
+    for w in workers:
+        w.stop()
+    rt.job_queue.close()
+    if request.param == "celery":
+        r = _redis(redis_url)
+        keys = list(r.scan_iter(f"{prefix}*"))
+        if keys:
+            r.delete(*keys)
+    rt.store.engine.dispose()
+
+
+def wait_for(rt, job_id: str, timeout: float = 180, until=("succeeded", "failed", "cancelled"), seen=None) -> dict:
+    from core.jobs import job_summary
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = job_summary(JobStore(rt.store).get(job_id))
+        if seen is not None:
+            seen.append(job)
+        if job["status"] in until:
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
+
+
+def indexed_counts(rt, collection: str) -> tuple[int, int, int]:
+    """(chunk rows, dense vectors, BM25 entries) of a collection, each counted where it lives."""
+    from retrieval.vector_index import faiss_ids
+
+    coll = rt.store.collection(rt.settings.default_tenant, collection)
+    rows = len(rt.store.all_chunk_ids(coll.id))
+    index = rt.index(coll.id)
+    index.refresh()
+    return rows, len(faiss_ids(index.vectors)), len(index.keywords.ids())
+
+
+def test_submit_runs_to_success_with_progress(jobs_env, tmp_path):
+    rt = jobs_env
+    paths = contracts(tmp_path / "in", 10, long=True)  # two embedding batches: progress shows between them
+    job = rt.submit_job("ingest", {"paths": [str(p) for p in paths]}, "legal")
+    assert job["status"] == "queued" and job["attempts"] == 0
+    rt.start_worker()
+    seen: list[dict] = []
+    done = wait_for(rt, job["id"], seen=seen)
+    assert done["status"] == "succeeded", done
+    assert done["result"]["indexed"] == 10 and done["progress"] == 1.0 and done["attempts"] == 1
+    assert any(j["status"] == "running" and 0 < j["progress"] < 1 for j in seen), "progress never seen while running"
+    rows, vectors, keywords = indexed_counts(rt, "legal")
+    assert rows == vectors == keywords and rows >= 40
+    hits = rt.search("zebra2", "legal", k=1, mode="bm25")
+    assert hits and hits[0].document_name == "contract_02.pdf"
+
+
+def test_same_idempotency_key_same_job(jobs_env, tmp_path):
+    rt = jobs_env
+    [p] = contracts(tmp_path / "in", 1)
+    a = rt.submit_job("ingest", {"paths": [str(p)]}, "legal", idempotency_key="upload-42")
+    b = rt.submit_job("ingest", {"paths": [str(p)]}, "legal", idempotency_key="upload-42")
+    other_tenant = rt.submit_job("ingest", {"paths": [str(p)]}, "legal", tenant="acme", idempotency_key="upload-42")
+    assert a["id"] == b["id"] and other_tenant["id"] != a["id"]
+    rt.start_worker()
+    assert wait_for(rt, a["id"])["status"] == "succeeded"
+    assert len(rt.jobs.list(rt.settings.default_tenant)) == 1
+
+
+def test_a_corrupt_pdf_fails_once_with_its_reason(jobs_env, tmp_path):
+    rt = jobs_env
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 this is not a pdf")
+    job = rt.submit_job("ingest", {"paths": [str(bad)]}, "legal")
+    rt.start_worker()
+    done = wait_for(rt, job["id"])
+    assert done["status"] == "failed" and done["attempts"] == 1
+    assert "broken.pdf" in done["error"] and "PDF" in done["error"]
+    time.sleep(1.0)  # no retry comes later
+    assert wait_for(rt, job["id"])["attempts"] == 1
+
+
+def test_cancel_a_queued_job_and_a_running_one(jobs_env, tmp_path):
+    rt = jobs_env
+    paths = contracts(tmp_path / "in", 20, long=True)
+    # queued: the row is cancelled at once; its message, when it comes, does nothing
+    queued, _ = rt.jobs.create("ingest", rt.settings.default_tenant, {"paths": [str(paths[0])]}, "early")
+    assert rt.jobs.request_cancel(queued.id).status == "cancelled"
+    rt.job_queue.enqueue(queued.id, "ingest")
+    # running: stops between documents, keeps what it finished
+    job = rt.submit_job("ingest", {"paths": [str(p) for p in paths]}, "legal")
+    rt.start_worker()
+    wait_for(rt, job["id"], until=("running",))
+    deadline = time.monotonic() + 120
+    while wait_for(rt, job["id"], until=("running", "succeeded"))["progress"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rt.jobs.request_cancel(job["id"])
+    done = wait_for(rt, job["id"])
+    assert done["status"] == "cancelled", done
+    finished = [d for d in done["result"]["documents"] if d["status"] == "indexed"]
+    assert 1 <= len(finished) < 20
+    rows, vectors, keywords = indexed_counts(rt, "legal")
+    assert rows == vectors == keywords > 0
+    assert wait_for(rt, queued.id)["status"] == "cancelled" and wait_for(rt, queued.id)["attempts"] == 0
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    status = 200
+    calls: list[tuple[dict, bytes]] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls.append((dict(self.headers), body))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    handler = type("R", (Receiver,), {"calls": [], "status": 200})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield handler, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+
+
+def test_webhook_is_signed_and_a_failing_receiver_is_retried(jobs_env, tmp_path, receiver):
+    from workers.webhooks import HEADER, verify
+
+    rt = jobs_env
+    handler, url = receiver
+    [p] = contracts(tmp_path / "in", 1)
+    job = rt.submit_job("ingest", {"paths": [str(p)]}, "legal", callback_url=url)
+    rt.start_worker()
+    assert wait_for(rt, job["id"])["status"] == "succeeded"
+    deadline = time.monotonic() + 30
+    while not handler.calls and time.monotonic() < deadline:
+        time.sleep(0.05)
+    headers, body = handler.calls[0]
+    secret = rt.jobs.webhook_secret(rt.settings.default_tenant)
+    assert verify(secret, headers[HEADER], body)
+    assert not verify(secret, headers[HEADER], body.replace(b"succeeded", b"failed"))  # tampered body
+    assert json.loads(body)["job"]["id"] == job["id"] and json.loads(body)["type"] == "job.succeeded"
+
+    handler.status = 500
+    [q] = contracts(tmp_path / "in2", 1)
+    job2 = rt.submit_job("ingest", {"paths": [str(q)]}, "legal", callback_url=url)
+    wait_for(rt, job2["id"])
+    deadline = time.monotonic() + 30
+    while len(rt.jobs.deliveries(job2["id"])) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    attempts = rt.jobs.deliveries(job2["id"])
+    assert [a["attempt"] for a in attempts] == [1, 2, 3] and all(a["status_code"] == 500 and not a["delivered"] for a in attempts)
+
+
+@pytest.mark.unit
+def test_callback_urls_must_be_http(tmp_path):
+    from core.jobs import JobInputError
+    from core.store import Store
+
+    jobs = JobStore(Store.from_settings(Settings(data_dir=tmp_path / "var", _env_file=None)))
+    for bad in ("file:///etc/passwd", "ftp://example.com/x", "javascript:alert(1)"):
+        with pytest.raises(JobInputError, match="http"):
+            jobs.create("ingest", "default", {"paths": []}, "c", callback_url=bad)
+    with pytest.raises(JobInputError, match="kind"):
+        jobs.create("launch", "default", {}, "c")
