@@ -275,3 +275,89 @@ def test_callback_urls_must_be_http(tmp_path):
             jobs.create("ingest", "default", {"paths": []}, "c", callback_url=bad)
     with pytest.raises(JobInputError, match="kind"):
         jobs.create("launch", "default", {}, "c")
+
+
+@pytest.fixture
+def celery_env(jobs_env):
+    if jobs_env.backend != "celery":
+        pytest.skip("broker behaviour")
+    return jobs_env
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("jobs_env", ["celery"], indirect=True)
+def test_a_worker_killed_mid_ingest_is_redelivered_and_nothing_is_lost_or_doubled(celery_env, tmp_path):
+    rt = celery_env
+    paths = contracts(tmp_path / "in", 16, long=True)
+    job = rt.submit_job("ingest", {"paths": [str(p) for p in paths]}, "legal")
+    first = rt.start_worker()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        j = wait_for(rt, job["id"], until=("running", "succeeded", "failed"))
+        if j["status"] != "running" or j["progress"] >= 0.3:
+            break
+        time.sleep(0.05)
+    assert j["status"] == "running" and 0.3 <= j["progress"] < 1, j
+    first.kill()  # SIGKILL mid-ingest: no ack, no clean-up
+    rt.start_worker()
+    done = wait_for(rt, job["id"], timeout=240)
+    assert done["status"] == "succeeded" and done["attempts"] == 2, done
+    # the re-delivered run finds the finished documents unchanged and indexes the rest
+    statuses = {d["status"] for d in done["result"]["documents"]}
+    assert statuses <= {"indexed", "unchanged"} and "unchanged" in statuses
+    coll = rt.store.collection(rt.settings.default_tenant, "legal")
+    docs = rt.store.list_documents(coll.id)
+    assert len(docs) == 16 and all(d.status == "indexed" for d in docs)
+    expected = sum(rt.store.chunk_count(d.id) for d in docs)
+    rows, vectors, keywords = indexed_counts(rt, "legal")
+    assert rows == vectors == keywords == expected
+    for i in (0, 7, 15):  # both retrievers find the first, a middle and the last document
+        assert rt.search(f"zebra{i}", "legal", k=1, mode="bm25")[0].document_name == f"contract_{i:02d}.pdf"
+        assert any(h.document_name == f"contract_{i:02d}.pdf"
+                   for h in rt.search(f"Unique marker zebra{i}", "legal", k=16, mode="dense"))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("jobs_env", ["celery"], indirect=True)
+def test_dropped_redis_connections_do_not_lose_the_job(celery_env, tmp_path):
+    rt = celery_env
+    paths = contracts(tmp_path / "in", 10, long=True)
+    job = rt.submit_job("ingest", {"paths": [str(p) for p in paths]}, "legal")
+    rt.start_worker()
+    wait_for(rt, job["id"], until=("running",))
+    r = _redis(rt.settings.redis_url)
+    killed = 0
+    for _ in range(3):  # every connection to our DB, a few times while the job runs
+        for client in r.client_list():
+            if int(client.get("db", -1)) == REDIS_DB and client["id"] != str(r.client_id()):
+                killed += r.client_kill_filter(_id=client["id"])
+        time.sleep(1.0)
+    assert killed >= 1
+    done = wait_for(rt, job["id"], timeout=240)
+    assert done["status"] == "succeeded", done
+    rows, vectors, keywords = indexed_counts(rt, "legal")
+    assert rows == vectors == keywords and len(rt.store.list_documents(
+        rt.store.collection(rt.settings.default_tenant, "legal").id)) == 10
+
+
+def test_two_processes_ingesting_into_one_collection_keep_every_chunk(tmp_path):
+    """Two `docintel ingest` processes, different documents, one collection, at once: the
+    writer lock makes them take turns on the index files, and neither's chunks are lost."""
+    from workers.runtime import Runtime
+
+    a = contracts(tmp_path / "a", 6, long=True)
+    b = [p.rename(p.with_name(f"other_{p.name}")) for p in contracts(tmp_path / "b", 6, long=True)]
+    env = {**os.environ, "DOCINTEL_DATA_DIR": str(tmp_path / "var")}
+    Runtime.create(Settings(data_dir=tmp_path / "var", _env_file=None)).store  # schema once, before both start
+    procs = [subprocess.Popen([sys.executable, "-m", "cli.main", "ingest", *map(str, paths), "--collection", "shared", "--json"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for paths in (a, b)]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()[-2000:]
+    rt = Runtime.create(Settings(data_dir=tmp_path / "var", _env_file=None))
+    rows, vectors, keywords = indexed_counts(rt, "shared")
+    assert rows == vectors == keywords and rows >= 12 * 4
+    for name in ("contract_02.pdf", "other_contract_04.pdf"):
+        i = int(name[-6:-4])
+        hits = rt.search(f"zebra{i}", "shared", k=2, mode="bm25")
+        assert name in {h.document_name for h in hits}
