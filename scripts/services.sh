@@ -26,6 +26,8 @@ if ! answers 6379; then
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no --dir /tmp/docintel-redis
   for _ in $(seq 1 10); do answers 6379 && break; sleep 1; done
 fi
-answers 5432 || echo "services: WARNING PostgreSQL still not answering" >&2
-answers 6379 || echo "services: WARNING Redis still not answering" >&2
-exit 0
+# Integration tests never skip in CI: a service that still does not answer fails the run here.
+rc=0
+answers 5432 || { echo "services: ERROR PostgreSQL still not answering on 127.0.0.1:5432" >&2; rc=1; }
+answers 6379 || { echo "services: ERROR Redis still not answering on 127.0.0.1:6379" >&2; rc=1; }
+exit "$rc"

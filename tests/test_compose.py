@@ -1,0 +1,47 @@
+"""compose.yaml is checked without a Docker engine: every DocIntel service runs a real
+`docintel` command, and every DOCINTEL_* variable it sets is a real setting."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _services():
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+
+
+def test_every_docintel_command_exists_in_the_cli():
+    from typer.main import get_command
+
+    from cli.main import app
+
+    cli = get_command(app)
+    ours = {name: s for name, s in _services().items() if s.get("image", "").startswith("docintel")}
+    assert {"worker-ingest", "worker-llm"} <= set(ours)
+    for name, service in ours.items():
+        for argv in (service["command"], service.get("healthcheck", {}).get("test", [])[1:]):
+            if not argv:
+                continue
+            assert argv[0] == "docintel", (name, argv)
+            cmd, rest = cli, argv[1:]
+            while hasattr(cmd, "commands") and rest and rest[0] in cmd.commands:
+                cmd, rest = cmd.commands[rest[0]], rest[1:]
+            assert not hasattr(cmd, "commands"), f"{name}: '{' '.join(argv)}' is not a command"
+            options = {o for p in cmd.params for o in getattr(p, "opts", [])}
+            for token in rest:
+                if token.startswith("-"):
+                    assert token in options, f"{name}: {token} is not an option of {' '.join(argv[:3])}"
+
+
+def test_every_env_var_is_a_setting():
+    from core.settings import Settings
+
+    fields = {f"DOCINTEL_{n.upper()}" for n in Settings.model_fields}
+    for name, service in _services().items():
+        for var in service.get("environment", {}) or {}:
+            if var.startswith("DOCINTEL_"):
+                assert var in fields, f"{name}: {var} is not a setting"
+    assert "RUN python -m venv /app/.venv && bash scripts/setup.sh" in (ROOT / "Dockerfile").read_text()
