@@ -361,3 +361,37 @@ def test_two_processes_ingesting_into_one_collection_keep_every_chunk(tmp_path):
         i = int(name[-6:-4])
         hits = rt.search(f"zebra{i}", "shared", k=2, mode="bm25")
         assert name in {h.document_name for h in hits}
+
+
+def test_review_and_answer_jobs_store_their_results(tmp_path):
+    """A review job ingests the contract into the collection first (its clauses are then
+    searchable) and keeps the review JSON and the HTML report on the job row; an answer job
+    keeps the `ask --json` shape."""
+    from workers.runtime import Runtime
+
+    settings = Settings(data_dir=tmp_path / "var", llm_model="smollm2-135m-instruct-q4_1", _env_file=None)
+    rt = Runtime.create(settings)
+    contract = tmp_path / "msa.pdf"
+    contract.write_bytes(make_pdf([
+        "SERVICES AGREEMENT\nThis Services Agreement is made as of March 3, 2020 between Acme Widgets, Inc. and Globex LLC.",
+        "9. Governing Law. This Agreement is governed by the laws of the State of Delaware.\n"
+        "10. Either party may terminate this Agreement with ninety days written notice.",
+    ]))
+    review = rt.submit_job("review", {"path": str(contract)}, "contracts")
+    rt.job_queue.join()
+    done = wait_for(rt, review["id"])
+    assert done["status"] == "succeeded", done
+    result = done["result"]
+    assert result["review"]["terms"]["governing_law"]["value"] == "Delaware"
+    assert result["review"]["document"]["document_id"] and "<html" in result["report_html"].lower()
+    assert rt.search("governing law Delaware", "contracts", k=1)[0].document_name == "msa.pdf"
+
+    answer = rt.submit_job("answer", {"question": "How much notice is needed to terminate?"}, "contracts")
+    rt.job_queue.join()
+    done = wait_for(rt, answer["id"])
+    assert done["status"] == "succeeded" and {"answer", "abstained", "citations", "excerpt"} <= set(done["result"])
+    missing = rt.submit_job("answer", {"question": "Anything?"}, "no-such-collection")
+    rt.job_queue.join()
+    failed = wait_for(rt, missing["id"])
+    assert failed["status"] == "failed" and "no-such-collection" in failed["error"]
+    rt.job_queue.close()
