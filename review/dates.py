@@ -133,7 +133,8 @@ def find_durations(text: str, offset: int = 0) -> list[Duration]:
         value = int(num) if num.isdigit() else _NUMBER_WORDS.get(" ".join(num.lower().split()))
         if value is None:
             continue
-        unit = m.group("unit").lower().replace("calendar ", "").rstrip("s")
+        # PDF text breaks lines anywhere: "calendar\nday" is "calendar day"
+        unit = " ".join(m.group("unit").lower().split()).replace("calendar ", "").rstrip("s")
         unit = "business day" if unit.startswith("business") else unit
         days = value * UNIT_DAYS[unit]
         if unit == "month" and value % 12 == 0:

@@ -57,7 +57,8 @@ def test_invalid_dates_are_ignored():
 
 
 @pytest.mark.parametrize(
-    "text,days", [("sixty (60) days", 60), ("one (1) year", 365), ("12 months", 365), ("90 calendar days", 90), ("two weeks", 14)]
+    "text,days", [("sixty (60) days", 60), ("one (1) year", 365), ("12 months", 365), ("90 calendar days", 90), ("two weeks", 14),
+                  ("thirty (30) calendar\nday", 30), ("ten business\n  days", 10)]
 )
 def test_durations(text, days):
     assert find_durations(text)[0].days == days
