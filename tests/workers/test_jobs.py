@@ -135,6 +135,13 @@ def wait_for(rt, job_id: str, timeout: float = 180, until=("succeeded", "failed"
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
 
 
+def eventually(check, timeout: float = 30):
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return check()
+
+
 def indexed_counts(rt, collection: str) -> tuple[int, int, int]:
     """(chunk rows, dense vectors, BM25 entries) of a collection, each counted where it lives."""
     from retrieval.vector_index import faiss_ids
@@ -244,9 +251,7 @@ def test_webhook_is_signed_and_a_failing_receiver_is_retried(jobs_env, tmp_path,
     job = rt.submit_job("ingest", {"paths": [str(p)]}, "legal", callback_url=url)
     rt.start_worker()
     assert wait_for(rt, job["id"])["status"] == "succeeded"
-    deadline = time.monotonic() + 30
-    while not handler.calls and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert eventually(lambda: handler.calls)
     headers, body = handler.calls[0]
     secret = rt.jobs.webhook_secret(rt.settings.default_tenant)
     assert verify(secret, headers[HEADER], body)
@@ -257,9 +262,7 @@ def test_webhook_is_signed_and_a_failing_receiver_is_retried(jobs_env, tmp_path,
     [q] = contracts(tmp_path / "in2", 1)
     job2 = rt.submit_job("ingest", {"paths": [str(q)]}, "legal", callback_url=url)
     wait_for(rt, job2["id"])
-    deadline = time.monotonic() + 30
-    while len(rt.jobs.deliveries(job2["id"])) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    assert eventually(lambda: len(rt.jobs.deliveries(job2["id"])) >= 3)
     attempts = rt.jobs.deliveries(job2["id"])
     assert [a["attempt"] for a in attempts] == [1, 2, 3] and all(a["status_code"] == 500 and not a["delivered"] for a in attempts)
 
@@ -395,3 +398,21 @@ def test_review_and_answer_jobs_store_their_results(tmp_path):
     failed = wait_for(rt, missing["id"])
     assert failed["status"] == "failed" and "no-such-collection" in failed["error"]
     rt.job_queue.close()
+
+
+def test_embedded_queue_picks_up_jobs_a_stopped_process_left(tmp_path):
+    """The row is the truth: a job queued (or running) when its process stopped is run by
+    the next process's embedded queue."""
+    from workers.queue import EmbeddedJobQueue
+    from workers.runtime import Runtime
+
+    settings = Settings(data_dir=tmp_path / "var", _env_file=None)
+    rt = Runtime.create(settings)
+    [p] = contracts(tmp_path / "in", 1)
+    left, _ = rt.jobs.create("ingest", settings.default_tenant, {"paths": [str(p)]}, "legal")
+    queue = EmbeddedJobQueue(settings, lambda: rt)
+    assert queue.recover() == 1
+    queue.join()
+    assert wait_for(rt, left.id)["status"] == "succeeded"
+    assert queue.recover() == 0
+    queue.close()
