@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from generation.citations import claims, content_words, cited_numbers, strip_citations, support
+from generation.citations import claims, cited_numbers, content_words, split_sentences, strip_citations, support
 
 if TYPE_CHECKING:
     from workers.runtime import Runtime
@@ -116,8 +116,11 @@ def answer_form_scores(answer: Any) -> dict[str, float]:
     draft = getattr(answer, "draft", "") or ""
     d_starts, d_listed = _form(draft)
     draft_has_content = bool(content_words(strip_citations(draft)))
+    claims_without_marker = sum(1 for sentence in split_sentences(given)
+                                if content_words(strip_citations(sentence)) and not cited_numbers(sentence))
     return {
         "uncited": float(not answer.abstained and not answer.citations),
+        "uncited_claims": float(claims_without_marker),  # sentences stating something with no marker
         "starts_with_marker": float(starts),
         "marker_list": float(listed),
         # the old path answered with the draft whenever it had words; the fallback marks

@@ -275,7 +275,8 @@ class AnswerService:
                                     hits, usage, timings)
                 out.draft, out.unsupported_citations, out.unsupported_sentences = draft, dropped, unsupported
                 return out
-            body, citations, extractive = cite(" ".join(evidence[0].text.split()), [1]), [self._citation(1, evidence[0], docs)], True
+            quoted = " ".join(cite(s, [1]) for s in split_sentences(" ".join(evidence[0].text.split())))
+            body, citations, extractive, quoted = quoted, [self._citation(1, evidence[0], docs)], True, None
         elif self.settings.answer_excerpt_sentences > 0:
             quoted = self.excerpt_for(body, citations[0], evidence, docs)
         return Answer(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)", re.MULTILINE)  # a line without a full stop is a sentence too
+# A sentence ends at . ! ? followed by white space and a capital, digit, quote or bracket,
+# or at a line break: "1.5 percent", "Clause 3.12.4" and "Acme, Inc. and Globex" stay whole,
+# and a line without a full stop is a sentence too.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z0-9\"'(\[])|\s*\n\s*")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 STOPWORDS = frozenset(
     "a an the and or but if then of to in on at by for with from as is are was were be been being this that these "
@@ -27,7 +30,7 @@ def split_sentences(text: str) -> list[str]:
     """Sentences with their citation markers (a marker after the full stop stays with its sentence)."""
     # not across a line break: "[2]" leading the next line belongs to that line
     text = re.sub(r"([.!?])[ \t]*((?:\[\d+(?:\s*,\s*\d+)*\][ \t]*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text)
-    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
 _END = re.compile(r"^(.*?)\s*([.!?:;,\-]*)$", re.DOTALL)

@@ -25,7 +25,7 @@ from evaluation.suites.squad import _truthy
 
 DEPTH_CHUNKS = 20  # chunks ranked per question before collapsing to sections (as bench/retrieval.py)
 RETRIEVAL_KEYS = ["section_recall@1", "section_recall@5", "section_mrr@10", "latency_ms"]
-FORM_KEYS = ["uncited", "starts_with_marker", "marker_list", "draft_uncited", "draft_starts_with_marker",
+FORM_KEYS = ["uncited", "uncited_claims", "starts_with_marker", "marker_list", "draft_uncited", "draft_starts_with_marker",
              "draft_marker_list", "fallback_extractive"]
 ANSWER_KEYS = ["rouge_l", "rouge_l_with_excerpt", "extractive_rouge_l", "citation_in_gold_section", "citation_precision",
                "groundedness", "abstained", *FORM_KEYS, "answer_latency_ms"]

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 PAGES = [
     "Master Services Agreement between Northwind Ltd and Contoso Inc.\nThis agreement starts on 1 March 2025.",
-    "Fees.\nInvoices are payable within thirty days of receipt.\nLate payments bear interest of one percent per month.",
+    "Fees.\nInvoices are payable within thirty days of receipt.\nLate payments bear interest of 1.5 percent per month.",
     "Termination.\nEither party may terminate this agreement with ninety days written notice.\n"
     "The governing law of this agreement is the law of the State of California.",
 ]
@@ -124,6 +124,16 @@ def test_a_list_of_markers_becomes_cited_claims(rt):
     answer = ask(rt, draft, q)
     assert_grounded(rt, answer)
     assert answer.answer.count("California") == 1  # the echoed claim once, with its markers
+
+
+def test_decimals_and_abbreviations_are_not_cut_into_claims(rt):
+    """"1.5 percent" must not become "1 [n]. 5 percent [n]." (a wrong rate, validly cited)."""
+    q = "What interest do late payments bear?"
+    ev = evidence_texts(rt, q)
+    late = next(i for i, t in enumerate(ev, 1) if "interest" in t)
+    answer = ask(rt, f"Late payments bear interest of 1.5 percent per month [{late}]. Acme, Inc. and Globex agree.", q)
+    assert_grounded(rt, answer)
+    assert answer.answer == f"Late payments bear interest of 1.5 percent per month [{late}]." and not answer.extractive
 
 
 def test_stream_final_event_is_the_checked_form(rt):
