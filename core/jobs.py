@@ -10,9 +10,10 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import DocIntelError, NotFoundError
@@ -35,6 +36,11 @@ def job_summary(job: Job) -> dict[str, Any]:
         "callback_url": job.callback_url, "cancel_requested": bool(job.cancel_requested),
         "created_at": _iso(job.created_at), "started_at": _iso(job.started_at), "finished_at": _iso(job.finished_at),
     }
+
+
+def _aware(value):
+    """SQLite hands datetimes back without their zone; they were written in UTC."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
 
 
 def _iso(value) -> str | None:
@@ -101,21 +107,31 @@ class JobStore:
                 q = q.where(Job.kind == kind)
             return list(s.scalars(q))
 
-    def start(self, job_id: str) -> Job | None:
-        """Claim a job for running: queued, or running after a worker was lost. None when it
-        is finished or cancelled (a re-delivered message then does nothing)."""
+    def start(self, job_id: str, lease_s: float = 300.0, max_attempts: int = 5) -> Job | None:
+        """Claim a job for running: queued, or running with a row untouched for `lease_s`
+        (its worker was lost). None when it is finished, cancelled, or running elsewhere
+        (a duplicate delivery then does nothing). A job that has used `max_attempts` fails:
+        something in it keeps killing its worker."""
+        stale = utcnow() - timedelta(seconds=lease_s)
         with self.store.session() as s:
             n = s.execute(
-                update(Job).where(Job.id == job_id, Job.status.in_(("queued", "running")), Job.cancel_requested.is_(False))
+                update(Job).where(
+                    Job.id == job_id, Job.cancel_requested.is_(False), Job.attempts < max_attempts,
+                    or_(Job.status == "queued", and_(Job.status == "running", Job.updated_at < stale)))
                 .values(status="running", attempts=Job.attempts + 1, started_at=utcnow(), error=None, updated_at=utcnow())
             ).rowcount
-        if not n:
-            with self.store.session() as s:
-                job = s.get(Job, job_id)
-                if job is not None and job.status in ("queued", "running") and job.cancel_requested:
-                    self.finish(job_id, "cancelled", message="cancelled before it ran")
+        if n:
+            return self.get(job_id)
+        with self.store.session() as s:
+            job = s.get(Job, job_id)
+        if job is None or job.status in FINISHED:
             return None
-        return self.get(job_id)
+        if job.cancel_requested:
+            self.finish(job_id, "cancelled", message="cancelled before it ran")
+        elif job.attempts >= max_attempts and (job.status == "queued" or _aware(job.updated_at) < stale):
+            self.finish(job_id, "failed", error=f"the job was started {job.attempts} times and its worker was lost each "
+                                               "time (out of memory, or a document that crashes the parser?)")
+        return None
 
     def progress(self, job_id: str, fraction: float, message: str | None = None) -> None:
         with self.store.session() as s:
@@ -132,9 +148,16 @@ class JobStore:
             values["message"] = message
         if status == "succeeded":
             values["progress"] = 1.0
-        with self.store.session() as s:
-            s.execute(update(Job).where(Job.id == job_id).values(**values))
+        with self.store.session() as s:  # a finished job stays as it ended (a late give-up does not undo a cancel)
+            s.execute(update(Job).where(Job.id == job_id, Job.status.notin_(FINISHED)).values(**values))
         return self.get(job_id)
+
+    def requeue_running(self) -> int:
+        """Running rows back to queued: for the embedded queue at start, whose process was
+        the only one running them (so they are certainly orphaned)."""
+        with self.store.session() as s:
+            return s.execute(update(Job).where(Job.status == "running")
+                             .values(status="queued", message="re-queued: the process running it stopped")).rowcount
 
     def retry_later(self, job_id: str, reason: str) -> None:
         """A transient failure: back to queued with the reason, for the queue to retry."""

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # (a killed worker's job comes back after it).
     job_visibility_timeout_s: int = 6 * 3600
     job_max_retries: int = 5  # transient errors only (database, broker, LLM server)
+    # A running job whose row has not moved for this long may be claimed again (its worker
+    # is gone); running jobs report progress well within it.
+    job_lease_s: float = 300.0
+    job_max_attempts: int = 5  # a job that kills its worker this many times fails instead
     job_retry_backoff_s: float = 2.0
     embedded_job_threads: int = 1
     webhook_max_attempts: int = 5

@@ -10,6 +10,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -76,26 +77,47 @@ class Store:
 
     # -- tenants and collections -------------------------------------------------
     def tenant(self, name: str, create: bool = True) -> Tenant:
-        with self.session() as s:
-            row = s.scalar(select(Tenant).where(Tenant.name == name))
+        def find(s: Session) -> Tenant | None:
+            return s.scalar(select(Tenant).where(Tenant.name == name))
+
+        if not create:
+            with self.session() as s:
+                row = find(s)
             if row is None:
-                if not create:
-                    raise NotFoundError(f"tenant '{name}' does not exist")
-                row = Tenant(name=name)
-                s.add(row)
-                s.flush()
+                raise NotFoundError(f"tenant '{name}' does not exist")
             return row
+        return self._get_or_create(find, lambda: Tenant(name=name))
 
     def collection(self, tenant: str, name: str, create: bool = False) -> Collection:
         t = self.tenant(tenant, create=True)
-        with self.session() as s:
-            row = s.scalar(select(Collection).where(Collection.tenant_id == t.id, Collection.name == name))
+
+        def find(s: Session) -> Collection | None:
+            return s.scalar(select(Collection).where(Collection.tenant_id == t.id, Collection.name == name))
+
+        if not create:
+            with self.session() as s:
+                row = find(s)
             if row is None:
-                if not create:
-                    raise NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
-                row = Collection(tenant_id=t.id, name=name)
-                s.add(row)
-                s.flush()
+                raise NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
+            return row
+        return self._get_or_create(find, lambda: Collection(tenant_id=t.id, name=name))
+
+    def _get_or_create(self, find, make):
+        """The row, made if missing. Two processes making the same row at once (two workers
+        ingesting into a new collection) both end with the one that won."""
+        try:
+            with self.session() as s:
+                row = find(s)
+                if row is None:
+                    row = make()
+                    s.add(row)
+                    s.flush()
+                return row
+        except IntegrityError:
+            with self.session() as s:
+                row = find(s)
+            if row is None:
+                raise
             return row
 
     def list_collections(self, tenant: str) -> list[dict[str, Any]]:

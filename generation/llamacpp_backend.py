@@ -1,6 +1,8 @@
 """Embedded llama.cpp (llama-cpp-python): the default, fully offline on CPU."""
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,23 +45,40 @@ class LlamaCppGenerator:
         return completion
 
     def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str]:
+        """Pieces as they are decoded. Decoding runs on its own thread, holding the model for
+        the whole answer: a slow or vanished reader of the stream never keeps the process's
+        other model calls waiting beyond this one generation."""
         t0 = time.perf_counter()
         first = None
         pieces: list[str] = []
         finish = None
-        with self._lock:
-            for chunk in self.llm.create_chat_completion(
-                messages=as_dicts(messages), max_tokens=max_tokens, temperature=temperature,
-                stop=list(stop or []) or None, stream=True,
-            ):
-                choice = chunk["choices"][0]
-                finish = choice.get("finish_reason") or finish
-                piece = choice.get("delta", {}).get("content")
-                if piece:
-                    if first is None:
-                        first = time.perf_counter() - t0
-                    pieces.append(piece)
-                    yield piece
+        chunks: queue.Queue = queue.Queue()
+
+        def decode() -> None:
+            try:
+                with self._lock:
+                    for chunk in self.llm.create_chat_completion(
+                        messages=as_dicts(messages), max_tokens=max_tokens, temperature=temperature,
+                        stop=list(stop or []) or None, stream=True,
+                    ):
+                        chunks.put(chunk)
+            except BaseException as exc:  # handed to the reader
+                chunks.put(exc)
+            finally:
+                chunks.put(None)
+
+        threading.Thread(target=decode, name="llama-stream", daemon=True).start()
+        while (chunk := chunks.get()) is not None:
+            if isinstance(chunk, BaseException):
+                raise chunk
+            choice = chunk["choices"][0]
+            finish = choice.get("finish_reason") or finish
+            piece = choice.get("delta", {}).get("content")
+            if piece:
+                if first is None:
+                    first = time.perf_counter() - t0
+                pieces.append(piece)
+                yield piece
         text = "".join(pieces)
         prompt_tokens = sum(self.count_tokens(m.content) for m in messages)
         self.last_completion = Completion(

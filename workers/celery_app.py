@@ -28,6 +28,7 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=False,  # an error that escaped the job row is re-delivered, not dropped
         worker_prefetch_multiplier=1,  # a long job does not hold back the next one on another worker
         task_ignore_result=True,  # results live on the job row
         task_default_queue=queue_name(settings, "ingest"),

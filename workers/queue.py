@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from core.errors import DocIntelError
 from core.jobs import JobStore, job_summary
 from core.settings import Settings
 
@@ -41,8 +42,16 @@ def submit(runtime, job_queue: JobQueue, kind: str, payload: dict[str, Any], col
     jobs = JobStore(runtime.store)
     job, created = jobs.create(kind, runtime.tenant_name(tenant), payload, collection, idempotency_key, callback_url)
     if created:
-        job_queue.enqueue(job.id, kind)
+        try:
+            job_queue.enqueue(job.id, kind)
+        except Exception as exc:  # the broker is down: the row must not wait forever for a message
+            job = jobs.finish(job.id, "failed", error=f"the job could not be queued ({type(exc).__name__}: {exc}); submit it again")
+            raise JobQueueError(job.error) from exc
     return job_summary(job)
+
+
+class JobQueueError(DocIntelError):
+    """The queue did not take the job (e.g. Redis is not answering)."""
 
 
 class EmbeddedJobQueue:
@@ -71,7 +80,8 @@ class EmbeddedJobQueue:
     def recover(self) -> int:
         """Enqueue the jobs a previous process left queued or running (the row is the truth)."""
         jobs = JobStore(self.runtime_factory().store)
-        pending = [j for status in ("running", "queued") for j in jobs.list(status=status, limit=10_000)]
+        jobs.requeue_running()
+        pending = jobs.list(status="queued", limit=10_000)
         for job in reversed(pending):
             self.enqueue(job.id, job.kind)
         return len(pending)

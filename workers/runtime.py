@@ -218,10 +218,11 @@ class Runtime:
     def delete_collection(self, collection: str, tenant: str | None = None) -> dict[str, Any]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         docs = len(self.store.list_documents(coll.id))
-        self.store.delete_collection(coll.id)
-        # Rows first: a crash in between leaves orphan files, never rows without an index.
-        CollectionIndex(self.settings.index_dir / "collections" / str(coll.id), self.store, self.embedder, coll.id).drop()
-        forget_collection_index(self.settings, coll.id)
+        with self.writing(coll.id) as index:  # not while an ingest writes it
+            self.store.delete_collection(coll.id)
+            # Rows first: a crash in between leaves orphan files, never rows without an index.
+            index.drop()
+            forget_collection_index(self.settings, coll.id)
         return {"collection": collection, "deleted_documents": docs}
 
     def list_documents(self, collection: str, tenant: str | None = None) -> list[dict[str, Any]]:

@@ -108,40 +108,45 @@ TASKS = {"ingest": _ingest, "review": _review, "answer": _answer, "eval": _eval}
 
 def run_job(rt, job_id: str) -> str:
     """Run one job to its end state; returns the status. Raises TransientJobError for the
-    queue to retry (the row goes back to queued with the reason)."""
+    queue to retry (the row goes back to queued with the reason); if even the row cannot
+    be written, the error propagates and the message stays unacknowledged for re-delivery."""
     jobs = JobStore(rt.store)
+    transient = _transient_types()
     try:
-        job = jobs.start(job_id)
-    except _transient_types() as exc:
+        job = jobs.start(job_id, rt.settings.job_lease_s, rt.settings.job_max_attempts)
+        tenant = jobs.tenant_of(job) if job is not None else None
+    except transient as exc:
         raise TransientJobError(f"store unavailable: {exc}") from exc
-    if job is None:  # finished, cancelled, or unknown: a duplicate delivery does nothing
+    if job is None:  # finished, cancelled, running elsewhere, or unknown: a duplicate delivery does nothing
         log.info("job not runnable, skipped", extra={"job_id": job_id})
         return "skipped"
-    tenant = jobs.tenant_of(job)
     log.info("job started", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
 
     def report(fraction: float, message: str) -> None:
         jobs.progress(job.id, fraction, message)
 
     try:
-        result = TASKS[job.kind](rt, job, tenant, report, jobs)
-    except TransientJobError as exc:
-        jobs.retry_later(job.id, str(exc))
-        raise
-    except _transient_types() as exc:
-        jobs.retry_later(job.id, f"{type(exc).__name__}: {exc}")
-        raise TransientJobError(str(exc)) from exc
-    except (DocIntelError, ValueError, KeyError, FileNotFoundError) as exc:
-        finished = jobs.finish(job.id, "failed", error=_reason(exc))
-        log.warning("job failed", extra={"job_id": job.id, "error": finished.error})
-    except Exception as exc:  # a bug: recorded on the row, not retried forever
-        log.exception("job crashed", extra={"job_id": job.id})
-        finished = jobs.finish(job.id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
-    else:
-        status = "cancelled" if result.get("cancelled") else "succeeded"
-        finished = jobs.finish(job.id, status, result=result,
-                               message="cancelled; finished documents stay indexed" if status == "cancelled" else "done")
-        log.info("job finished", extra={"job_id": job.id, "status": status})
+        try:
+            result = TASKS[job.kind](rt, job, tenant, report, jobs)
+        except TransientJobError as exc:
+            jobs.retry_later(job.id, str(exc))
+            raise
+        except transient as exc:
+            jobs.retry_later(job.id, f"{type(exc).__name__}: {exc}")
+            raise TransientJobError(str(exc)) from exc
+        except (DocIntelError, ValueError, KeyError, FileNotFoundError) as exc:
+            finished = jobs.finish(job.id, "failed", error=_reason(exc))
+            log.warning("job failed", extra={"job_id": job.id, "error": finished.error})
+        except Exception as exc:  # a bug: recorded on the row, not retried forever
+            log.exception("job crashed", extra={"job_id": job.id})
+            finished = jobs.finish(job.id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+        else:
+            status = "cancelled" if result.get("cancelled") else "succeeded"
+            finished = jobs.finish(job.id, status, result=result,
+                                   message="cancelled; finished documents stay indexed" if status == "cancelled" else "done")
+            log.info("job finished", extra={"job_id": job.id, "status": status})
+    except transient as exc:  # the row itself could not be written: leave it to re-delivery / the lease
+        raise TransientJobError(f"store unavailable while finishing job {job.id}: {exc}") from exc
     if finished.callback_url:
         from workers.webhooks import deliver
 

@@ -37,7 +37,7 @@ def verify(secret: str, header: str, body: bytes, tolerance_s: int = 300, now: f
         return False
     if abs((now or time.time()) - timestamp) > tolerance_s:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
+    return hmac.compare_digest(sign(secret, timestamp, body).encode(), header.encode("utf-8", "replace"))
 
 
 def event(job) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def deliver(jobs: JobStore, job, settings: Settings, client: httpx.Client | None
             status, error = None, None
             try:
                 status = client.post(job.callback_url, content=body, headers=headers).status_code
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 error = f"{type(exc).__name__}: {exc}"
             ok = status is not None and 200 <= status < 300
             jobs.record_delivery(job.id, attempt, job.callback_url, status, error if not ok else None, ok)

@@ -106,9 +106,9 @@ class JsonlSuite:
             missing = [n for n in named if not (root / n).is_file()]
             if missing:
                 raise FileNotFoundError(f"documents named in {ctx.data.name} do not exist under {root}: {', '.join(missing[:5])}")
-            index = rt.index(coll.id, writer=True)
-            results = [rt.ingestor.ingest_file(coll.id, root / n, index, name=Path(n).as_posix()) for n in named]
-            index.save()
+            with rt.writing(coll.id) as index:
+                results = [rt.ingestor.ingest_file(coll.id, root / n, index, name=Path(n).as_posix()) for n in named]
+                index.save()
         ctx.state["ingest"] = {s: sum(r.status == s for r in results) for s in ("indexed", "unchanged", "failed")}
         ctx.state["doc_ids"] = {d.name: d.id for d in rt.store.list_documents(coll.id) if d.status == "indexed"}
 

@@ -87,14 +87,14 @@ def jobs_env(request, tmp_path):
     # embedded is the laptop mode (SQLite); Celery workers share a PostgreSQL schema, as deployed
     base = request.getfixturevalue("pg_settings") if request.param == "celery" else Settings(data_dir=tmp_path / "var", _env_file=None)
     settings = base.model_copy(update=dict(job_queue=request.param, redis_url=redis_url, queue_prefix=prefix,
-                                           job_visibility_timeout_s=8, job_retry_backoff_s=0.2, webhook_backoff_s=0.05,
+                                           job_visibility_timeout_s=8, job_retry_backoff_s=0.2, job_lease_s=2, webhook_backoff_s=0.05,
                                            webhook_max_attempts=3))
     rt = Runtime.create(settings)
     workers: list[Worker] = []
     env = {**os.environ, "DOCINTEL_DATA_DIR": str(settings.data_dir), "DOCINTEL_REDIS_URL": redis_url,
            "DOCINTEL_DATABASE_URL": settings.database_url, "DOCINTEL_DATABASE_SCHEMA": settings.database_schema,
            "DOCINTEL_QUEUE_PREFIX": prefix, "DOCINTEL_JOB_QUEUE": "celery", "DOCINTEL_JOB_VISIBILITY_TIMEOUT_S": "8",
-           "DOCINTEL_JOB_RETRY_BACKOFF_S": "0.2", "DOCINTEL_WEBHOOK_BACKOFF_S": "0.05", "DOCINTEL_WEBHOOK_MAX_ATTEMPTS": "3"}
+           "DOCINTEL_JOB_RETRY_BACKOFF_S": "0.2", "DOCINTEL_JOB_LEASE_S": "2", "DOCINTEL_WEBHOOK_BACKOFF_S": "0.05", "DOCINTEL_WEBHOOK_MAX_ATTEMPTS": "3"}
     if request.param == "celery":
         try:
             _redis(redis_url).ping()
