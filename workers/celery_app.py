@@ -58,7 +58,10 @@ def _run_job(task, job_id: str) -> str:
 
     rt = _worker_runtime()
     try:
-        return run_job(rt, job_id)
+        status = run_job(rt, job_id)
+        if status == "busy":  # not a failure: does not count against the retries
+            raise task.retry(countdown=rt.settings.job_lease_s, max_retries=None)
+        return status
     except TransientJobError as exc:
         retries = task.request.retries
         if retries >= rt.settings.job_max_retries:

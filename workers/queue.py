@@ -99,8 +99,10 @@ class EmbeddedJobQueue:
                 if job_id is None:
                     return
                 try:
-                    run_job(self.runtime_factory(), job_id)
-                    self._retries.pop(job_id, None)
+                    if run_job(self.runtime_factory(), job_id) == "busy":
+                        self._later(job_id, self.settings.job_lease_s)
+                    else:
+                        self._retries.pop(job_id, None)
                 except TransientJobError as exc:
                     self._retry(job_id, exc)
                 except Exception:  # never let one job kill the worker thread
@@ -117,6 +119,9 @@ class EmbeddedJobQueue:
             return
         delay = self.settings.job_retry_backoff_s * 2 ** (n - 1)
         log.warning("job retry scheduled", extra={"job_id": job_id, "retry": n, "delay_s": delay, "error": str(exc)})
+        self._later(job_id, delay)
+
+    def _later(self, job_id: str, delay: float) -> None:
         timer = threading.Timer(delay, self._queue.put, args=(job_id,))
         timer.daemon = True
         timer.start()

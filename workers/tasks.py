@@ -117,8 +117,17 @@ def run_job(rt, job_id: str) -> str:
         tenant = jobs.tenant_of(job) if job is not None else None
     except transient as exc:
         raise TransientJobError(f"store unavailable: {exc}") from exc
-    if job is None:  # finished, cancelled, running elsewhere, or unknown: a duplicate delivery does nothing
-        log.info("job not runnable, skipped", extra={"job_id": job_id})
+    if job is None:
+        try:
+            current = jobs.get(job_id)
+        except DocIntelError:
+            return "skipped"  # unknown job id
+        if current.status in ("running", "queued"):
+            # Running elsewhere (its row moved within the lease), or claimable later: come back
+            # after the lease instead of dropping the message, in case that worker is gone.
+            log.info("job busy elsewhere, retried after the lease", extra={"job_id": job_id})
+            return "busy"
+        log.info("job already ended, delivery skipped", extra={"job_id": job_id, "status": current.status})
         return "skipped"
     log.info("job started", extra={"job_id": job.id, "kind": job.kind, "attempt": job.attempts})
 
