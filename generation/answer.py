@@ -181,19 +181,6 @@ class AnswerService:
                 valid = [scored[0][1]]
         return valid, lost
 
-    def check(self, text: str, evidence: Sequence[Evidence], docs: dict | None = None) -> tuple[list[Citation], int]:
-        """Keep citations whose evidence supports the sentence; attribute uncited sentences
-        to evidence that clearly supports them. Returns (citations, dropped count). `docs`
-        caches the cited documents for the caller (see _citation)."""
-        chosen: dict[int, None] = {}
-        dropped = 0
-        for sentence in split_sentences(text):
-            valid, lost = self._verified(sentence, evidence)
-            dropped += lost
-            chosen.update(dict.fromkeys(valid))
-        docs = {} if docs is None else docs
-        return [self._citation(n, evidence[n - 1], docs) for n in chosen], dropped
-
     def ground(self, text: str, evidence: Sequence[Evidence], docs: dict | None = None) -> tuple[str, list[Citation], int, int]:
         """The model's text rewritten so that every claim carries its verified markers after
         it: sentences no evidence supports are dropped, bare markers and list numbers too,
@@ -201,7 +188,7 @@ class AnswerService:
         markers. Returns (text, citations, dropped markers, dropped sentences); the text has
         no claim unless it has a citation."""
         claims: dict[str, tuple[str, list[int]]] = {}
-        parts: list[str | None] = []  # None marks a claim's place, filled from `claims`
+        parts: list[str] = []  # sentences in order: a claim's key (filled from `claims`) or a sentence as is
         dropped = unsupported = 0
         for sentence in split_sentences(text):
             plain = strip_citations(sentence)
@@ -275,8 +262,8 @@ class AnswerService:
                                     hits, usage, timings)
                 out.draft, out.unsupported_citations, out.unsupported_sentences = draft, dropped, unsupported
                 return out
-            quoted = " ".join(cite(s, [1]) for s in split_sentences(" ".join(evidence[0].text.split())))
-            body, citations, extractive, quoted = quoted, [self._citation(1, evidence[0], docs)], True, None
+            body = " ".join(cite(s, [1]) for s in split_sentences(" ".join(evidence[0].text.split())))
+            citations, extractive = [self._citation(1, evidence[0], docs)], True
         elif self.settings.answer_excerpt_sentences > 0:
             quoted = self.excerpt_for(body, citations[0], evidence, docs)
         return Answer(

@@ -79,7 +79,7 @@ def test_citation_check_keeps_supported_and_drops_unsupported(rt):
         f"The law of the State of New York governs the agreement."
         f" Something [99]."
     )
-    citations, dropped = svc.check(text, evidence)
+    _, citations, dropped, _ = svc.ground(text, evidence)
     assert [c.source for c in citations] == [term, law]  # the uncited New York sentence is attributed
     assert dropped == 2  # the banana sentence and the out-of-range [99]
     for c in citations:
