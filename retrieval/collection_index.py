@@ -135,7 +135,9 @@ _THREAD_LOCKS: dict[str, threading.Lock] = {}
 
 
 @contextmanager
-def collection_writer(settings: Settings, store: Store, embedder: Embedder, collection_id: int) -> Iterator[CollectionIndex]:
+def collection_writer(
+    settings: Settings, store: Store, embedder: Embedder, collection_id: int, repair: bool = True
+) -> Iterator[CollectionIndex]:
     """The one writer of a collection's index, across threads and processes.
 
     An exclusive lock on `<collection>.lock` (flock; the index folder is on one machine or a
@@ -154,8 +156,9 @@ def collection_writer(settings: Settings, store: Store, embedder: Embedder, coll
         try:
             index = open_collection_index(settings, store, embedder, collection_id)
             index.refresh()
-            index.reconcile()
-            index.reconciled = True
+            if repair:  # not for a collection about to be dropped
+                index.reconcile()
+                index.reconciled = True
             yield index
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)

@@ -90,9 +90,9 @@ class Runtime:
     def index(self, collection_id: int, writer: bool = False) -> CollectionIndex:
         return open_collection_index(self.settings, self.store, self.embedder, collection_id, writer=writer)
 
-    def writing(self, collection_id: int):
+    def writing(self, collection_id: int, repair: bool = True):
         """The collection's index as its one writer (a lock across processes; see collection_writer)."""
-        return collection_writer(self.settings, self.store, self.embedder, collection_id)
+        return collection_writer(self.settings, self.store, self.embedder, collection_id, repair)
 
     # -- use cases ---------------------------------------------------------------------
     def ingest(
@@ -218,7 +218,7 @@ class Runtime:
     def delete_collection(self, collection: str, tenant: str | None = None) -> dict[str, Any]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         docs = len(self.store.list_documents(coll.id))
-        with self.writing(coll.id) as index:  # not while an ingest writes it
+        with self.writing(coll.id, repair=False) as index:  # not while an ingest writes it
             self.store.delete_collection(coll.id)
             # Rows first: a crash in between leaves orphan files, never rows without an index.
             index.drop()
