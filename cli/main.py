@@ -125,7 +125,6 @@ def ask(
     """Answer a question from a collection, with checked citations. Streams without --json."""
     from core.types import SearchFilters
     from generation.answer import Answer
-    from generation.citations import quoted_excerpt
 
     rt = _runtime()
     filters = SearchFilters(document_ids=document_id) if document_id else None
@@ -134,24 +133,17 @@ def ask(
             result = rt.ask(question, collection, k, tenant, filters=filters)
             emit(result.to_dict(), True, "")
             return
-        result, draft = None, []
+        result = None
         for item in rt.ask_stream(question, collection, k, tenant, filters=filters):
             if isinstance(item, Answer):
                 result = item
-            else:
-                draft.append(item)
+            else:  # checked text only: the pieces join to the answer and its quoted excerpt
                 typer.echo(item, nl=False)
     except (DocIntelError, ValueError) as exc:
         fail(exc, as_json)
     if result is None:
         return
-    if draft:
-        typer.echo("")
-    # The stream is the model's draft; what was checked is printed when it differs.
-    if result.abstained or " ".join(result.answer.split()) != " ".join("".join(draft).split()):
-        typer.echo(result.answer if result.abstained or not draft else f"Checked answer: {result.answer}")
-    if result.excerpt:
-        typer.echo(f"\n{quoted_excerpt(result.excerpt.text, result.excerpt.citation.source)}")
+    typer.echo("")
     for c in result.citations:
         typer.echo(f"  [{c.source}] {c.document_name} p.{c.page}: \"{' '.join(c.quote.split())[:160]}\"")
     t = result.timings

@@ -120,6 +120,24 @@ class Settings(BaseSettings):
     # each on CPU; see docs/benchmarks.md before turning on).
     review_explain: bool = False
 
+    # HTTP API (api/, `docintel serve`)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    # Every /v1 route needs `Authorization: Bearer <key>` (`docintel keys create`). Off only
+    # for a single-user laptop: every request is then the default tenant with every scope.
+    api_auth: bool = True
+    # Requests per key (or per client address without auth), a moving window in the
+    # `limits` library's notation; Redis-backed when job_queue is celery, else in memory.
+    rate_limit: str = "600/minute"
+    cors_origins: list[str] = []
+    max_upload_bytes: int = 50 * 1024 * 1024  # one file
+    max_upload_files: int = 50  # one request
+    max_document_pages: int = 2000
+    # A DOCX is a zip: refused when it would unpack past this, or past max_zip_ratio x its size.
+    max_unzipped_bytes: int = 200 * 1024 * 1024
+    max_zip_ratio: int = 100
+    max_request_bytes: int = 600 * 1024 * 1024
+
     log_level: str = "INFO"
     log_json: bool = False
 

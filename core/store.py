@@ -152,6 +152,19 @@ class Store:
                 raise NotFoundError(f"document {document_id} does not exist in this collection")
             return row
 
+    def tenant_document(self, tenant: str, document_id: int) -> tuple[Document, Collection]:
+        """A document by id within one tenant. Another tenant's document is "not found", the
+        same as a missing one, so ids never tell whether something exists elsewhere."""
+        with self.session() as s:
+            row = s.execute(
+                select(Document, Collection).join(Collection, Collection.id == Document.collection_id)
+                .join(Tenant, Tenant.id == Collection.tenant_id)
+                .where(Document.id == document_id, Tenant.name == tenant)
+            ).first()
+        if row is None:
+            raise NotFoundError(f"document {document_id} does not exist")
+        return row[0], row[1]
+
     def list_documents(self, collection_id: int) -> list[Document]:
         with self.session() as s:
             return list(s.scalars(select(Document).where(Document.collection_id == collection_id).order_by(Document.id)))

@@ -10,6 +10,7 @@ model that says the sources lack the answer, gives an abstention.
 """
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -18,12 +19,15 @@ from dataclasses import asdict, dataclass, field
 from core.settings import Settings
 from core.store import Store
 from core.types import SearchFilters, SearchHit
-from generation.base import Generator, Message, Usage
-from generation.citations import cite, cited_numbers, content_words, quoted_excerpt, split_sentences, strip_citations, support
+from generation.base import Completion, Generator, Message, Usage
+from generation.citations import (cite, cited_numbers, content_words, quoted_excerpt, settled_sentences, split_sentences,
+                                  strip_citations, support)
 from generation.evidence import Evidence, excerpt, select_evidence
 from generation.prompts import NOT_FOUND, answer_messages, condense_messages
 from retrieval.collection_index import CollectionIndex
 from retrieval.search import SearchService
+
+log = logging.getLogger(__name__)
 
 _REFUSAL = re.compile(
     r"(not_?found|not (?:mentioned|stated|specified|provided|included|found|available|contained)"
@@ -39,17 +43,16 @@ _REFUSAL = re.compile(
 COPIED_SUPPORT = 0.9
 
 
+def _is_refusal(sentence: str, sources: str) -> bool:
+    plain = strip_citations(sentence)
+    return NOT_FOUND in sentence or bool(_REFUSAL.search(plain) and support(plain, sources) < COPIED_SUPPORT)
+
+
 def refuses(text: str, evidence_texts: Sequence[str]) -> bool:
     """The model says the evidence does not hold the answer: NOT_FOUND, or a sentence with
     a refusal phrase that is the model's own words rather than a copy of the evidence."""
-    if NOT_FOUND in text:
-        return True
     sources = " ".join(evidence_texts)
-    for sentence in split_sentences(text):
-        plain = strip_citations(sentence)
-        if _REFUSAL.search(plain) and support(plain, sources) < COPIED_SUPPORT:
-            return True
-    return False
+    return any(_is_refusal(sentence, sources) for sentence in split_sentences(text))
 
 
 @dataclass
@@ -75,6 +78,85 @@ class Excerpt:
 
 # A list number the sentence splitter cut off ("1." of "1. Press HOME") is not a claim.
 _LIST_NUMBER = re.compile(r"^\(?\d{1,2}[.)]?$")
+
+
+class Grounding:
+    """The check, one sentence at a time, so that a streamed answer can be sent as it is
+    verified and the stream is exactly the checked answer.
+
+    Sentences no evidence supports are dropped, bare markers and list numbers too; a claim
+    repeated right after itself (the small model echoes its numbered evidence) is kept once
+    with all its markers. Text is final, and returned by `add`, once a later claim begins:
+    until then the last claim may still gain markers. A refusal ("the documents do not
+    say") before any verified claim makes the answer an abstention; after one, it is
+    dropped like any unsupported sentence."""
+
+    def __init__(self, service: "AnswerService", evidence: Sequence[Evidence]):
+        self.service, self.evidence = service, evidence
+        self.claims: dict[str, tuple[str, list[int]]] = {}
+        self.parts: list[tuple[str, str]] = []  # ("claim", key) | ("text", sentence), in order
+        self.sent = 0  # parts already returned
+        self.text = ""  # what has been returned, joined
+        self.dropped = self.unsupported = 0
+        self.refused = False
+        self._sources = " ".join(ev.text for ev in evidence)
+
+    def _render(self, part: tuple[str, str]) -> str:
+        kind, value = part
+        return cite(*self.claims[value]) if kind == "claim" else value
+
+    def _release(self, upto: int) -> str:
+        out = " ".join(self._render(p) for p in self.parts[self.sent:upto])
+        if not out:
+            return ""
+        out = f" {out}" if self.text else out
+        self.sent, self.text = upto, self.text + out
+        return out
+
+    def add(self, sentence: str) -> str:
+        """Check one sentence; returns the text that became final ("" if none)."""
+        if self.refused:
+            return ""
+        plain = strip_citations(sentence)
+        if not plain or _LIST_NUMBER.match(plain):
+            return ""
+        if _is_refusal(sentence, self._sources):
+            if self.claims:
+                self.unsupported += 1
+            else:
+                self.refused = True
+            return ""
+        if not content_words(plain):  # "Yes." states nothing a source must back
+            self.parts.append(("text", cite(plain, [])))
+            return ""
+        valid, lost = self.service._verified(sentence, self.evidence)
+        self.dropped += lost
+        if not valid:
+            self.unsupported += 1
+            return ""
+        key = " ".join(content_words(plain))
+        last_claim = next((i for i in range(len(self.parts) - 1, -1, -1) if self.parts[i][0] == "claim"), None)
+        if key in self.claims:
+            if last_claim is not None and self.parts[last_claim][1] == key:
+                self.claims[key][1].extend(n for n in valid if n not in self.claims[key][1])
+            return ""  # an echo of an earlier claim, already said
+        self.claims[key] = (plain, list(valid))
+        self.parts.append(("claim", key))
+        # Everything before this claim is final now.
+        return self._release(len(self.parts) - 1)
+
+    def close(self) -> str:
+        """The end of the draft: the rest becomes final (nothing when no claim was verified)."""
+        return self._release(len(self.parts)) if self.claims and not self.refused else ""
+
+    def citations(self, docs: dict | None = None) -> list[Citation]:
+        if self.refused:
+            return []
+        numbers = list(dict.fromkeys(n for _, ns in self.claims.values() for n in ns))
+        docs = {} if docs is None else docs
+        return [self.service._citation(n, self.evidence[n - 1], docs) for n in numbers]
+
+
 
 
 @dataclass
@@ -183,37 +265,13 @@ class AnswerService:
 
     def ground(self, text: str, evidence: Sequence[Evidence], docs: dict | None = None) -> tuple[str, list[Citation], int, int]:
         """The model's text rewritten so that every claim carries its verified markers after
-        it: sentences no evidence supports are dropped, bare markers and list numbers too,
-        a claim repeated (an echo of several evidence lines) is kept once with all its
-        markers. Returns (text, citations, dropped markers, dropped sentences); the text has
-        no claim unless it has a citation."""
-        claims: dict[str, tuple[str, list[int]]] = {}
-        parts: list[str] = []  # sentences in order: a claim's key (filled from `claims`) or a sentence as is
-        dropped = unsupported = 0
+        it (see Grounding). Returns (text, citations, dropped markers, dropped sentences);
+        the text has no claim unless it has a citation."""
+        g = Grounding(self, evidence)
         for sentence in split_sentences(text):
-            plain = strip_citations(sentence)
-            if not plain or _LIST_NUMBER.match(plain):
-                continue
-            if not content_words(plain):  # "Yes." states nothing a source must back
-                parts.append(cite(plain, []))
-                continue
-            valid, lost = self._verified(sentence, evidence)
-            dropped += lost
-            if not valid:
-                unsupported += 1
-                continue
-            key = " ".join(content_words(plain))
-            if key in claims:
-                claims[key][1].extend(n for n in valid if n not in claims[key][1])
-            else:
-                claims[key] = (plain, list(valid))
-                parts.append(key)
-        if not claims:
-            return "", [], dropped, unsupported
-        out = " ".join(cite(*claims[p]) if p in claims else p for p in parts)
-        numbers = list(dict.fromkeys(n for _, ns in claims.values() for n in ns))
-        docs = {} if docs is None else docs
-        return out, [self._citation(n, evidence[n - 1], docs) for n in numbers], dropped, unsupported
+            g.add(sentence)
+        g.close()
+        return g.text, g.citations(docs), g.dropped, g.unsupported
 
     def excerpt_for(self, body: str, first: Citation, evidence: Sequence[Evidence], docs: dict | None = None) -> Excerpt | None:
         """The first cited passage, quoted verbatim with the sentences after it in its chunk;
@@ -246,14 +304,22 @@ class AnswerService:
             return f"retrieval: best evidence similarity {best:.2f} < {self.settings.abstain_min_similarity}"
         return None
 
-    def finish(self, question: str, standalone: str, hits, evidence, text: str, usage: Usage, timings: dict) -> Answer:
+    def finish(self, question: str, standalone: str, hits, evidence, text: str, usage: Usage, timings: dict,
+               grounding: Grounding | None = None) -> Answer:
+        """The checked Answer from the model's text (`grounding`: the check a stream already ran)."""
         draft = text.strip()
-        if refuses(draft, [ev.text for ev in evidence]):
+        if grounding is None:
+            grounding = Grounding(self, evidence)
+            for sentence in split_sentences(draft):
+                grounding.add(sentence)
+        grounding.close()
+        if grounding.refused:
             out = self._abstain(question, standalone, "model: the evidence does not contain the answer", hits, usage, timings)
             out.draft = draft
             return out
         docs: dict = {}  # documents the citations quote, loaded once for the check and the excerpt
-        body, citations, dropped, unsupported = self.ground(draft, evidence, docs)
+        body, citations = grounding.text, grounding.citations(docs)
+        dropped, unsupported = grounding.dropped, grounding.unsupported
         extractive, quoted = False, None
         if not citations:
             # Nothing the model wrote is backed by its evidence (or it wrote nothing usable).
@@ -291,29 +357,53 @@ class AnswerService:
         self, index: CollectionIndex, question: str, k: int | None = None,
         history: Sequence[Message] = (), filters: SearchFilters | None = None,
     ) -> Iterator[str | Answer]:
-        """Yields text pieces as the model writes them, then the checked Answer last."""
+        """The checked answer in pieces as its sentences are verified, then the Answer last.
+        The pieces join to exactly `Answer.display_text()`: nothing unchecked is ever sent.
+        Closing the iterator early stops the model (the next caller gets it)."""
         t0 = time.perf_counter()
         standalone, hits, evidence, timings = self.prepare(index, question, k, history, filters)
         reason = self.weak(evidence)
         if reason:
             timings["total"] = time.perf_counter() - t0
-            yield self._abstain(question, standalone, reason, hits, Usage(), timings)
+            out = self._abstain(question, standalone, reason, hits, Usage(), timings)
+            yield out.display_text()
+            yield out
             return
-        pieces = []
         messages = answer_messages(standalone, [ev.text for ev in evidence])
-        for piece in self.generator.stream(messages, max_tokens=self.settings.answer_max_tokens):
-            pieces.append(piece)
-            yield piece
-        completion = self.generator.last_completion
+        grounding = Grounding(self, evidence)
+        draft, checked, sent = "", 0, ""
+        completion = None
+        first_piece = None
+        for item in self.generator.stream(messages, max_tokens=self.settings.answer_max_tokens):
+            if isinstance(item, Completion):
+                completion = item
+                continue
+            draft += item
+            settled = settled_sentences(draft)
+            for sentence in settled[checked:]:
+                piece = grounding.add(sentence)
+                if piece:
+                    first_piece = first_piece or time.perf_counter() - t0
+                    sent += piece
+                    yield piece
+            checked = len(settled)
+        for sentence in split_sentences(draft)[checked:]:
+            grounding.add(sentence)
         usage = completion.usage if completion else Usage()
         timings.update(
             first_token=(completion.timings.get("first_token", 0.0) if completion else 0.0),
+            first_checked=first_piece or time.perf_counter() - t0,
             generate=(completion.timings.get("total", 0.0) if completion else 0.0),
             total=time.perf_counter() - t0,
         )
-        # The pieces are the model's draft; the final Answer is its checked form (which may
-        # drop sentences, move markers or fall back to the evidence), so clients show that.
-        yield self.finish(question, standalone, hits, evidence, "".join(pieces), usage, timings)
+        out = self.finish(question, standalone, hits, evidence, draft, usage, timings, grounding)
+        whole = out.display_text()
+        # By construction the pieces sent are the start of the checked answer.
+        if not whole.startswith(sent):  # pragma: no cover - a bug; the final Answer stays the truth
+            log.error("streamed pieces are not the checked answer", extra={"sent": sent[:200], "answer": whole[:200]})
+        elif whole[len(sent):]:
+            yield whole[len(sent):]
+        yield out
 
 
 def _usage(u: Usage) -> dict:

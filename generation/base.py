@@ -44,8 +44,9 @@ class Generator(Protocol):
 
     def stream(
         self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None
-    ) -> Iterator[str]:
-        """Yields text pieces; afterwards `last_completion` holds the full Completion."""
+    ) -> Iterator[str | Completion]:
+        """Yields text pieces, then the whole Completion (text, usage, timings) as the last
+        item: per call, so concurrent streams on one instance never mix their usage."""
         ...
 
 

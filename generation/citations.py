@@ -33,6 +33,22 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+# A last piece that is only markers (or half of one): "[1" may still become "X. [1]",
+# whose marker belongs to the sentence before it.
+_MARKERS_ONLY = re.compile(r"^[\[\]\d,\s]*$")
+
+
+def settled_sentences(prefix: str) -> list[str]:
+    """The sentences of a text still being written that what comes next cannot change
+    (for checking a streamed answer sentence by sentence): all but the last, and not the
+    one before a trailing marker either."""
+    pieces = split_sentences(prefix)
+    keep = len(pieces) - 1
+    if pieces and _MARKERS_ONLY.match(pieces[-1]):
+        keep -= 1
+    return pieces[:max(0, keep)]
+
+
 _END = re.compile(r"^(.*?)\s*([.!?:;,\-]*)$", re.DOTALL)
 
 

@@ -19,7 +19,6 @@ class LlamaCppGenerator:
         self.llm = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads, seed=seed, verbose=False)
         self.load_seconds = time.perf_counter() - t0
         self.model_id = model_id
-        self.last_completion: Completion | None = None
         # A llama context is not safe for concurrent calls, and the process runs one model call at a time.
         self._lock = MODEL_CALL
 
@@ -41,26 +40,30 @@ class LlamaCppGenerator:
             finish_reason=choice.get("finish_reason"),
             timings={"total": time.perf_counter() - t0},
         )
-        self.last_completion = completion
         return completion
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str]:
-        """Pieces as they are decoded. Decoding runs on its own thread, holding the model for
-        the whole answer: a slow or vanished reader of the stream never keeps the process's
-        other model calls waiting beyond this one generation."""
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str | Completion]:
+        """Pieces as they are decoded, then the Completion. Decoding runs on its own thread
+        and holds the model only while someone reads: closing this iterator (a client that
+        disconnects) stops it at the next token and frees the model for the next caller."""
         t0 = time.perf_counter()
         first = None
         pieces: list[str] = []
         finish = None
         chunks: queue.Queue = queue.Queue()
+        abandoned = threading.Event()
 
         def decode() -> None:
             try:
                 with self._lock:
+                    if abandoned.is_set():
+                        return
                     for chunk in self.llm.create_chat_completion(
                         messages=as_dicts(messages), max_tokens=max_tokens, temperature=temperature,
                         stop=list(stop or []) or None, stream=True,
                     ):
+                        if abandoned.is_set():
+                            break  # closing llama-cpp's generator ends the decode loop
                         chunks.put(chunk)
             except BaseException as exc:  # handed to the reader
                 chunks.put(exc)
@@ -68,20 +71,24 @@ class LlamaCppGenerator:
                 chunks.put(None)
 
         threading.Thread(target=decode, name="llama-stream", daemon=True).start()
-        while (chunk := chunks.get()) is not None:
-            if isinstance(chunk, BaseException):
-                raise chunk
-            choice = chunk["choices"][0]
-            finish = choice.get("finish_reason") or finish
-            piece = choice.get("delta", {}).get("content")
-            if piece:
-                if first is None:
-                    first = time.perf_counter() - t0
-                pieces.append(piece)
-                yield piece
+        try:
+            while (chunk := chunks.get()) is not None:
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                choice = chunk["choices"][0]
+                finish = choice.get("finish_reason") or finish
+                piece = choice.get("delta", {}).get("content")
+                if piece:
+                    if first is None:
+                        first = time.perf_counter() - t0
+                    pieces.append(piece)
+                    yield piece
+        finally:
+            abandoned.set()
         text = "".join(pieces)
         prompt_tokens = sum(self.count_tokens(m.content) for m in messages)
-        self.last_completion = Completion(
+        # Its own usage travels with each stream, never on the shared instance.
+        yield Completion(
             text=text, model=self.model_id,
             usage=Usage(prompt_tokens, self.count_tokens(text) if text else 0),
             finish_reason=finish,

@@ -24,7 +24,6 @@ class OpenAIGenerator:
         self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries)
         self.model = model
         self.model_id = f"openai:{model}@{base_url}"
-        self.last_completion: Completion | None = None
 
     def _call(self, **kwargs):
         try:
@@ -46,10 +45,9 @@ class OpenAIGenerator:
             finish_reason=choice.finish_reason,
             timings={"total": time.perf_counter() - t0},
         )
-        self.last_completion = completion
         return completion
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str | Completion]:
         t0 = time.perf_counter()
         first = None
         pieces: list[str] = []
@@ -77,10 +75,15 @@ class OpenAIGenerator:
                     yield piece
         except self._openai.APIError as exc:
             raise GeneratorError(f"LLM stream failed: {exc}") from exc
+        finally:  # a reader that stops early closes the HTTP stream, freeing the server's slot
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
         if not usage.completion_tokens:
             # servers that ignore include_usage send one token per event
             usage = Usage(usage.prompt_tokens, content_events)
-        self.last_completion = Completion(
+        # Its own usage travels with each stream, never on the shared instance.
+        yield Completion(
             text="".join(pieces), model=self.model_id, usage=usage, finish_reason=finish,
             timings={"first_token": first or 0.0, "total": time.perf_counter() - t0},
         )

@@ -17,7 +17,6 @@ class TransformersGenerator:
         self.model.eval()
         self.device = device
         self.model_id = f"transformers:{model_dir}"
-        self.last_completion: Completion | None = None
 
     def _inputs(self, messages: Sequence[Message]):
         return self.tokenizer.apply_chat_template(
@@ -55,10 +54,9 @@ class TransformersGenerator:
             finish_reason="stop" if stopped or new.shape[0] < max_tokens else "length",
             timings={"total": time.perf_counter() - t0},
         )
-        self.last_completion = completion
         return completion
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str | Completion]:
         import torch
         from transformers import TextIteratorStreamer
 
@@ -87,7 +85,8 @@ class TransformersGenerator:
                 yield piece
         thread.join()
         text = "".join(pieces)
-        self.last_completion = Completion(
+        # Its own usage travels with each stream, never on the shared instance.
+        yield Completion(
             text=text, model=self.model_id,
             usage=Usage(int(inputs["input_ids"].shape[1]), len(self.tokenizer.encode(text, add_special_tokens=False))),
             finish_reason="stop",

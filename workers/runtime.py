@@ -183,11 +183,12 @@ class Runtime:
         history: Sequence[Message] = (),
         filters: SearchFilters | None = None,
     ) -> Iterator:
-        """Text pieces as they are generated, then the checked Answer as the last item."""
+        """The checked answer in pieces, then the Answer as the last item; the pieces join to
+        `Answer.display_text()` (generation.answer.AnswerService.stream)."""
         coll = self.store.collection(self.tenant_name(tenant), collection)
         routed = self._contract_term_answer(question, coll.id, history, filters)
         if routed is not None:
-            return iter([routed])
+            return iter([routed.display_text(), routed])
         return self.answer_service.stream(self.index(coll.id), question, k, history, filters)
 
     def review(

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from generation.base import Message
+from generation.base import Completion, Message
 from generation.openai_backend import GeneratorError, OpenAIGenerator
 
 pytestmark = pytest.mark.slow
@@ -21,9 +21,10 @@ def check_generator(gen):
     assert isinstance(out.text, str) and out.text.strip()
     assert out.usage.prompt_tokens > 0 and 0 < out.usage.completion_tokens <= 8
     assert out.timings["total"] > 0 and out.model == gen.model_id
-    pieces = list(gen.stream(MESSAGES, max_tokens=8, temperature=0.0))
-    assert pieces and "".join(pieces) == gen.last_completion.text
-    assert gen.last_completion.usage.completion_tokens > 0
+    *pieces, completion = list(gen.stream(MESSAGES, max_tokens=8, temperature=0.0))
+    assert isinstance(completion, Completion) and all(isinstance(p, str) for p in pieces)
+    assert pieces and "".join(pieces) == completion.text
+    assert completion.usage.completion_tokens > 0
     # same prompt, greedy decoding: the stream says what generate said
     assert "".join(pieces).strip() == out.text.strip()
 
@@ -130,5 +131,5 @@ def test_transformers_backend_code_path(tiny_hf_model):
     gen = TransformersGenerator(str(tiny_hf_model))
     out = gen.generate(MESSAGES, max_tokens=6)
     assert out.usage.prompt_tokens > 0 and out.usage.completion_tokens == 6 or out.finish_reason == "stop"
-    pieces = list(gen.stream(MESSAGES, max_tokens=6))
-    assert "".join(pieces) == gen.last_completion.text
+    *pieces, completion = list(gen.stream(MESSAGES, max_tokens=6))
+    assert "".join(pieces) == completion.text

@@ -1,0 +1,101 @@
+"""API keys: `dik_<prefix>_<secret>`, stored as SHA-256, each of one tenant with scopes.
+
+Scopes nest: admin includes write, write includes read.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from core.errors import DocIntelError, NotFoundError
+from core.models import ApiKey, Tenant, utcnow
+from core.store import Store
+
+SCOPES = ("read", "write", "admin")
+
+
+class ApiKeyError(DocIntelError):
+    """A key that cannot be made as asked (unknown scope)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant and what the key may do."""
+
+    tenant: str
+    tenant_id: int
+    scopes: frozenset[str]
+    key_prefix: str | None = None
+
+    def allows(self, scope: str) -> bool:
+        # admin > write > read: a key holds every scope below its highest one.
+        rank = max((SCOPES.index(s) for s in self.scopes if s in SCOPES), default=-1)
+        return SCOPES.index(scope) <= rank
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_summary(row: ApiKey, tenant: str) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "prefix": row.prefix, "tenant": tenant, "scopes": list(row.scopes or []),
+            "created_at": row.created_at.isoformat() if row.created_at else None,
+            "revoked": row.revoked_at is not None}
+
+
+@dataclass
+class ApiKeyStore:
+    store: Store
+
+    def create(self, tenant: str, name: str, scopes: list[str]) -> tuple[str, dict[str, Any]]:
+        """(the key, shown once; its summary)."""
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown or not scopes:
+            raise ApiKeyError(f"scopes must be some of {', '.join(SCOPES)}; got {', '.join(scopes) or 'none'}")
+        t = self.store.tenant(tenant)
+        prefix = secrets.token_hex(6)
+        key = f"dik_{prefix}_{secrets.token_urlsafe(32)}"
+        row = ApiKey(tenant_id=t.id, name=name, prefix=prefix, key_sha256=_digest(key), scopes=sorted(set(scopes)))
+        with self.store.session() as s:
+            s.add(row)
+        return key, key_summary(row, tenant)
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The key's principal, or None for an unknown, malformed or revoked key."""
+        parts = key.split("_")
+        if len(parts) < 3 or parts[0] != "dik":
+            return None
+        with self.store.session() as s:
+            found = s.execute(select(ApiKey, Tenant.name).join(Tenant, Tenant.id == ApiKey.tenant_id)
+                              .where(ApiKey.prefix == parts[1])).first()
+        if found is None:
+            return None
+        row, tenant = found
+        if row.revoked_at is not None or not hmac.compare_digest(row.key_sha256, _digest(key)):
+            return None
+        return Principal(tenant, row.tenant_id, frozenset(row.scopes or []), row.prefix)
+
+    def list(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        with self.store.session() as s:
+            q = select(ApiKey, Tenant.name).join(Tenant, Tenant.id == ApiKey.tenant_id).order_by(ApiKey.id)
+            if tenant is not None:
+                q = q.where(Tenant.name == tenant)
+            return [key_summary(r, t) for r, t in s.execute(q).all()]
+
+    def revoke(self, prefix: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            n = s.execute(update(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+                          .values(revoked_at=utcnow())).rowcount
+            found = s.execute(select(ApiKey, Tenant.name).join(Tenant, Tenant.id == ApiKey.tenant_id)
+                              .where(ApiKey.prefix == prefix)).first()
+        if found is None:
+            raise NotFoundError(f"no API key with prefix '{prefix}' (see `docintel keys list`)")
+        return {**key_summary(*found), "revoked_now": bool(n)}
+
+
+__all__ = ["SCOPES", "ApiKeyError", "ApiKeyStore", "Principal"]
