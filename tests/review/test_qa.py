@@ -58,7 +58,8 @@ def test_a_collection_of_one_contract_is_answered_from_its_terms(llm_settings, t
     assert law.model == "rules:review.terms" and "Delaware" in law.answer and law.citations[0].page == 3
     assert law.answer.endswith("[1].")  # the marker follows the claim
     streamed = list(rt.ask_stream("Which law governs this agreement?", "one"))
-    assert len(streamed) == 1 and streamed[0].model == "rules:review.terms"
+    assert len(streamed) == 2 and streamed[-1].model == "rules:review.terms"
+    assert streamed[0] == streamed[-1].display_text()
 
     (tmp_path / "tv.md").write_text("# Warranty\n\nThe warranty of this television expires two years after purchase.")
     rt.ingest([tmp_path / "tv.md"], "manual")
