@@ -27,6 +27,10 @@ from cli.jobs import jobs_app, worker  # noqa: E402
 
 app.add_typer(jobs_app, name="jobs")
 app.command()(worker)
+from cli.serve import keys_app, serve  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+app.command()(serve)
 
 TenantOpt = typer.Option(None, "--tenant", help="Tenant name (default from settings).")
 CollectionOpt = typer.Option(..., "--collection", "-c", help="Collection name.")

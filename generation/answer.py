@@ -189,6 +189,7 @@ class Answer:
     def to_dict(self, with_sources: bool = False) -> dict:
         out = {
             "answer": self.answer,
+            "text": self.display_text(),  # the answer and its quoted excerpt, as a reader sees it
             "abstained": self.abstained,
             "citations": [asdict(c) for c in self.citations],
             "excerpt": self.excerpt.to_dict() if self.excerpt else None,

@@ -86,12 +86,33 @@ class PdfLoader:
         return LoadedDocument(text=text, pages=spans, mime=self.mime, metadata=meta)
 
 
+# A DOCX is a zip; a few KB can unpack to gigabytes (a zip bomb). python-docx would
+# inflate it all, so its declared sizes are checked first.
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+MAX_ZIP_RATIO = 100
+MAX_ZIP_ENTRIES = 10_000
+
+
+def check_zip(data: bytes, max_unzipped: int = MAX_UNZIPPED_BYTES, max_ratio: int = MAX_ZIP_RATIO) -> None:
+    """Refuse a zip that would unpack past `max_unzipped` bytes or `max_ratio` times its size."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as exc:
+        raise LoaderError(f"corrupt or unreadable DOCX: {exc}") from exc
+    total = sum(i.file_size for i in infos)
+    if len(infos) > MAX_ZIP_ENTRIES or total > max_unzipped or total > max_ratio * max(len(data), 1):
+        raise LoaderError(f"refused: the DOCX would unpack to {total / 1e6:.0f} MB in {len(infos)} parts "
+                          f"({total / max(len(data), 1):.0f}x its size; limits {max_unzipped / 1e6:.0f} MB, {max_ratio}x)")
+
+
 class DocxLoader:
     mime = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
     def load(self, data: bytes, name: str) -> LoadedDocument:
         import docx
 
+        check_zip(data)
         try:
             document = docx.Document(io.BytesIO(data))
         except Exception as exc:

@@ -248,10 +248,21 @@ class Ingestor:
         metadata: dict | None = None,
     ) -> list[IngestResult]:
         """Ingest every file (each with `metadata`); one bad file never stops the batch."""
+        return self.ingest_named(collection_id, iter_files(paths), sink, on_result, metadata)
+
+    def ingest_named(
+        self,
+        collection_id: int,
+        files: Iterable[tuple[Path, str]],
+        sink: IndexSink,
+        on_result: Callable[[IngestResult], None] | None = None,
+        metadata: dict | None = None,
+    ) -> list[IngestResult]:
+        """Ingest (file, document name) pairs: an upload stored under its hash keeps its own name."""
 
         def prepared() -> Iterator[IngestResult | _Prepared]:
             seen: dict[str, Path] = {}
-            for path, name in iter_files(paths):
+            for path, name in files:
                 first = seen.setdefault(name, path)
                 if first != path:
                     # Same name twice in one call: the second would silently replace the first.

@@ -126,16 +126,18 @@ def add_explanations(review: Review, generator: Any, min_support: float) -> None
 
 
 def review_file(path: str | Path, playbook_path: str | Path | None = None, generator: Any = None,
-                min_support: float = 0.5) -> Review:
-    """Review a PDF, DOCX or TXT contract. Raises LoaderError/PlaybookError with a clear message.
+                min_support: float = 0.5, name: str | None = None) -> Review:
+    """Review a PDF, DOCX or TXT contract (`name`: its document name, default the file's).
+    Raises LoaderError/PlaybookError with a clear message.
 
     With a generator, high-severity findings get plain-language explanations."""
     path = Path(path)
+    name = name or path.name
     playbook = load_playbook(playbook_path)  # validate before the slow part
     t0 = time.perf_counter()
-    doc = load_bytes(path.read_bytes(), path.name)
+    doc = load_bytes(path.read_bytes(), name)
     t_load = time.perf_counter() - t0
-    review = review_document(doc, path.name, playbook)
+    review = review_document(doc, name, playbook)
     if generator is not None:
         add_explanations(review, generator, min_support)
     review.timings = {"load": t_load, **review.timings, "total": time.perf_counter() - t0}

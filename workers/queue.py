@@ -33,6 +33,14 @@ class JobQueue(Protocol):
 
     def enqueue(self, job_id: str, kind: str) -> None: ...
 
+    def depth(self) -> dict[str, int]:
+        """Messages waiting per queue (for /metrics)."""
+        ...
+
+    def ping(self) -> None:
+        """Raise when the queue cannot take jobs (for /readyz)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -126,6 +134,13 @@ class EmbeddedJobQueue:
         timer.daemon = True
         timer.start()
 
+    def depth(self) -> dict[str, int]:
+        return {"embedded": self._queue.qsize()}
+
+    def ping(self) -> None:
+        if self._closed:
+            raise JobQueueError("the embedded job queue is closed")
+
     def join(self) -> None:
         """Wait until every enqueued job has run (tests, `jobs submit --wait`)."""
         self._queue.join()
@@ -155,6 +170,23 @@ class CeleryJobQueue:
         from workers.celery_app import RUN_JOB, queue_name
 
         self.app.send_task(RUN_JOB, args=[job_id], queue=queue_name(self.settings, QUEUE_OF[kind]))
+
+    def _redis(self):
+        import redis
+
+        if getattr(self, "_client", None) is None:
+            self._client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        return self._client
+
+    def depth(self) -> dict[str, int]:
+        from workers.celery_app import queue_name
+
+        # Kombu's Redis transport keeps a queue as a list named after it (plus the key prefix).
+        prefix = self.app.conf.broker_transport_options.get("global_keyprefix", "")
+        return {q: int(self._redis().llen(prefix + queue_name(self.settings, q))) for q in QUEUES}
+
+    def ping(self) -> None:
+        self._redis().ping()
 
     def close(self) -> None:
         self.app.close()

@@ -84,6 +84,38 @@ class Runtime:
 
         return submit(self, self.job_queue, kind, payload, collection, tenant, idempotency_key, callback_url)
 
+    def tenant_job(self, job_id: str, kind: str, tenant: str | None = None):
+        """A job of one kind within the tenant; any other is "not found"."""
+        job = self.jobs.get(job_id, self.tenant_name(tenant))
+        if job.kind != kind:
+            raise NotFoundError(f"{kind} {job_id} does not exist")
+        return job
+
+    def evaluation(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
+        """An evaluation job with its run (metrics, per-item counts, report) once it has one."""
+        from core.jobs import job_summary
+        from evaluation.runs import RunStore
+
+        job = self.tenant_job(job_id, "eval", tenant)
+        out = job_summary(job)
+        run_id = (job.result or {}).get("run_id")
+        out["run"] = RunStore(self.store).get(run_id) if run_id else None
+        return out
+
+    def compare_evaluations(self, a: str, b: str, tenant: str | None = None, bootstrap: int = 1000) -> dict[str, Any]:
+        from evaluation.compare import compare_runs
+        from evaluation.runs import RunStore
+
+        runs = RunStore(self.store)
+        found = []
+        for job_id in (a, b):
+            run = self.evaluation(job_id, tenant)["run"]
+            if run is None:
+                raise NotFoundError(f"evaluation {job_id} has no finished run yet")
+            found.append(run)
+        ra, rb = found
+        return compare_runs(ra, runs.items(ra["id"]), rb, runs.items(rb["id"]), n_boot=bootstrap)
+
     def tenant_name(self, tenant: str | None) -> str:
         return tenant or self.settings.default_tenant
 
@@ -106,6 +138,78 @@ class Runtime:
         coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
         with self.writing(coll.id) as index:
             return self.ingestor.ingest_paths(coll.id, paths, index, on_result=on_result, metadata=metadata)
+
+    def ingest_named(
+        self,
+        files: Iterable[tuple[Path, str]],
+        collection: str,
+        tenant: str | None = None,
+        on_result: Callable[[IngestResult], None] | None = None,
+        metadata: dict | None = None,
+    ) -> list[IngestResult]:
+        """Ingest (file, document name) pairs, e.g. uploads staged under their hash."""
+        coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
+        with self.writing(coll.id) as index:
+            return self.ingestor.ingest_named(coll.id, files, index, on_result=on_result, metadata=metadata)
+
+    def stage_upload(self, data: bytes) -> Path:
+        """Keep an uploaded file under its sha256 (the original, for viewers and reviews) and
+        return its path; the same bytes uploaded twice are stored once."""
+        import hashlib
+
+        from core.fileio import atomic_write_bytes
+
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.settings.data_dir / "uploads" / digest[:2] / digest
+        if not path.exists():
+            atomic_write_bytes(path, data)
+        return path
+
+    def original_file(self, doc) -> Path | None:
+        """The stored original of a document: its upload, or the file it was ingested from
+        when that still has the same bytes."""
+        from core.fileio import sha256_file
+
+        if not doc.sha256:
+            return None
+        staged = self.settings.data_dir / "uploads" / doc.sha256[:2] / doc.sha256
+        if staged.is_file():
+            return staged
+        source = (doc.metadata_ or {}).get("source_path")
+        if source and Path(source).is_file() and sha256_file(Path(source)) == doc.sha256:
+            return Path(source)
+        return None
+
+    def create_collection(self, collection: str, tenant: str | None = None) -> dict[str, Any]:
+        coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
+        return {"id": coll.id, "name": coll.name, "documents": len(self.store.list_documents(coll.id))}
+
+    def tenant_document(self, document_id: int, tenant: str | None = None) -> dict[str, Any]:
+        """A document by id, within the tenant (another tenant's is not found)."""
+        doc, coll = self.store.tenant_document(self.tenant_name(tenant), document_id)
+        out = document_summary(doc)
+        out["collection"] = coll.name
+        out["chunks"] = self.store.chunk_count(doc.id)
+        return out
+
+    def document_chunks(self, document_id: int, tenant: str | None = None) -> list[dict[str, Any]]:
+        doc, _ = self.store.tenant_document(self.tenant_name(tenant), document_id)
+        return [{"chunk_id": c.id, "ordinal": c.ordinal, "page_start": c.page_start, "page_end": c.page_end,
+                 "char_start": c.char_start, "char_end": c.char_end, "token_count": c.token_count, "text": c.text}
+                for c in self.store.chunks_for_document(doc.id)]
+
+    def document_file(self, document_id: int, tenant: str | None = None) -> tuple[Path, str, str]:
+        """(path, name, mime) of a document's original file."""
+        doc, _ = self.store.tenant_document(self.tenant_name(tenant), document_id)
+        path = self.original_file(doc)
+        if path is None:
+            raise NotFoundError(f"the original file of document {document_id} is not stored "
+                                "(it was ingested from a path that no longer holds it)")
+        return path, doc.name, doc.mime or "application/octet-stream"
+
+    def delete_tenant_document(self, document_id: int, tenant: str | None = None) -> dict[str, Any]:
+        doc, coll = self.store.tenant_document(self.tenant_name(tenant), document_id)
+        return self.delete_document(doc.id, coll.name, tenant)
 
     def ingest_texts(
         self,
@@ -193,6 +297,7 @@ class Runtime:
 
     def review(
         self, path: Path, collection: str | None = None, tenant: str | None = None, playbook_path: str | None = None,
+        name: str | None = None,
     ) -> tuple[dict[str, Any], str]:
         """Review a contract: ingest it into the collection first (so its clauses are
         searchable), then clauses, key terms and playbook findings. Returns (the
@@ -201,13 +306,14 @@ class Runtime:
         from review.service import review_file
 
         document_id = None
+        name = name or path.name
         if collection:
-            [ingested] = self.ingest([path], collection, tenant)
+            [ingested] = self.ingest_named([(path, name)], collection, tenant)
             if ingested.status == "failed":
-                raise ValueError(f"{path.name}: {ingested.error}")
+                raise ValueError(f"{name}: {ingested.error}")
             document_id = ingested.document_id
         generator = self.generator if self.settings.review_explain else None
-        result = review_file(path, playbook_path, generator, self.settings.citation_min_support)
+        result = review_file(path, playbook_path, generator, self.settings.citation_min_support, name)
         out = result.to_dict()
         if document_id is not None:
             out["document"] = {**out.get("document", {}), "document_id": document_id, "collection": collection}

@@ -54,11 +54,15 @@ def _ingest(rt, job, tenant: str, report: Callable[[float, str], None], jobs: Jo
     from ingestion.pipeline import iter_files
 
     payload = job.payload
+    # "paths": files or folders on the worker's disk (CLI); "files": uploads staged under
+    # their hash, each with its document name (API).
+    named = [(Path(f["path"]), f["name"]) for f in payload.get("files", [])]
     paths = [Path(p) for p in payload.get("paths", [])]
-    missing = [str(p) for p in paths if not p.exists()]
+    missing = [str(p) for p in paths + [p for p, _ in named] if not p.exists()]
     if missing:
         raise FileNotFoundError(f"no such file or folder: {', '.join(missing[:5])}")
-    total = max(1, sum(1 for _ in iter_files(paths)))
+    named += list(iter_files(paths))
+    total = max(1, len(named))
     results: list[IngestResult] = []
 
     def on_result(result: IngestResult) -> None:
@@ -68,7 +72,7 @@ def _ingest(rt, job, tenant: str, report: Callable[[float, str], None], jobs: Jo
             raise JobCancelled()
 
     try:
-        rt.ingest(paths, job.collection, tenant, on_result=on_result, metadata=payload.get("metadata") or None)
+        rt.ingest_named(named, job.collection, tenant, on_result=on_result, metadata=payload.get("metadata") or None)
     except JobCancelled:
         return {"cancelled": True, "documents": [r.to_dict() for r in results]}
     counts = {s: sum(r.status == s for r in results) for s in ("indexed", "unchanged", "failed")}
@@ -82,7 +86,10 @@ def _ingest(rt, job, tenant: str, report: Callable[[float, str], None], jobs: Jo
 def _review(rt, job, tenant: str, report, jobs) -> dict[str, Any]:
     p = job.payload
     report(0.1, "reviewing")
-    review, html = rt.review(Path(p["path"]), job.collection, tenant, p.get("playbook_path"))
+    playbook = p.get("playbook_path")
+    if p.get("playbook_yaml"):  # sent with the request: validated and kept beside the upload
+        playbook = str(rt.stage_upload(p["playbook_yaml"].encode("utf-8")))
+    review, html = rt.review(Path(p["path"]), job.collection, tenant, playbook, p.get("name"))
     return {"review": review, "report_html": html}
 
 

@@ -1,0 +1,115 @@
+"""The FastAPI app: `create_app()` wires routers, errors, auth, metrics and the job queue
+over one Runtime. `docintel serve` runs it with uvicorn."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors
+from api.deps import RateLimiter
+from api.errors import problem
+from api.metrics import Metrics
+from api.routes import answers, chat, collections, evaluations, health, jobs, reviews
+from core.logging import REQUEST_ID
+from core.settings import Settings, get_settings
+from workers.runtime import Runtime
+
+log = logging.getLogger("docintel.api")
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+DESCRIPTION = """Self-hosted document intelligence: collections of documents, hybrid search,
+grounded answers with checked citations (also as an OpenAI-compatible chat endpoint),
+contract reviews and evaluation runs. Every `/v1` route takes `Authorization: Bearer <key>`;
+errors are `application/problem+json`."""
+
+
+class RequestContext:
+    """Pure ASGI middleware (streams pass through untouched): a request id (the client's
+    `X-Request-ID` when sane, else a new one) echoed on the response and on every log line;
+    a request-size limit; latency per route into Prometheus; one access log line."""
+
+    def __init__(self, app, metrics: Metrics, max_body: int):
+        self.app, self.metrics, self.max_body = app, metrics, max_body
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        rid = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = rid if _REQUEST_ID_OK.match(rid) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        token = REQUEST_ID.set(rid)
+        t0, status = time.perf_counter(), 500
+        length = headers.get(b"content-length")
+        try:
+            if length and length.isdigit() and int(length) > self.max_body:
+                from starlette.requests import Request
+
+                resp = problem(413, "request-too-large", f"the request body is over {self.max_body / 1e6:.0f} MB",
+                               Request(scope))
+                resp.headers["X-Request-ID"] = rid
+                status = 413
+                return await resp(scope, receive, send)
+
+            async def send_with_id(message):
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+                await send(message)
+
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            seconds = time.perf_counter() - t0
+            self.metrics.latency.labels(scope["method"], path, str(status)).observe(seconds)
+            log.info("request", extra={"method": scope["method"], "route": path, "status": status,
+                                       "ms": round(seconds * 1000, 1)})
+            REQUEST_ID.reset(token)
+
+
+def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> FastAPI:
+    runtime = runtime or Runtime.create(settings or get_settings())
+    s = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        recover = getattr(runtime.job_queue, "recover", None)
+        if recover is not None:  # embedded: this process runs the jobs a previous one left
+            n = recover()
+            if n:
+                log.info("re-queued jobs left by a previous process", extra={"jobs": n})
+        yield
+        runtime.job_queue.close()
+
+    app = FastAPI(title="DocIntel", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+                  openapi_tags=[{"name": t} for t in ("collections", "jobs", "search and answers", "openai-compatible",
+                                                      "reviews", "evaluations", "health")])
+    app.state.runtime = runtime
+    app.state.metrics = Metrics(runtime)
+    app.state.rate_limiter = RateLimiter(s)
+    errors.install(app)
+    for module in (collections, jobs, answers, chat, reviews, evaluations, health):
+        app.include_router(module.router)
+    if s.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                           expose_headers=["X-Request-ID", "Retry-After"])
+    app.add_middleware(RequestContext, metrics=app.state.metrics, max_body=s.max_request_bytes)
+    return app
+
+
+def app_from_settings() -> FastAPI:
+    """uvicorn's factory for `docintel serve` (each worker process builds its own)."""
+    from core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings=settings)

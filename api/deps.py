@@ -1,0 +1,90 @@
+"""Request dependencies: the runtime, who is calling (API key -> tenant + scopes), rate limits.
+
+Routes declare what they need with the `Annotated` aliases at the bottom: `Reader`,
+`Writer`, `Admin` (a Principal holding that scope), `Rt` (the process's Runtime).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.errors import ApiProblem
+from core.apikeys import ApiKeyStore, Principal
+from core.settings import Settings
+from workers.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `docintel keys create`.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+Rt = Annotated[Runtime, Depends(get_runtime)]
+
+
+class RateLimiter:
+    """A moving window per key (the `limits` library): in Redis when several API processes
+    share the limits (the celery deployment), else in this process's memory."""
+
+    def __init__(self, settings: Settings):
+        from limits import parse, storage, strategies
+
+        self.item = parse(settings.rate_limit)
+        if settings.job_queue == "celery":
+            backend = storage.RedisStorage(settings.redis_url, key_prefix=f"{settings.queue_prefix}:ratelimit")
+        else:
+            backend = storage.MemoryStorage()
+        self.limiter = strategies.MovingWindowRateLimiter(backend)
+
+    def check(self, key: str) -> None:
+        if self.limiter.hit(self.item, key):
+            return
+        stats = self.limiter.get_window_stats(self.item, key)
+        retry = max(1, math.ceil(stats.reset_time - time.time()))
+        raise ApiProblem(429, "rate-limited", f"more than {self.item} requests for this key; retry in {retry} s",
+                         headers={"Retry-After": str(retry)})
+
+
+def principal(request: Request, rt: Rt,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """The caller, authenticated and within its rate limit."""
+    settings = rt.settings
+    if not settings.api_auth:
+        who = Principal(settings.default_tenant, rt.store.tenant(settings.default_tenant).id,
+                        frozenset({"read", "write", "admin"}))
+        limit_key = f"ip:{request.client.host if request.client else '-'}"
+    else:
+        if credentials is None or not credentials.credentials:
+            raise ApiProblem(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>' "
+                             "(create one with `docintel keys create --tenant NAME`)",
+                             headers={"WWW-Authenticate": "Bearer"})
+        found = ApiKeyStore(rt.store).authenticate(credentials.credentials)
+        if found is None:
+            raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
+                             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        who, limit_key = found, f"key:{found.key_prefix}"
+    request.state.tenant = who.tenant
+    request.app.state.rate_limiter.check(limit_key)
+    return who
+
+
+def require(scope: str):
+    def dependency(who: Annotated[Principal, Depends(principal)]) -> Principal:
+        if not who.allows(scope):
+            raise ApiProblem(403, "forbidden", f"this API key lacks the '{scope}' scope "
+                             f"(it has: {', '.join(sorted(who.scopes)) or 'none'})")
+        return who
+
+    return dependency
+
+
+Reader = Annotated[Principal, Depends(require("read"))]
+Writer = Annotated[Principal, Depends(require("write"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+__all__ = ["Admin", "RateLimiter", "Reader", "Rt", "Writer", "get_runtime", "principal", "require"]

@@ -1,0 +1,44 @@
+"""Evaluation runs as jobs (admin: they read data paths on the server)."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+
+from api.deps import Admin, Reader, Rt
+from api.errors import ApiProblem
+from api.schemas import EvaluationCreate
+from core.jobs import job_summary
+
+router = APIRouter(prefix="/v1", tags=["evaluations"])
+
+
+@router.post("/evaluations", status_code=status.HTTP_202_ACCEPTED, summary="Start an evaluation run (a job)")
+def create_evaluation(body: EvaluationCreate, rt: Rt, who: Admin,
+                      idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None) -> dict:
+    from pathlib import Path
+
+    from evaluation.suites import SUITES
+
+    if body.suite not in SUITES:
+        raise ApiProblem(422, "validation", f"suite: unknown '{body.suite}' (one of {', '.join(sorted(SUITES))})", field="suite")
+    if not Path(body.data).exists():
+        raise ApiProblem(422, "validation", f"data: no such path on the server: {body.data}", field="data")
+    payload = {"suite": body.suite, "data": body.data, "limit": body.limit, "seed": body.seed,
+               "options": body.options, "overrides": body.overrides}
+    return rt.submit_job("eval", payload, None, who.tenant, idempotency_key, body.callback_url)
+
+
+@router.get("/evaluations", summary="The tenant's evaluation runs, newest first")
+def list_evaluations(rt: Rt, who: Reader, limit: int = Query(50, ge=1, le=1000)) -> dict:
+    return {"evaluations": [job_summary(j) for j in rt.jobs.list(who.tenant, kind="eval", limit=limit)]}
+
+
+@router.get("/evaluations/{evaluation_id}", summary="One evaluation: its job and, once run, metrics and report")
+def get_evaluation(evaluation_id: str, rt: Rt, who: Reader) -> dict:
+    return rt.evaluation(evaluation_id, who.tenant)
+
+
+@router.get("/evaluations/{a}/compare/{b}", summary="Per-metric deltas (b - a) with bootstrap CIs")
+def compare_evaluations(a: str, b: str, rt: Rt, who: Reader, bootstrap: int = Query(1000, ge=0, le=10000)) -> dict:
+    return rt.compare_evaluations(a, b, who.tenant, bootstrap)

@@ -1,0 +1,71 @@
+"""/healthz (the process answers), /readyz (what it depends on answers), /metrics."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from api.deps import Rt
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+def _checks(rt) -> dict[str, str]:
+    checks: dict[str, str] = {}
+
+    def run(name, fn) -> None:
+        try:
+            fn()
+            checks[name] = "ok"
+        except Exception as exc:  # each check reports its own reason
+            checks[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
+
+    def database() -> None:
+        with rt.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def data_dir() -> None:
+        rt.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=rt.settings.data_dir, prefix=".readyz."):
+            pass
+
+    def models() -> None:
+        from ingestion.embedding import resolve_model_dir
+
+        if not os.path.isdir(resolve_model_dir(rt.settings)):
+            raise FileNotFoundError("embedding model folder missing")
+        if rt.settings.llm_backend == "llamacpp":
+            from generation.models import get_spec, model_path
+
+            spec = get_spec(rt.settings.llm_model)
+            path = model_path(rt.settings, spec)
+            # Size, not sha256: hashing 400 MB on every probe would be the probe's whole cost.
+            if not os.path.isfile(path) or os.path.getsize(path) != spec.size:
+                raise FileNotFoundError(f"{path} missing or incomplete (run `docintel models install`)")
+
+    run("database", database)
+    run("data_dir", data_dir)
+    run("queue", rt.job_queue.ping)
+    run("models", models)
+    return checks
+
+
+@router.get("/readyz", summary="Database, data directory, job queue and model files answer")
+def readyz(rt: Rt):
+    checks = _checks(rt)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
