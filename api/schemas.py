@@ -3,7 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from typing import Annotated
+
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
+
+# Ids are database BIGINTs: anything past that is a 422, not a driver overflow.
+MAX_ID = 2**63 - 1
+DocumentId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="A document id.")]
 
 Name = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$",
              description="Letters, digits, '.', '_' and '-'.", examples=["contracts"])
@@ -15,7 +22,7 @@ class CollectionCreate(BaseModel):
 
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    document_ids: list[int] | None = Field(None, max_length=1000, description="Only these documents.")
+    document_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=1000, description="Only these documents.")
     name: str | None = Field(None, max_length=500, description="Only documents whose name matches this glob.", examples=["*.pdf"])
     metadata: dict[str, str] | None = Field(None, description="Only documents with these metadata values.")
 
@@ -41,7 +48,7 @@ class AnswerRequest(BaseModel):
     collection: str = Name
     question: str = Field(min_length=1, max_length=4000)
     k: int | None = Field(None, ge=1, le=50, description="Sources given to the model (default from settings).")
-    document_ids: list[int] | None = Field(None, max_length=1000)
+    document_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=1000)
     history: list[Turn] = Field(default_factory=list, max_length=50)
     stream: bool = Field(False, description="Server-Sent Events: `delta` events, then one `answer` event.")
 

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Reader, Rt, Writer
 from api.errors import ApiProblem
-from api.schemas import CollectionCreate
+from api.schemas import CollectionCreate, DocumentId
 from api.uploads import read_uploads
 
 router = APIRouter(prefix="/v1", tags=["collections"])
@@ -61,21 +61,21 @@ def list_documents(name: str, rt: Rt, who: Reader) -> dict:
 
 
 @router.get("/documents/{document_id}", summary="One document: status, pages, chunks, error")
-def show_document(document_id: int, rt: Rt, who: Reader) -> dict:
+def show_document(document_id: DocumentId, rt: Rt, who: Reader) -> dict:
     return rt.tenant_document(document_id, who.tenant)
 
 
 @router.get("/documents/{document_id}/chunks", summary="A document's chunks with their pages and character spans")
-def document_chunks(document_id: int, rt: Rt, who: Reader) -> dict:
+def document_chunks(document_id: DocumentId, rt: Rt, who: Reader) -> dict:
     return {"document_id": document_id, "chunks": rt.document_chunks(document_id, who.tenant)}
 
 
 @router.get("/documents/{document_id}/file", summary="The original file, for viewers", response_class=FileResponse)
-def document_file(document_id: int, rt: Rt, who: Reader):
+def document_file(document_id: DocumentId, rt: Rt, who: Reader):
     path, name, mime = rt.document_file(document_id, who.tenant)
     return FileResponse(path, media_type=mime, filename=name, content_disposition_type="inline")
 
 
 @router.delete("/documents/{document_id}", summary="Delete a document, its chunks and its vectors")
-def delete_document(document_id: int, rt: Rt, who: Writer) -> dict:
+def delete_document(document_id: DocumentId, rt: Rt, who: Writer) -> dict:
     return rt.delete_tenant_document(document_id, who.tenant)

@@ -22,7 +22,11 @@ def create_evaluation(body: EvaluationCreate, rt: Rt, who: Admin,
 
     if body.suite not in SUITES:
         raise ApiProblem(422, "validation", f"suite: unknown '{body.suite}' (one of {', '.join(sorted(SUITES))})", field="suite")
-    if not Path(body.data).exists():
+    try:
+        exists = Path(body.data).exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        exists = False
+    if not exists:
         raise ApiProblem(422, "validation", f"data: no such path on the server: {body.data}", field="data")
     payload = {"suite": body.suite, "data": body.data, "limit": body.limit, "seed": body.seed,
                "options": body.options, "overrides": body.overrides}

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Reader, Rt, Writer
 from api.errors import ApiProblem
+from api.schemas import MAX_ID
 from api.uploads import read_upload
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
@@ -38,7 +39,7 @@ async def _playbook_text(playbook: UploadFile | None) -> str | None:
 async def create_review(
     rt: Rt, who: Writer,
     file: Annotated[UploadFile | None, File(description="The contract: PDF, DOCX or text.")] = None,
-    document_id: Annotated[int | None, Form(description="Or a document already ingested.")] = None,
+    document_id: Annotated[int | None, Form(ge=1, le=MAX_ID, description="Or a document already ingested.")] = None,
     playbook: Annotated[UploadFile | None, File(description="Playbook YAML (default: vendor/services).")] = None,
     collection: Annotated[str | None, Form(description="Also ingest the upload into this collection.")] = None,
     callback_url: Annotated[str | None, Form()] = None,
