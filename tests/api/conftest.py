@@ -3,16 +3,47 @@ from __future__ import annotations
 
 import pytest
 from apihelp import make_client, new_key
+from conftest import PG_URL
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    """A client, its runtime, and keys of tenants 'acme' (read/write/admin) and 'globex'."""
+def pg_schema(request) -> str:
+    """A fresh PostgreSQL schema, dropped when the requesting fixture ends."""
+    import os
+    import uuid
+
+    import sqlalchemy
+
+    schema = f"docintel_api_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(PG_URL)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    except sqlalchemy.exc.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+
+    def drop() -> None:
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+    request.addfinalizer(drop)
+    return schema
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def api(request, tmp_path_factory):
+    """A client, its runtime, and keys of tenants 'acme' (read/write/admin) and 'globex';
+    once on SQLite, once on a PostgreSQL schema of its own."""
     from core.settings import Settings
 
     root = tmp_path_factory.mktemp("api")
+    db = {}
+    if request.param == "postgresql":
+        db = {"database_url": PG_URL, "database_schema": pg_schema(request)}
     settings = Settings(data_dir=root / "var", llm_model="smollm2-135m-instruct-q4_1", rate_limit="100000/minute",
-                        max_upload_bytes=2_000_000, max_upload_files=5, max_document_pages=20, _env_file=None)
+                        max_upload_bytes=2_000_000, max_upload_files=5, max_document_pages=20, _env_file=None, **db)
     client, rt = make_client(settings)
     with client:
         yield {"client": client, "rt": rt, "root": root,
