@@ -28,8 +28,9 @@ Rt = Annotated[Runtime, Depends(get_runtime)]
 
 
 class RateLimiter:
-    """A moving window per key (the `limits` library): in Redis when several API processes
-    share the limits (the celery deployment), else in this process's memory."""
+    """A sliding window per key (the `limits` library's sliding-window counter: constant
+    work per request, unlike a moving window's log of every hit): in Redis when several
+    API processes share the limits (the celery deployment), else in this process's memory."""
 
     def __init__(self, settings: Settings):
         from limits import parse, storage, strategies
@@ -39,7 +40,7 @@ class RateLimiter:
             backend = storage.RedisStorage(settings.redis_url, key_prefix=f"{settings.queue_prefix}:ratelimit")
         else:
             backend = storage.MemoryStorage()
-        self.limiter = strategies.MovingWindowRateLimiter(backend)
+        self.limiter = strategies.SlidingWindowCounterRateLimiter(backend)
 
     def check(self, key: str) -> None:
         if self.limiter.hit(self.item, key):
