@@ -48,23 +48,50 @@ class RequestContext:
         t0, status = time.perf_counter(), 500
         length = headers.get(b"content-length")
         try:
-            if length and length.isdigit() and int(length) > self.max_body:
+            too_large = bool(length and length.isdigit() and int(length) > self.max_body)
+            received, started = 0, False
+
+            async def refuse() -> None:
                 from starlette.requests import Request
 
+                nonlocal status
                 resp = problem(413, "request-too-large", f"the request body is over {self.max_body / 1e6:.0f} MB",
                                Request(scope))
                 resp.headers["X-Request-ID"] = rid
                 status = 413
-                return await resp(scope, receive, send)
+                await resp(scope, receive, send)
+
+            if too_large:
+                return await refuse()
+
+            async def receive_counted():
+                # A chunked body has no Content-Length: count it as it arrives, and past the
+                # limit tell the app the client left (it stops reading) and answer 413 ourselves.
+                nonlocal received, too_large
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body:
+                        too_large = True
+                        return {"type": "http.disconnect"}
+                return message
 
             async def send_with_id(message):
-                nonlocal status
+                nonlocal status, started
+                if too_large:
+                    return  # the app's own reply to the cut-off body is replaced by the 413
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, started = message["status"], True
                     message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
                 await send(message)
 
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive_counted, send_with_id)
+            except Exception:
+                if not too_large:
+                    raise
+            if too_large and not started:
+                await refuse()
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"

@@ -84,8 +84,21 @@ def require(scope: str):
     return dependency
 
 
+def model_capacity(rt: Rt) -> None:
+    """503 when too many answers already wait for the model: better a quick "retry in a
+    few seconds" than a request holding a server thread for minutes."""
+    from core.compute import MODEL_CALL
+
+    waiting = MODEL_CALL.waiting()
+    if waiting >= rt.settings.max_waiting_answers:
+        raise ApiProblem(503, "busy", f"{waiting} answers are waiting for the model; retry shortly",
+                         headers={"Retry-After": "5"})
+
+
+ModelCapacity = Depends(model_capacity)
+
 Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
-__all__ = ["Admin", "RateLimiter", "Reader", "Rt", "Writer", "get_runtime", "principal", "require"]
+__all__ = ["Admin", "ModelCapacity", "RateLimiter", "Reader", "Rt", "Writer", "get_runtime", "principal", "require"]

@@ -8,9 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import DocIntelError, NotFoundError
+from core.jobs import JobConflictError
+from workers.queue import JobQueueError
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +72,22 @@ def install(app: FastAPI) -> None:
     async def _not_found(request: Request, exc: NotFoundError):
         return problem(404, "not-found", str(exc), request)
 
+    @app.exception_handler(JobConflictError)
+    async def _conflict(request: Request, exc: JobConflictError):
+        return problem(409, "idempotency-conflict", str(exc), request)
+
+    @app.exception_handler(JobQueueError)
+    async def _queue(request: Request, exc: JobQueueError):
+        return problem(503, "queue-unavailable", str(exc), request, {"Retry-After": "10"})
+
     @app.exception_handler(DocIntelError)
     async def _domain(request: Request, exc: DocIntelError):
         return problem(422, "unprocessable", str(exc), request)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError):  # e.g. a NUL byte PostgreSQL cannot store in text
+        return problem(422, "validation", "a value in the request cannot be stored (control characters such as NUL?)",
+                       request)
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError):

@@ -56,7 +56,7 @@ class AnswerRequest(BaseModel):
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Annotated[str, Field(max_length=20000)] | Annotated[list[dict[str, Any]], Field(max_length=50)] | None = None
 
 
 class StreamOptions(BaseModel):

@@ -82,25 +82,28 @@ async def read_upload(file: UploadFile, settings: Settings) -> Upload:
     data = b"".join(chunks)
     if not data:
         raise ApiProblem(422, "empty-file", f"{name}: the file is empty (0 bytes)")
-    kind = sniff_upload(data, name)
-    if kind not in LOADERS:
-        what = f"'{kind}'" if kind and kind != "binary" else "unrecognised binary content" if kind else "no known type"
-        raise ApiProblem(415, "unsupported-type", f"{name}: {what} is not a supported type (supported: {SUPPORTED}); "
-                         "the type is read from the file's bytes, not its name")
-    pages = None
     try:
-        if kind == ".docx":
-            check_zip(data, settings.max_unzipped_bytes, settings.max_zip_ratio)
-        elif kind == ".pdf":
-            pages = await run_in_threadpool(_pdf_pages, data)  # parsing is CPU work: off the event loop
+        kind, pages = await run_in_threadpool(_inspect, data, name, settings)  # zip and PDF parsing: CPU work
     except LoaderError as exc:
         raise ApiProblem(422, "refused-file", f"{name}: {exc}") from exc
+    if kind not in LOADERS:
+        what = "unrecognised binary content" if kind == "binary" else f"'{kind}'" if kind else "no known type"
+        raise ApiProblem(415, "unsupported-type", f"{name}: {what} is not a supported type (supported: {SUPPORTED}); "
+                         "the type is read from the file's bytes, not its name")
     if pages is not None and pages > settings.max_document_pages:
         raise ApiProblem(422, "too-many-pages", f"{name}: {pages} pages, more than the limit of {settings.max_document_pages}")
     suffix = PurePath(name).suffix.lower()
     if _CANONICAL.get(suffix, suffix) != _CANONICAL.get(kind, kind):
         name = f"{name}{_CANONICAL.get(kind, kind)}"  # stored under its real type
     return Upload(name, data, kind, pages)
+
+
+def _inspect(data: bytes, name: str, settings: Settings) -> tuple[str, int | None]:
+    """(loader key, PDF page count or None); raises LoaderError for a zip bomb."""
+    kind = sniff_upload(data, name)
+    if kind == ".docx":
+        check_zip(data, settings.max_unzipped_bytes, settings.max_zip_ratio)
+    return kind, _pdf_pages(data) if kind == ".pdf" else None
 
 
 def _pdf_pages(data: bytes) -> int | None:

@@ -28,6 +28,10 @@ class JobInputError(DocIntelError):
     """The job cannot be submitted as asked (unknown kind, bad callback URL)."""
 
 
+class JobConflictError(DocIntelError):
+    """An idempotency key already names a job of another kind."""
+
+
 def job_summary(job: Job) -> dict[str, Any]:
     return {
         "id": job.id, "kind": job.kind, "collection": job.collection, "status": job.status,
@@ -203,4 +207,4 @@ class JobStore:
                      "delivered": r.delivered, "at": _iso(r.created_at)} for r in rows]
 
 
-__all__ = ["FINISHED", "KINDS", "JobInputError", "JobStore", "job_summary"]
+__all__ = ["FINISHED", "KINDS", "JobConflictError", "JobInputError", "JobStore", "job_summary"]

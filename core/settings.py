@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 5
     webhook_backoff_s: float = 1.0
     webhook_timeout_s: float = 10.0
+    # Callback URLs resolving to loopback, private or link-local addresses are refused (a
+    # writer could otherwise make the server call its own network); allow for local setups.
+    webhook_allow_private: bool = False
 
     default_tenant: str = "default"
 
@@ -137,6 +140,9 @@ class Settings(BaseSettings):
     max_unzipped_bytes: int = 200 * 1024 * 1024
     max_zip_ratio: int = 100
     max_request_bytes: int = 600 * 1024 * 1024
+    # Answers waiting for the model beyond this get a 503 with Retry-After instead of
+    # holding a server thread (one model call runs at a time: core/compute.py).
+    max_waiting_answers: int = 16
 
     log_level: str = "INFO"
     log_json: bool = False

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 
 from core.settings import Settings
@@ -356,11 +358,11 @@ class AnswerService:
 
     def stream(
         self, index: CollectionIndex, question: str, k: int | None = None,
-        history: Sequence[Message] = (), filters: SearchFilters | None = None,
+        history: Sequence[Message] = (), filters: SearchFilters | None = None, cancel: threading.Event | None = None,
     ) -> Iterator[str | Answer]:
         """The checked answer in pieces as its sentences are verified, then the Answer last.
         The pieces join to exactly `Answer.display_text()`: nothing unchecked is ever sent.
-        Closing the iterator early stops the model (the next caller gets it)."""
+        Closing the iterator, or setting `cancel`, stops the model (the next caller gets it)."""
         t0 = time.perf_counter()
         standalone, hits, evidence, timings = self.prepare(index, question, k, history, filters)
         reason = self.weak(evidence)
@@ -375,19 +377,20 @@ class AnswerService:
         draft, checked, sent = "", 0, ""
         completion = None
         first_piece = None
-        for item in self.generator.stream(messages, max_tokens=self.settings.answer_max_tokens):
-            if isinstance(item, Completion):
-                completion = item
-                continue
-            draft += item
-            settled = settled_sentences(draft)
-            for sentence in settled[checked:]:
-                piece = grounding.add(sentence)
-                if piece:
-                    first_piece = first_piece or time.perf_counter() - t0
-                    sent += piece
-                    yield piece
-            checked = len(settled)
+        with closing(self.generator.stream(messages, max_tokens=self.settings.answer_max_tokens, cancel=cancel)) as pieces:
+            for item in pieces:
+                if isinstance(item, Completion):
+                    completion = item
+                    continue
+                draft += item
+                settled = settled_sentences(draft)
+                for sentence in settled[checked:]:
+                    piece = grounding.add(sentence)
+                    if piece:
+                        first_piece = first_piece or time.perf_counter() - t0
+                        sent += piece
+                        yield piece
+                checked = len(settled)
         for sentence in split_sentences(draft)[checked:]:
             grounding.add(sentence)
         usage = completion.usage if completion else Usage()

@@ -1,6 +1,7 @@
 """The Generator seam: one protocol for every LLM backend."""
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -43,10 +44,12 @@ class Generator(Protocol):
     ) -> Completion: ...
 
     def stream(
-        self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None
+        self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[str | Completion]:
         """Yields text pieces, then the whole Completion (text, usage, timings) as the last
-        item: per call, so concurrent streams on one instance never mix their usage."""
+        item: per call, so concurrent streams on one instance never mix their usage. Once
+        `cancel` is set (the reader went away) it stops early."""
         ...
 
 

@@ -42,29 +42,33 @@ class LlamaCppGenerator:
         )
         return completion
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str | Completion]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None,
+               cancel: threading.Event | None = None) -> Iterator[str | Completion]:
         """Pieces as they are decoded, then the Completion. Decoding runs on its own thread
-        and holds the model only while someone reads: closing this iterator (a client that
-        disconnects) stops it at the next token and frees the model for the next caller."""
+        and holds the model only while someone reads: closing this iterator, or setting
+        `cancel` (a client that disconnected), stops it at the next token, or gives up its
+        place in the queue for the model, and frees the model for the next caller."""
         t0 = time.perf_counter()
         first = None
         pieces: list[str] = []
         finish = None
         chunks: queue.Queue = queue.Queue()
-        abandoned = threading.Event()
+        abandoned = cancel or threading.Event()
 
         def decode() -> None:
             try:
-                with self._lock:
-                    if abandoned.is_set():
-                        return
+                if not self._lock.acquire(abandon=abandoned):
+                    return  # the reader left while this call waited for the model
+                try:
                     for chunk in self.llm.create_chat_completion(
                         messages=as_dicts(messages), max_tokens=max_tokens, temperature=temperature,
                         stop=list(stop or []) or None, stream=True,
                     ):
                         if abandoned.is_set():
-                            break  # closing llama-cpp's generator ends the decode loop
+                            break  # leaving llama-cpp's generator ends the decode loop
                         chunks.put(chunk)
+                finally:
+                    self._lock.release()
             except BaseException as exc:  # handed to the reader
                 chunks.put(exc)
             finally:
@@ -72,7 +76,7 @@ class LlamaCppGenerator:
 
         threading.Thread(target=decode, name="llama-stream", daemon=True).start()
         try:
-            while (chunk := chunks.get()) is not None:
+            while (chunk := _next_chunk(chunks, abandoned)) is not None:
                 if isinstance(chunk, BaseException):
                     raise chunk
                 choice = chunk["choices"][0]
@@ -94,3 +98,13 @@ class LlamaCppGenerator:
             finish_reason=finish,
             timings={"first_token": first or 0.0, "total": time.perf_counter() - t0},
         )
+
+
+def _next_chunk(chunks: queue.Queue, cancel: threading.Event):
+    """The decoder's next chunk; None at its end or once `cancel` is set."""
+    while not cancel.is_set():
+        try:
+            return chunks.get(timeout=0.05)
+        except queue.Empty:
+            continue
+    return None

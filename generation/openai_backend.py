@@ -5,6 +5,7 @@ backoff on connection errors, 408/409/429 and 5xx, and SSE streaming.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -47,7 +48,8 @@ class OpenAIGenerator:
         )
         return completion
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str | Completion]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None,
+               cancel: threading.Event | None = None) -> Iterator[str | Completion]:
         t0 = time.perf_counter()
         first = None
         pieces: list[str] = []
@@ -60,6 +62,8 @@ class OpenAIGenerator:
         content_events = 0
         try:
             for event in events:
+                if cancel is not None and cancel.is_set():
+                    break  # the reader left: closing the HTTP stream frees the server
                 if getattr(event, "usage", None):
                     usage = Usage(event.usage.prompt_tokens or 0, event.usage.completion_tokens or 0)
                 if not event.choices:

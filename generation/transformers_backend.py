@@ -56,7 +56,8 @@ class TransformersGenerator:
         )
         return completion
 
-    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None) -> Iterator[str | Completion]:
+    def stream(self, messages: Sequence[Message], max_tokens: int = 256, temperature: float = 0.0, stop: Sequence[str] | None = None,
+               cancel: threading.Event | None = None) -> Iterator[str | Completion]:
         import torch
         from transformers import TextIteratorStreamer
 
@@ -74,6 +75,8 @@ class TransformersGenerator:
         first = None
         stopped = False
         for piece in streamer:
+            if cancel is not None and cancel.is_set():
+                stopped = True  # drain the streamer; generate() runs to its end on its thread
             if not piece or stopped:
                 continue
             candidate, stopped = self._cut("".join(pieces) + piece, stop)

@@ -235,7 +235,7 @@ class Ingestor:
         except OSError as exc:
             return IngestResult(str(path), None, "failed", error=f"cannot read file: {exc.strerror or exc}")
         try:
-            return self._prepare(collection_id, name, data, {"source_path": str(path), **(metadata or {})}, str(path))
+            return self._prepare(collection_id, name, data, {**(metadata or {}), "source_path": str(path)}, str(path))
         except Exception as exc:  # an unexpected bug is still reported per file
             return self._internal_failure(collection_id, name, str(path), exc)
 

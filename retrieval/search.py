@@ -142,6 +142,8 @@ class SearchService:
             if cid not in rows:  # a vector whose row was deleted by another process
                 continue
             chunk, doc = rows[cid]
+            if doc.collection_id != index.collection_id:  # never another collection's text
+                continue
             hits.append(
                 SearchHit(
                     document_id=doc.id, document_name=doc.name, chunk_id=chunk.id,

@@ -31,6 +31,8 @@ Messages may use {value}, {clause}, {term}, {max}, {min}, {allowed}.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -131,8 +133,8 @@ class Playbook(BaseModel):
     @field_validator("rules")
     @classmethod
     def _unique_ids(cls, rules):
-        ids = [r.id for r in rules]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        counts = Counter(r.id for r in rules)
+        dupes = sorted(i for i, n in counts.items() if n > 1)
         if dupes:
             raise ValueError(f"rule ids must be unique; repeated: {', '.join(dupes)}")
         return rules

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from core.errors import DocIntelError
-from core.jobs import JobStore, job_summary
+from core.jobs import JobConflictError, JobStore, job_summary
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,15 @@ class JobQueue(Protocol):
 def submit(runtime, job_queue: JobQueue, kind: str, payload: dict[str, Any], collection: str | None = None,
            tenant: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None) -> dict[str, Any]:
     """Create the job row (or find it by idempotency key) and enqueue it once."""
+    from workers.webhooks import check_callback_url
+
+    if callback_url is not None:
+        check_callback_url(callback_url, runtime.settings.webhook_allow_private)
     jobs = JobStore(runtime.store)
     job, created = jobs.create(kind, runtime.tenant_name(tenant), payload, collection, idempotency_key, callback_url)
+    if not created and job.kind != kind:
+        raise JobConflictError(f"the idempotency key '{idempotency_key}' was already used for a {job.kind} job ({job.id}); "
+                               "use a new key for this request")
     if created:
         try:
             job_queue.enqueue(job.id, kind)

@@ -286,14 +286,16 @@ class Runtime:
         tenant: str | None = None,
         history: Sequence[Message] = (),
         filters: SearchFilters | None = None,
+        cancel=None,
     ) -> Iterator:
         """The checked answer in pieces, then the Answer as the last item; the pieces join to
-        `Answer.display_text()` (generation.answer.AnswerService.stream)."""
+        `Answer.display_text()` (generation.answer.AnswerService.stream). Setting `cancel`
+        (a threading.Event) stops it: the caller went away."""
         coll = self.store.collection(self.tenant_name(tenant), collection)
         routed = self._contract_term_answer(question, coll.id, history, filters)
         if routed is not None:
             return iter([routed.display_text(), routed])
-        return self.answer_service.stream(self.index(coll.id), question, k, history, filters)
+        return self.answer_service.stream(self.index(coll.id), question, k, history, filters, cancel)
 
     def review(
         self, path: Path, collection: str | None = None, tenant: str | None = None, playbook_path: str | None = None,

@@ -16,11 +16,40 @@ from typing import Any
 
 import httpx
 
+from core.errors import DocIntelError
 from core.jobs import JobStore, job_summary
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 HEADER = "X-DocIntel-Signature"
+
+
+def check_callback_url(url: str, allow_private: bool = False) -> None:
+    """Refuse a callback that is not http(s), or whose host resolves to a loopback, private,
+    link-local or otherwise internal address (unless allowed): a writer must not be able to
+    make the server call its own network (cloud metadata, admin ports). Checked at submit
+    and again before each delivery (DNS may have changed)."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    from core.jobs import JobInputError
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise JobInputError(f"callback_url must be an http(s) URL with a host, not '{url[:80]}'")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
+                                   type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise JobInputError(f"callback_url host '{parts.hostname}' does not resolve ({exc})") from exc
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise JobInputError(f"callback_url host '{parts.hostname}' resolves to {ip}, an internal address; "
+                                "set DOCINTEL_WEBHOOK_ALLOW_PRIVATE=true to allow that")
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -59,9 +88,14 @@ def deliver(jobs: JobStore, job, settings: Settings, client: httpx.Client | None
                        "User-Agent": "DocIntel-Webhook/1"}
             status, error = None, None
             try:
+                check_callback_url(job.callback_url, settings.webhook_allow_private)
                 status = client.post(job.callback_url, content=body, headers=headers).status_code
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 error = f"{type(exc).__name__}: {exc}"
+            except DocIntelError as exc:  # the host now resolves to an internal address: not sent
+                jobs.record_delivery(job.id, attempt, job.callback_url, None, str(exc), False)
+                log.warning("webhook refused", extra={"job_id": job.id, "error": str(exc)})
+                return False
             ok = status is not None and 200 <= status < 300
             jobs.record_delivery(job.id, attempt, job.callback_url, status, error if not ok else None, ok)
             if ok:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import aclosing
+from threading import Event
 
 from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import Reader, Rt
+from api.deps import ModelCapacity, Reader, Rt
 from api.errors import ApiProblem
 from api.routes.answers import stream_error
 from api.schemas import ChatMessage, ChatRequest
@@ -64,6 +66,7 @@ def list_models(rt: Rt, who: Reader) -> dict:
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion, grounded in a collection",
+             dependencies=[ModelCapacity],
              responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or SSE when streaming"}})
 def chat_completions(body: ChatRequest, request: Request, rt: Rt, who: Reader):
     collection = _collection(body.model)
@@ -78,7 +81,8 @@ def chat_completions(body: ChatRequest, request: Request, rt: Rt, who: Reader):
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.display_text()},
                              "finish_reason": "stop", "logprobs": None}],
                 "usage": _usage(answer.usage), **_extras(answer)}
-    items = rt.ask_stream(question, collection, None, who.tenant, history)
+    cancel = Event()
+    items = rt.ask_stream(question, collection, None, who.tenant, history, cancel=cancel)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
@@ -90,17 +94,19 @@ def chat_completions(body: ChatRequest, request: Request, rt: Rt, who: Reader):
 
         yield chunk({"role": "assistant", "content": ""})
         try:
-            async for item in iterate_in_thread(items):
-                if isinstance(item, Answer):
-                    metrics.observe_answer(item.usage, item.timings)
-                    yield chunk({}, "stop", **_extras(item))
-                    if include_usage:
-                        yield json.dumps({**base, "object": "chat.completion.chunk", "choices": [],
-                                          "usage": _usage(item.usage)})
-                else:
-                    yield chunk({"content": item})
+            async with aclosing(iterate_in_thread(items, cancel)) as stream:
+                async for item in stream:
+                    if isinstance(item, Answer):
+                        metrics.observe_answer(item.usage, item.timings)
+                        yield chunk({}, "stop", **_extras(item))
+                        if include_usage:
+                            yield json.dumps({**base, "object": "chat.completion.chunk", "choices": [],
+                                              "usage": _usage(item.usage)})
+                    else:
+                        yield chunk({"content": item})
         except Exception as exc:  # the response has started: OpenAI streams carry errors as an event
-            yield json.dumps({"error": stream_error(exc)})
+            problem = stream_error(exc)
+            yield json.dumps({"error": {"message": problem["detail"], "type": problem["type"], "code": None}})
         yield "[DONE]"
 
     return EventSourceResponse(events(), ping=15)

@@ -46,6 +46,8 @@ async def upload_documents(
             meta = json.loads(metadata)
         except json.JSONDecodeError as exc:
             raise ApiProblem(422, "validation", f"metadata: not valid JSON ({exc.msg})", field="metadata") from exc
+        except RecursionError as exc:
+            raise ApiProblem(422, "validation", "metadata: nested too deeply", field="metadata") from exc
         if not isinstance(meta, dict):
             raise ApiProblem(422, "validation", "metadata: must be a JSON object", field="metadata")
     await run_in_threadpool(rt.store.collection, who.tenant, name)  # 404 before reading the bodies
@@ -73,7 +75,9 @@ def document_chunks(document_id: DocumentId, rt: Rt, who: Reader) -> dict:
 @router.get("/documents/{document_id}/file", summary="The original file, for viewers", response_class=FileResponse)
 def document_file(document_id: DocumentId, rt: Rt, who: Reader):
     path, name, mime = rt.document_file(document_id, who.tenant)
-    return FileResponse(path, media_type=mime, filename=name, content_disposition_type="inline")
+    # An uploaded HTML file must not run as a page of this origin: sandboxed, never sniffed.
+    return FileResponse(path, media_type=mime, filename=name, content_disposition_type="inline",
+                        headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
 
 
 @router.delete("/documents/{document_id}", summary="Delete a document, its chunks and its vectors")

@@ -26,12 +26,16 @@ async def _playbook_text(playbook: UploadFile | None) -> str | None:
         raise ApiProblem(413, "file-too-large", "playbook: larger than 1 MB", field="playbook")
     from review.playbook import PlaybookError, parse_playbook
 
-    try:
+    def check() -> str:
         text = raw.decode("utf-8")
         parse_playbook(yaml.safe_load(text), playbook.filename or "playbook")
-    except (UnicodeDecodeError, yaml.YAMLError, PlaybookError) as exc:
-        raise ApiProblem(422, "invalid-playbook", f"playbook: {exc}", field="playbook") from exc
-    return text
+        return text
+
+    try:
+        return await run_in_threadpool(check)  # YAML parsing is pure-Python CPU work
+    except (UnicodeDecodeError, yaml.YAMLError, PlaybookError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ApiProblem(422, "invalid-playbook", f"playbook: {reason}", field="playbook") from exc
 
 
 @router.post("/reviews", status_code=status.HTTP_202_ACCEPTED,

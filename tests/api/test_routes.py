@@ -319,3 +319,50 @@ def test_readyz_reports_what_is_down(tmp_path):
     with client:
         r = client.get("/readyz")
     assert r.status_code == 503 and r.json()["checks"]["queue"].startswith("failed") and r.json()["checks"]["database"] == "ok"
+
+
+def test_callbacks_to_internal_addresses_and_reused_keys_are_refused(api, legal):
+    c, h = api["client"], api["acme"]
+    files = [("files", ("cb.txt", b"Callbacks are checked.", "text/plain"))]
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "ftp://example.com/x"):
+        body = problem(c.post("/v1/collections/legal/documents", files=files, data={"callback_url": url}, headers=h),
+                       422, "unprocessable")
+        assert "callback_url" in body["detail"]
+    key = {**h, "Idempotency-Key": "shared-key"}
+    wait_job(c, h, c.post("/v1/collections/legal/documents", files=files, headers=key).json()["id"])
+    problem(c.post("/v1/reviews", files={"file": ("msa.pdf", contract_pdf(), "application/pdf")}, headers=key),
+            409, "idempotency-conflict")
+
+
+def test_control_characters_in_ids_are_not_server_errors(api, legal):
+    c, h = api["client"], api["acme"]
+    for url in ("/v1/jobs/a%00b", "/v1/reviews/%00", "/v1/evaluations/%00", "/v1/collections/a%00/documents"):
+        r = c.get(url, headers=h)
+        assert r.status_code in (404, 422), (url, r.status_code, r.text)
+
+
+def test_a_full_model_queue_answers_503(tmp_path):
+    from core.settings import Settings
+
+    client, rt = make_client(Settings(data_dir=tmp_path / "var", max_waiting_answers=0, _env_file=None))
+    with client:
+        r = client.post("/v1/answer", json={"collection": "x", "question": "q"}, headers=new_key(rt, "acme", "read"))
+    problem(r, 503, "busy")
+    assert r.headers["retry-after"] == "5"
+
+
+def test_a_chunked_body_over_the_limit_is_refused(tmp_path):
+    from core.settings import Settings
+
+    client, rt = make_client(Settings(data_dir=tmp_path / "var", max_request_bytes=100_000, _env_file=None))
+    with client:
+        h = new_key(rt, "acme", "write")
+        client.post("/v1/collections", json={"name": "c"}, headers=h)
+
+        def body():  # no Content-Length: only counting the bytes catches it
+            for _ in range(30):
+                yield b"x" * 10_000
+
+        r = client.post("/v1/collections/c/documents", content=body(),
+                        headers={**h, "Content-Type": "multipart/form-data; boundary=zzz"})
+    problem(r, 413, "request-too-large")

@@ -38,7 +38,7 @@ class ScriptedGenerator:
         text = self.drafts.pop(0)
         return Completion(text, self.model_id, Usage(10, 5), "stop", {"total": 0.01})
 
-    def stream(self, messages, max_tokens=256, temperature=0.0, stop=None):
+    def stream(self, messages, max_tokens=256, temperature=0.0, stop=None, cancel=None):
         text = self.drafts.pop(0)
         yield from re.findall(r"\S+\s*|\s+", text)
         yield Completion(text, self.model_id, Usage(10, 5), "stop", {"total": 0.01, "first_token": 0.001})

@@ -88,13 +88,14 @@ def jobs_env(request, tmp_path):
     base = request.getfixturevalue("pg_settings") if request.param == "celery" else Settings(data_dir=tmp_path / "var", _env_file=None)
     settings = base.model_copy(update=dict(job_queue=request.param, redis_url=redis_url, queue_prefix=prefix,
                                            job_visibility_timeout_s=8, job_retry_backoff_s=0.2, job_lease_s=2, webhook_backoff_s=0.05,
-                                           webhook_max_attempts=3))
+                                           webhook_allow_private=True, webhook_max_attempts=3))
     rt = Runtime.create(settings)
     workers: list[Worker] = []
     env = {**os.environ, "DOCINTEL_DATA_DIR": str(settings.data_dir), "DOCINTEL_REDIS_URL": redis_url,
            "DOCINTEL_DATABASE_URL": settings.database_url, "DOCINTEL_DATABASE_SCHEMA": settings.database_schema,
            "DOCINTEL_QUEUE_PREFIX": prefix, "DOCINTEL_JOB_QUEUE": "celery", "DOCINTEL_JOB_VISIBILITY_TIMEOUT_S": "8",
-           "DOCINTEL_JOB_RETRY_BACKOFF_S": "0.2", "DOCINTEL_JOB_LEASE_S": "2", "DOCINTEL_WEBHOOK_BACKOFF_S": "0.05", "DOCINTEL_WEBHOOK_MAX_ATTEMPTS": "3"}
+           "DOCINTEL_JOB_RETRY_BACKOFF_S": "0.2", "DOCINTEL_JOB_LEASE_S": "2", "DOCINTEL_WEBHOOK_BACKOFF_S": "0.05", "DOCINTEL_WEBHOOK_MAX_ATTEMPTS": "3",
+           "DOCINTEL_WEBHOOK_ALLOW_PRIVATE": "true"}  # the test's receiver listens on loopback
     if request.param == "celery":
         try:
             _redis(redis_url).ping()
@@ -419,3 +420,15 @@ def test_embedded_queue_picks_up_jobs_a_stopped_process_left(tmp_path):
     assert wait_for(rt, left.id)["status"] == "succeeded"
     assert queue.recover() == 0
     queue.close()
+
+
+def test_callback_urls_to_internal_addresses_are_refused_unless_allowed():
+    from core.jobs import JobInputError
+    from workers.webhooks import check_callback_url
+
+    for url in ("http://127.0.0.1:8080/x", "http://localhost/x", "http://10.0.0.5/x", "http://169.254.169.254/",
+                "http://[::1]/x", "https:///nohost"):
+        with pytest.raises(JobInputError):
+            check_callback_url(url)
+    check_callback_url("https://93.184.216.34/hook")  # a public address: fine
+    check_callback_url("http://127.0.0.1:8080/x", allow_private=True)
