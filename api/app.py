@@ -15,6 +15,7 @@ from api import errors
 from api.deps import RateLimiter
 from api.errors import problem
 from api.metrics import Metrics
+from core.apikeys import ApiKeyStore, CachedAuthenticator
 from api.routes import answers, chat, collections, evaluations, health, jobs, reviews
 from core.logging import REQUEST_ID
 from core.settings import Settings, get_settings
@@ -122,6 +123,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.state.runtime = runtime
     app.state.metrics = Metrics(runtime)
     app.state.rate_limiter = RateLimiter(s)
+    app.state.authenticate = CachedAuthenticator(ApiKeyStore(runtime.store), s.api_key_cache_s)
     errors.install(app)
     for module in (collections, jobs, answers, chat, reviews, evaluations, health):
         app.include_router(module.router)

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiProblem
-from core.apikeys import ApiKeyStore, Principal
+from core.apikeys import Principal
 from core.settings import Settings
 from workers.runtime import Runtime
 
@@ -64,7 +64,7 @@ def principal(request: Request, rt: Rt,
             raise ApiProblem(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>' "
                              "(create one with `docintel keys create --tenant NAME`)",
                              headers={"WWW-Authenticate": "Bearer"})
-        found = ApiKeyStore(rt.store).authenticate(credentials.credentials)
+        found = request.app.state.authenticate(credentials.credentials)
         if found is None:
             raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
                              headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})

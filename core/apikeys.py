@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +68,8 @@ class ApiKeyStore:
         return key, key_summary(row, tenant)
 
     def authenticate(self, key: str) -> Principal | None:
-        """The key's principal, or None for an unknown, malformed or revoked key."""
+        """The key's principal, or None for an unknown, malformed or revoked key (uncached;
+        the API uses CachedAuthenticator)."""
         parts = key.split("_")
         if len(parts) < 3 or parts[0] != "dik":
             return None
@@ -98,4 +101,32 @@ class ApiKeyStore:
         return {**key_summary(*found), "revoked_now": bool(n)}
 
 
-__all__ = ["SCOPES", "ApiKeyError", "ApiKeyStore", "Principal"]
+class CachedAuthenticator:
+    """Known keys remembered for `ttl_s` seconds, so that a request costs no key lookup:
+    a revoked key stops working within that time (docs/api.md). Unknown keys are not
+    cached (each costs a lookup, and no one can fill the cache with them)."""
+
+    def __init__(self, keys: ApiKeyStore, ttl_s: float = 10.0):
+        self.keys, self.ttl_s = keys, ttl_s
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str) -> Principal | None:
+        digest = _digest(key)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        found = self.keys.authenticate(key)
+        with self._lock:
+            if found is None:
+                self._cache.pop(digest, None)
+            else:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[digest] = (now, found)
+        return found
+
+
+__all__ = ["SCOPES", "ApiKeyError", "ApiKeyStore", "CachedAuthenticator", "Principal"]

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     # core). On a machine shared with other model processes, make the sums fit the cores:
     # docs/deployment.md.
     embedding_threads: int = 0
+    # Threads of the query encoder when queries have their own runtime (onnx-int8 by
+    # default): a short query gains little from more, and concurrent searches only contend.
+    query_embedding_threads: int = 1
+    # OpenMP threads of FAISS (0 = every core). One query at a time gains nothing from a
+    # team, whose idle threads spin after each search and took half of a server's CPU
+    # (docs/benchmarks.md); building a large HNSW graph is faster with more.
+    faiss_threads: int = 1
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"
     openai_api_key: str = ""
@@ -129,6 +136,7 @@ class Settings(BaseSettings):
     # Every /v1 route needs `Authorization: Bearer <key>` (`docintel keys create`). Off only
     # for a single-user laptop: every request is then the default tenant with every scope.
     api_auth: bool = True
+    api_key_cache_s: float = 10.0  # a known key is looked up again after this long (revocation delay)
     # Requests per key (or per client address without auth), a moving window in the
     # `limits` library's notation; Redis-backed when job_queue is celery, else in memory.
     rate_limit: str = "600/minute"

@@ -30,7 +30,9 @@ def make_engine(settings: Settings) -> Engine:
         kwargs["connect_args"] = {"timeout": 30}
     elif settings.database_schema:
         kwargs["connect_args"] = {"options": f"-csearch_path={settings.database_schema}"}
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    # A server connection can drop (a PostgreSQL restart): test it on checkout. A SQLite
+    # file cannot, and the ping was a fifth of a search's database time.
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), **kwargs)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
@@ -89,6 +91,13 @@ class Store:
         return self._get_or_create(find, lambda: Tenant(name=name))
 
     def collection(self, tenant: str, name: str, create: bool = False) -> Collection:
+        if not create:  # the hot path (every search and answer): one query, no write
+            with self.session() as s:
+                row = s.scalar(select(Collection).join(Tenant, Tenant.id == Collection.tenant_id)
+                               .where(Tenant.name == tenant, Collection.name == name))
+            if row is None:
+                raise NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
+            return row
         t = self.tenant(tenant, create=True)
 
         def find(s: Session) -> Collection | None:
@@ -261,6 +270,20 @@ class Store:
             s.execute(delete(Chunk).where(Chunk.document_id == document_id))
             s.execute(delete(Document).where(Document.id == document_id))
             apply_to_index(ids)
+
+    def hit_rows(self, chunk_ids: Sequence[int]) -> dict[int, tuple]:
+        """What a search hit shows, per chunk id, as plain columns (no ORM objects: this runs
+        on every search): (document id, collection id, document name, metadata, page start,
+        page end, char start, char end, text)."""
+        if not chunk_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Chunk.id, Document.id, Document.collection_id, Document.name, Document.metadata_, Chunk.page_start,
+                       Chunk.page_end, Chunk.char_start, Chunk.char_end, Chunk.text)
+                .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(list(chunk_ids)))
+            ).all()
+        return {r[0]: tuple(r[1:]) for r in rows}
 
     def chunks_with_documents(self, chunk_ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
         """Chunks with their documents' id, name and metadata only: a search hit needs no

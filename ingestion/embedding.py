@@ -348,18 +348,19 @@ _EMBEDDERS: dict[tuple, Embedder] = {}
 _FACTORY_LOCK = threading.Lock()
 
 
-def _runtime_embedder(settings: Settings, model_dir: str, runtime: str) -> Embedder:
+def _runtime_embedder(settings: Settings, model_dir: str, runtime: str, threads: int | None = None) -> Embedder:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown embedding runtime '{runtime}' (use {' or '.join(RUNTIMES)})")
-    # One instance per model and runtime per process. The ONNX key leaves out data_dir: the
-    # built file is the same model wherever it is cached.
-    key = (model_dir, runtime, settings.embedding_device if runtime == "torch" else "cpu")
+    threads = settings.embedding_threads if threads is None else threads
+    # One instance per model, runtime and thread count per process. The ONNX key leaves out
+    # data_dir: the built file is the same model wherever it is cached.
+    key = (model_dir, runtime, settings.embedding_device if runtime == "torch" else "cpu", threads)
     if key not in _EMBEDDERS:
         if runtime == "torch":
             _EMBEDDERS[key] = SentenceTransformerEmbedder(model_dir, settings.embedding_batch_size, settings.embedding_device,
-                                                          settings.embedding_threads)
+                                                          threads)
         else:
-            _EMBEDDERS[key] = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size, settings.embedding_threads)
+            _EMBEDDERS[key] = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size, threads)
     return _EMBEDDERS[key]
 
 
@@ -377,7 +378,9 @@ def get_embedder(settings: Settings) -> Embedder:
             query_runtime = settings.embedding_runtime
         if query_runtime == settings.embedding_runtime:
             return docs
-        key = (model_dir, settings.embedding_runtime, query_runtime, settings.embedding_device)
+        key = (model_dir, settings.embedding_runtime, query_runtime, settings.embedding_device,
+               settings.embedding_threads, settings.query_embedding_threads)
         if key not in _EMBEDDERS:
-            _EMBEDDERS[key] = SplitEmbedder(docs, _runtime_embedder(settings, model_dir, query_runtime))
+            queries = _runtime_embedder(settings, model_dir, query_runtime, settings.query_embedding_threads)
+            _EMBEDDERS[key] = SplitEmbedder(docs, queries)
         return _EMBEDDERS[key]

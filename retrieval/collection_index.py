@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from core.store import Store
 from ingestion.chunking import index_text
 from ingestion.embedding import Embedder
 from retrieval.keyword_index import Bm25KeywordIndex
-from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
+from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids, set_faiss_threads
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +117,11 @@ def open_collection_index(
     Only a writer (ingest, delete) reconciles the index with the chunk rows: a reader that
     repaired and saved would race the one writer of the collection."""
     folder = settings.index_dir / "collections" / str(collection_id)
-    key = (str(folder.resolve()), collection_id)
+    key = (os.path.abspath(folder), collection_id)  # no realpath syscalls on every search
     with _OPEN_LOCK:
         index = _OPEN.get(key)
         if index is None:
+            set_faiss_threads(settings.faiss_threads)
             hnsw = HnswOptions(min_vectors=settings.hnsw_min_vectors, ef_search=settings.hnsw_ef_search)
             index = CollectionIndex(folder, store, embedder, collection_id, hnsw, settings.bm25_document_weight)
             _OPEN[key] = index

@@ -136,22 +136,17 @@ class SearchService:
         reranker = self.reranker
         n_rerank = max(self.settings.rerank_candidates, 0) if reranker is not None else 0
         ranked = self.rank(index, query, max(k, n_rerank), mode, allowed)
-        rows = self.store.chunks_with_documents([cid for cid, _ in ranked])
+        rows = self.store.hit_rows([cid for cid, _ in ranked])
         hits: list[SearchHit] = []
         for cid, score in ranked:
             if cid not in rows:  # a vector whose row was deleted by another process
                 continue
-            chunk, doc = rows[cid]
-            if doc.collection_id != index.collection_id:  # never another collection's text
+            doc_id, collection_id, name, metadata, page_start, page_end, char_start, char_end, text = rows[cid]
+            if collection_id != index.collection_id:  # never another collection's text
                 continue
-            hits.append(
-                SearchHit(
-                    document_id=doc.id, document_name=doc.name, chunk_id=chunk.id,
-                    page_start=chunk.page_start, page_end=chunk.page_end,
-                    char_start=chunk.char_start, char_end=chunk.char_end,
-                    score=score, text=chunk.text, metadata=doc.metadata_ or {},
-                )
-            )
+            hits.append(SearchHit(document_id=doc_id, document_name=name, chunk_id=cid, page_start=page_start,
+                                  page_end=page_end, char_start=char_start, char_end=char_end, score=score, text=text,
+                                  metadata=metadata or {}))
         if reranker is not None and n_rerank > 1 and len(hits) > 1:
             # The head is reordered; anything ranked below the reranked candidates keeps
             # its first-stage order (and score) after them.

@@ -13,6 +13,7 @@ and the graph is rebuilt when they pile up. Only writers build the graph (at sav
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -51,6 +52,19 @@ class HnswOptions:
     # through mostly excluded nodes misses results.
     min_allowed_share: float = 0.5
     max_stale_share: float = 0.2  # removed-but-still-in-graph ids before a rebuild
+
+
+_FAISS_THREADS: int | None = None
+
+
+def set_faiss_threads(threads: int) -> None:
+    """FAISS's OpenMP team size for this process (0 = every core); set once, before searches."""
+    global _FAISS_THREADS
+    if threads != _FAISS_THREADS:
+        import faiss
+
+        faiss.omp_set_num_threads(threads if threads > 0 else os.cpu_count() or 1)
+        _FAISS_THREADS = threads
 
 
 class FaissVectorIndex:

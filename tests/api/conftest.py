@@ -43,7 +43,7 @@ def api(request, tmp_path_factory):
     if request.param == "postgresql":
         db = {"database_url": PG_URL, "database_schema": pg_schema(request)}
     settings = Settings(data_dir=root / "var", llm_model="smollm2-135m-instruct-q4_1", rate_limit="100000/minute",
-                        max_upload_bytes=2_000_000, max_upload_files=5, max_document_pages=20, _env_file=None, **db)
+                        max_upload_bytes=2_000_000, max_upload_files=5, max_document_pages=20, api_key_cache_s=0.3, _env_file=None, **db)
     client, rt = make_client(settings)
     with client:
         yield {"client": client, "rt": rt, "root": root,
