@@ -20,11 +20,11 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "var", _env_file=None)
 
 
-@pytest.fixture
-def pg_settings(tmp_path: Path):
-    """Settings on a unique PostgreSQL schema, dropped afterwards."""
+def pg_schema(prefix: str = "docintel_test"):
+    """A fresh PostgreSQL schema and the function that drops it (skips when PostgreSQL is
+    not reachable, except in CI where that is a failure)."""
     sqlalchemy = pytest.importorskip("sqlalchemy")
-    schema = f"docintel_test_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     engine = sqlalchemy.create_engine(PG_URL)
     try:
         with engine.begin() as conn:
@@ -33,12 +33,23 @@ def pg_settings(tmp_path: Path):
         if os.environ.get("CI"):
             raise
         pytest.skip(f"PostgreSQL not reachable: {exc}")
-    try:
-        yield Settings(data_dir=tmp_path / "var", database_url=PG_URL, database_schema=schema, _env_file=None)
-    finally:
+
+    def drop() -> None:
         with engine.begin() as conn:
             conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+    return schema, drop
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path):
+    """Settings on a unique PostgreSQL schema, dropped afterwards."""
+    schema, drop = pg_schema()
+    try:
+        yield Settings(data_dir=tmp_path / "var", database_url=PG_URL, database_schema=schema, _env_file=None)
+    finally:
+        drop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])

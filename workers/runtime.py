@@ -135,9 +135,10 @@ class Runtime:
         on_result: Callable[[IngestResult], None] | None = None,
         metadata: dict | None = None,
     ) -> list[IngestResult]:
-        coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
-        with self.writing(coll.id) as index:
-            return self.ingestor.ingest_paths(coll.id, paths, index, on_result=on_result, metadata=metadata)
+        """Files, or every supported file in folders (named by their path in the folder)."""
+        from ingestion.pipeline import iter_files
+
+        return self.ingest_named(iter_files(paths), collection, tenant, on_result, metadata)
 
     def ingest_named(
         self,

@@ -3,33 +3,7 @@ from __future__ import annotations
 
 import pytest
 from apihelp import make_client, new_key
-from conftest import PG_URL
-
-
-def pg_schema(request) -> str:
-    """A fresh PostgreSQL schema, dropped when the requesting fixture ends."""
-    import os
-    import uuid
-
-    import sqlalchemy
-
-    schema = f"docintel_api_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(PG_URL)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    except sqlalchemy.exc.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-
-    def drop() -> None:
-        with engine.begin() as conn:
-            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-    request.addfinalizer(drop)
-    return schema
+from conftest import PG_URL, pg_schema
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
@@ -41,7 +15,9 @@ def api(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("api")
     db = {}
     if request.param == "postgresql":
-        db = {"database_url": PG_URL, "database_schema": pg_schema(request)}
+        schema, drop = pg_schema("docintel_api")
+        request.addfinalizer(drop)
+        db = {"database_url": PG_URL, "database_schema": schema}
     settings = Settings(data_dir=root / "var", llm_model="smollm2-135m-instruct-q4_1", rate_limit="100000/minute",
                         max_upload_bytes=2_000_000, max_upload_files=5, max_document_pages=20, api_key_cache_s=0.3, _env_file=None, **db)
     client, rt = make_client(settings)
