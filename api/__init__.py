@@ -1,1 +1,1 @@
-"""DocIntel api package (filled in by later issues)."""
+"""The HTTP API: the FastAPI app (`app.py`) and one router per resource (`routes/`), thin over workers/runtime.py."""

@@ -1,1 +1,1 @@
-"""DocIntel workers package (filled in by later issues)."""
+"""The runtime (use cases every entry point calls), the job queue seam, the job tasks, Celery and webhooks."""
