@@ -117,7 +117,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
         yield
         runtime.job_queue.close()
 
-    app = FastAPI(title="DocIntel", version="1.0", description=DESCRIPTION, lifespan=lifespan,
+    app = FastAPI(title="DocIntel", version="1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_tags=[{"name": t} for t in ("collections", "jobs", "search and answers", "openai-compatible",
                                                       "reviews", "evaluations", "health")])
     app.state.runtime = runtime
@@ -127,12 +127,30 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     errors.install(app)
     for module in (collections, jobs, answers, chat, reviews, evaluations, health):
         app.include_router(module.router)
+    _offline_docs(app)
     if s.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
                            expose_headers=["X-Request-ID", "Retry-After"])
     app.add_middleware(RequestContext, metrics=app.state.metrics, max_body=s.max_request_bytes)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served from the installed swagger-ui-bundle package:
+    FastAPI's default page loads them from a CDN, which an offline server cannot reach."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="DocIntel API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")
 
 
 def app_from_settings() -> FastAPI:
