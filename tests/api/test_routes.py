@@ -298,6 +298,10 @@ def test_health_ready_metrics_and_request_id(api, legal):
     assert 'docintel_jobs{kind="ingest",status="succeeded"}' in text
     assert "docintel_pages_ingested" in text and 'docintel_queue_depth{queue="embedded"}' in text
     problem(c.get("/v1/nope", headers=api["acme"]), 404, "not-found")
+    # the schema page works offline: Swagger UI's files come from this server, not a CDN
+    page = c.get("/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in page and "cdn." not in page
+    assert c.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path):
