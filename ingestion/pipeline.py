@@ -10,6 +10,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -34,7 +35,12 @@ EMBED_BATCH_CHUNKS = 64
 
 
 class IndexSink(Protocol):
-    """What ingestion needs from a collection's indexes."""
+    """What ingestion needs from a collection's indexes.
+
+    `writing()` is held around each write of a batch of documents (their rows and their
+    index entries): parsing and embedding happen outside it, so a sink that takes a lock
+    there lets other writers parse and embed meanwhile. `flush_chunks` (optional) is how
+    many chunks such a sink wants per write."""
 
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]: ...
 
@@ -43,6 +49,8 @@ class IndexSink(Protocol):
     ) -> None: ...
 
     def save(self) -> None: ...
+
+    def writing(self) -> AbstractContextManager: ...
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str]]:
@@ -149,34 +157,47 @@ class Ingestor:
         documents (clauses, FAQ entries) instead of one each."""
         held: list[IngestResult | _Prepared] = []
         n_chunks = 0
+        flush_at = getattr(sink, "flush_chunks", EMBED_BATCH_CHUNKS)
         for item in items:
             held.append(item)
             if isinstance(item, _Prepared):
                 n_chunks += len(item.chunks)
-                if n_chunks >= EMBED_BATCH_CHUNKS:
+                if n_chunks >= flush_at:
                     yield from self._flush(held, sink)
                     held, n_chunks = [], 0
         yield from self._flush(held, sink)
 
     def _flush(self, held: list[IngestResult | _Prepared], sink: IndexSink) -> Iterator[IngestResult]:
         docs = [d for d in held if isinstance(d, _Prepared)]
-        batch: list[np.ndarray] | None = None
+        vectors: list[np.ndarray | Exception]
         try:
-            batch = self._embed(docs, sink)
+            vectors = list(self._embed(docs, sink))
         except Exception:
             # Embed one by one, so that a document the model cannot take fails alone.
             log.exception("batch embedding failed; embedding its documents one by one", extra={"documents": len(docs)})
+            vectors = []
+            for doc in docs:
+                try:
+                    vectors.append(self._embed([doc], sink)[0])
+                except Exception as exc:
+                    vectors.append(exc)
+        # Only the write holds the sink (and its lock, for a job's writer); results are
+        # reported after it, so a progress callback never runs under the lock.
+        results: list[IngestResult] = []
         n = 0
-        for item in held:
-            if not isinstance(item, _Prepared):
-                yield item
-                continue
-            try:
-                vectors = batch[n] if batch is not None else self._embed([item], sink)[0]
-                yield self._save(item, vectors, sink)
-            except Exception as exc:  # an unexpected bug is still reported per document
-                yield self._internal_failure(item.collection_id, item.name, item.path, exc)
-            n += 1
+        with sink.writing():
+            for item in held:
+                if not isinstance(item, _Prepared):
+                    results.append(item)
+                    continue
+                try:
+                    if isinstance(vectors[n], Exception):
+                        raise vectors[n]
+                    results.append(self._save(item, vectors[n], sink))
+                except Exception as exc:  # an unexpected bug is still reported per document
+                    results.append(self._internal_failure(item.collection_id, item.name, item.path, exc))
+                n += 1
+        yield from results
 
     def _internal_failure(self, collection_id: int, name: str, path: str, exc: Exception) -> IngestResult:
         log.error("ingest crashed", exc_info=exc, extra={"document": path})

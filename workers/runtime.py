@@ -148,10 +148,14 @@ class Runtime:
         on_result: Callable[[IngestResult], None] | None = None,
         metadata: dict | None = None,
     ) -> list[IngestResult]:
-        """Ingest (file, document name) pairs, e.g. uploads staged under their hash."""
+        """Ingest (file, document name) pairs, e.g. uploads staged under their hash. Parsing
+        and embedding run beside other writers of the collection; only each batch's write
+        takes its lock (retrieval.collection_index.BatchedCollectionWriter)."""
+        from retrieval.collection_index import BatchedCollectionWriter
+
         coll = self.store.collection(self.tenant_name(tenant), collection, create=True)
-        with self.writing(coll.id) as index:
-            return self.ingestor.ingest_named(coll.id, files, index, on_result=on_result, metadata=metadata)
+        sink = BatchedCollectionWriter(self.settings, self.store, self.embedder, coll.id)
+        return self.ingestor.ingest_named(coll.id, files, sink, on_result=on_result, metadata=metadata)
 
     def stage_upload(self, data: bytes) -> Path:
         """Keep an uploaded file under its sha256 (the original, for viewers and reviews) and
