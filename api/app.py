@@ -106,6 +106,9 @@ class RequestContext:
 def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> FastAPI:
     runtime = runtime or Runtime.create(settings or get_settings())
     s = runtime.settings
+    from retrieval.vector_index import set_faiss_threads
+
+    set_faiss_threads(s.faiss_threads)  # before any model starts (see set_faiss_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

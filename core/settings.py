@@ -95,9 +95,9 @@ class Settings(BaseSettings):
     # Threads of the query encoder when queries have their own runtime (onnx-int8 by
     # default): a short query gains little from more, and concurrent searches only contend.
     query_embedding_threads: int = 1
-    # OpenMP threads of FAISS (0 = every core). One query at a time gains nothing from a
-    # team, whose idle threads spin after each search and took half of a server's CPU
-    # (docs/benchmarks.md); building a large HNSW graph is faster with more.
+    # OpenMP threads of FAISS in `docintel serve` (0 = every core). One query at a time gains
+    # nothing from a team, whose idle threads spin after each search and took half of a
+    # server's CPU (docs/benchmarks.md). Workers and the CLI keep OpenMP's default.
     faiss_threads: int = 1
     openai_base_url: str = "http://127.0.0.1:8000/v1"
     openai_model: str = "default"

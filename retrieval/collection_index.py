@@ -17,7 +17,7 @@ from core.store import Store
 from ingestion.chunking import index_text
 from ingestion.embedding import Embedder
 from retrieval.keyword_index import Bm25KeywordIndex
-from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids, set_faiss_threads
+from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,6 @@ def open_collection_index(
     with _OPEN_LOCK:
         index = _OPEN.get(key)
         if index is None:
-            set_faiss_threads(settings.faiss_threads)
             hnsw = HnswOptions(min_vectors=settings.hnsw_min_vectors, ef_search=settings.hnsw_ef_search)
             index = CollectionIndex(folder, store, embedder, collection_id, hnsw, settings.bm25_document_weight)
             _OPEN[key] = index
