@@ -140,13 +140,16 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
 
 
 def _offline_docs(app: FastAPI) -> None:
-    """/docs with Swagger UI's files served from the installed swagger-ui-bundle package:
-    FastAPI's default page loads them from a CDN, which an offline server cannot reach."""
+    """/docs with Swagger UI's files served from api/static (vendored from npm, see its
+    SOURCE.txt): FastAPI's default page loads them from a CDN, which an offline server
+    cannot reach."""
+    from pathlib import Path
+
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
-    from swagger_ui_bundle import swagger_ui_path
 
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    assets = Path(__file__).parent / "static" / "swagger-ui"
+    app.mount("/docs-assets", StaticFiles(directory=assets), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs():
