@@ -12,7 +12,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, delete, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, load_only, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import NotFoundError
 from core.models import Chunk, Collection, Document, Tenant
@@ -284,19 +284,6 @@ class Store:
                 .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(list(chunk_ids)))
             ).all()
         return {r[0]: tuple(r[1:]) for r in rows}
-
-    def chunks_with_documents(self, chunk_ids: Sequence[int]) -> dict[int, tuple[Chunk, Document]]:
-        """Chunks with their documents' id, name and metadata only: a search hit needs no
-        more, and loading each document's whole text (a contract is ~100 KB) per hit was
-        a third of a search's time."""
-        if not chunk_ids:
-            return {}
-        with self.session() as s:
-            rows = s.execute(
-                select(Chunk, Document).join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(list(chunk_ids)))
-                .options(load_only(Document.id, Document.collection_id, Document.name, Document.metadata_))
-            ).all()
-            return {c.id: (c, d) for c, d in rows}
 
     def sentence_vectors(self, chunk_ids: Sequence[int]) -> dict[int, bytes]:
         """The stored sentence embeddings of those chunks that have them."""

@@ -260,17 +260,6 @@ class Ingestor:
         except Exception as exc:  # an unexpected bug is still reported per file
             return self._internal_failure(collection_id, name, str(path), exc)
 
-    def ingest_paths(
-        self,
-        collection_id: int,
-        paths: Iterable[str | Path],
-        sink: IndexSink,
-        on_result: Callable[[IngestResult], None] | None = None,
-        metadata: dict | None = None,
-    ) -> list[IngestResult]:
-        """Ingest every file (each with `metadata`); one bad file never stops the batch."""
-        return self.ingest_named(collection_id, iter_files(paths), sink, on_result, metadata)
-
     def ingest_named(
         self,
         collection_id: int,

@@ -68,8 +68,8 @@ class CollectionIndex:
         """What ingestion indexed for each chunk: its text under its document's title."""
         out: dict[int, str] = {}
         for i in range(0, len(chunk_ids), 1000):
-            rows = self.store.chunks_with_documents(chunk_ids[i : i + 1000])
-            out.update((cid, index_text(c.text, (d.metadata_ or {}).get("title"))) for cid, (c, d) in rows.items())
+            rows = self.store.hit_rows(chunk_ids[i : i + 1000])
+            out.update((cid, index_text(row[-1], (row[3] or {}).get("title"))) for cid, row in rows.items())
         return out
 
     # -- IndexSink -----------------------------------------------------------------

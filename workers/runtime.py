@@ -164,11 +164,13 @@ class Runtime:
 
         from core.fileio import atomic_write_bytes
 
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.settings.data_dir / "uploads" / digest[:2] / digest
+        path = self._upload_path(hashlib.sha256(data).hexdigest())
         if not path.exists():
             atomic_write_bytes(path, data)
         return path
+
+    def _upload_path(self, sha256: str) -> Path:
+        return self.settings.data_dir / "uploads" / sha256[:2] / sha256
 
     def original_file(self, doc) -> Path | None:
         """The stored original of a document: its upload, or the file it was ingested from
@@ -177,7 +179,7 @@ class Runtime:
 
         if not doc.sha256:
             return None
-        staged = self.settings.data_dir / "uploads" / doc.sha256[:2] / doc.sha256
+        staged = self._upload_path(doc.sha256)
         if staged.is_file():
             return staged
         source = (doc.metadata_ or {}).get("source_path")
