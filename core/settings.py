@@ -151,6 +151,11 @@ class Settings(BaseSettings):
     # Answers waiting for the model beyond this get a 503 with Retry-After instead of
     # holding a server thread (one model call runs at a time: core/compute.py).
     max_waiting_answers: int = 16
+    # Page images of cited passages (GET /v1/documents/{id}/pages/{n}/image, rendered by
+    # pypdfium2): kept in this process's memory up to this many bytes of PNG (least recently
+    # used out first); a page whose image would pass page_image_max_pixels is drawn smaller.
+    page_cache_bytes: int = 256 * 1024 * 1024
+    page_image_max_pixels: int = 8_000_000
 
     log_level: str = "INFO"
     log_json: bool = False
