@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 bash scripts/services.sh
+bash scripts/browser.sh
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?
