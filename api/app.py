@@ -16,7 +16,7 @@ from api.deps import RateLimiter
 from api.errors import problem
 from api.metrics import Metrics
 from core.apikeys import ApiKeyStore, CachedAuthenticator
-from api.routes import answers, chat, collections, evaluations, health, jobs, reviews
+from api.routes import answers, chat, collections, evaluations, health, jobs, reviews, session
 from core.logging import REQUEST_ID
 from core.settings import Settings, get_settings
 from workers.runtime import Runtime
@@ -122,15 +122,16 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
 
     app = FastAPI(title="DocIntel", version="1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_tags=[{"name": t} for t in ("collections", "jobs", "search and answers", "openai-compatible",
-                                                      "reviews", "evaluations", "health")])
+                                                      "reviews", "evaluations", "session", "health")])
     app.state.runtime = runtime
     app.state.metrics = Metrics(runtime)
     app.state.rate_limiter = RateLimiter(s)
     app.state.authenticate = CachedAuthenticator(ApiKeyStore(runtime.store), s.api_key_cache_s)
     errors.install(app)
-    for module in (collections, jobs, answers, chat, reviews, evaluations, health):
+    for module in (session, collections, jobs, answers, chat, reviews, evaluations, health):
         app.include_router(module.router)
     _offline_docs(app)
+    _web_ui(app)
     if s.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
@@ -157,6 +158,30 @@ def _offline_docs(app: FastAPI) -> None:
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css",
                                    swagger_favicon_url="/docs-assets/favicon-32x32.png")
+
+
+# The UI's page may load only its own scripts, styles and images, and nothing may frame it.
+UI_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+          "frame-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+          "form-action 'self'")
+
+
+def _web_ui(app: FastAPI) -> None:
+    """The browser UI at `/` (web/): one page and its static files. It signs in with an API
+    key and then calls the same `/v1` routes as every other client."""
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    import web
+
+    app.mount("/ui", StaticFiles(directory=web.STATIC_DIR), name="ui")
+    page = web.INDEX_HTML.read_text(encoding="utf-8")
+    headers = {"Content-Security-Policy": UI_CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+               "Cache-Control": "no-cache"}
+
+    @app.get("/", include_in_schema=False, response_class=HTMLResponse)
+    async def ui_page():
+        return HTMLResponse(page, headers=headers)
 
 
 def app_from_settings() -> FastAPI:

@@ -17,6 +17,8 @@ from core.apikeys import Principal
 from core.settings import Settings
 from workers.runtime import Runtime
 
+SESSION_COOKIE = "docintel_session"  # the web UI's sign-in (api/routes/session.py)
+CSRF_HEADER = "X-DocIntel-UI"
 _bearer = HTTPBearer(auto_error=False, description="An API key from `docintel keys create`.")
 
 
@@ -60,11 +62,19 @@ def principal(request: Request, rt: Rt,
                         frozenset({"read", "write", "admin"}))
         limit_key = f"ip:{request.client.host if request.client else '-'}"
     else:
-        if credentials is None or not credentials.credentials:
+        token = credentials.credentials if credentials is not None else None
+        if not token:
+            token = request.cookies.get(SESSION_COOKIE)
+            if token and request.method not in ("GET", "HEAD", "OPTIONS") and \
+                    request.headers.get(CSRF_HEADER) != "1":
+                # A cookie rides along on any request the browser makes; a header only our
+                # own scripts set proves the request came from the UI's pages (CSRF).
+                raise ApiProblem(403, "forbidden", f"a request signed in by cookie must send '{CSRF_HEADER}: 1'")
+        if not token:
             raise ApiProblem(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>' "
                              "(create one with `docintel keys create --tenant NAME`)",
                              headers={"WWW-Authenticate": "Bearer"})
-        found = request.app.state.authenticate(credentials.credentials)
+        found = request.app.state.authenticate(token)
         if found is None:
             raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
                              headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
@@ -101,4 +111,4 @@ Reader = Annotated[Principal, Depends(require("read"))]
 Writer = Annotated[Principal, Depends(require("write"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
-__all__ = ["Admin", "ModelCapacity", "RateLimiter", "Reader", "Rt", "Writer", "get_runtime", "principal", "require"]
+__all__ = ["CSRF_HEADER", "SESSION_COOKIE", "Admin", "ModelCapacity", "RateLimiter", "Reader", "Rt", "Writer", "get_runtime", "principal", "require"]

@@ -50,6 +50,10 @@ def key_summary(row: ApiKey, tenant: str) -> dict[str, Any]:
             "revoked": row.revoked_at is not None}
 
 
+def _session_mac(key_digest: str, prefix: str, expires: int) -> str:
+    return hmac.new(key_digest.encode(), f"session:{prefix}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
 @dataclass
 class ApiKeyStore:
     store: Store
@@ -80,6 +84,37 @@ class ApiKeyStore:
             return None
         row, tenant = found
         if row.revoked_at is not None or not hmac.compare_digest(row.key_sha256, _digest(key)):
+            return None
+        return Principal(tenant, row.tenant_id, frozenset(row.scopes or []), row.prefix)
+
+    def session_token(self, key: str, ttl_s: float) -> tuple[str, Principal, int] | None:
+        """A browser session for a valid key: (token, principal, expiry as a Unix time), or
+        None for an unknown or revoked key. The token is `dis_<prefix>.<expiry>.<mac>`, the
+        MAC keyed by the key's stored digest: the raw key never sits in a cookie, a session
+        ends when its key is revoked, and no server-wide secret has to be shared by replicas."""
+        who = self.authenticate(key)
+        if who is None:
+            return None
+        expires = int(time.time() + ttl_s)
+        return f"dis_{who.key_prefix}.{expires}.{_session_mac(_digest(key), who.key_prefix, expires)}", who, expires
+
+    def authenticate_session(self, token: str) -> Principal | None:
+        """The principal of a session token that is well formed, unexpired and whose key is
+        not revoked; None otherwise."""
+        try:
+            prefix, expires_s, mac = token.removeprefix("dis_").split(".")
+            expires = int(expires_s)
+        except ValueError:
+            return None
+        if not token.startswith("dis_") or expires < time.time():
+            return None
+        with self.store.session() as s:
+            found = s.execute(select(ApiKey, Tenant.name).join(Tenant, Tenant.id == ApiKey.tenant_id)
+                              .where(ApiKey.prefix == prefix)).first()
+        if found is None:
+            return None
+        row, tenant = found
+        if row.revoked_at is not None or not hmac.compare_digest(mac, _session_mac(row.key_sha256, prefix, expires)):
             return None
         return Principal(tenant, row.tenant_id, frozenset(row.scopes or []), row.prefix)
 
@@ -118,7 +153,7 @@ class CachedAuthenticator:
             hit = self._cache.get(digest)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
-        found = self.keys.authenticate(key)
+        found = (self.keys.authenticate_session(key) if key.startswith("dis_") else self.keys.authenticate(key))
         with self._lock:
             if found is None:
                 self._cache.pop(digest, None)

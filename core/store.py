@@ -193,6 +193,13 @@ class Store:
         with self.session() as s:
             return s.scalar(select(func.count(Chunk.id)).where(Chunk.document_id == document_id)) or 0
 
+    def chunk_counts(self, collection_id: int) -> dict[int, int]:
+        """Chunks per document of a collection, in one query (document lists show them)."""
+        with self.session() as s:
+            rows = s.execute(select(Chunk.document_id, func.count(Chunk.id)).join(Document, Document.id == Chunk.document_id)
+                             .where(Document.collection_id == collection_id).group_by(Chunk.document_id))
+            return {doc_id: n for doc_id, n in rows}
+
     def chunks_for_document(self, document_id: int) -> list[Chunk]:
         with self.session() as s:
             return list(s.scalars(select(Chunk).where(Chunk.document_id == document_id).order_by(Chunk.ordinal)))

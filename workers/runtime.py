@@ -116,6 +116,21 @@ class Runtime:
         ra, rb = found
         return compare_runs(ra, runs.items(ra["id"]), rb, runs.items(rb["id"]), n_boot=bootstrap)
 
+    def evaluation_report(self, job_id: str, tenant: str | None = None) -> str:
+        """A finished evaluation's HTML report (metrics, plots, worst items)."""
+        from evaluation.report import render_run_report
+        from evaluation.runs import RunStore
+
+        run = self.evaluation(job_id, tenant)["run"]
+        if run is None:
+            raise NotFoundError(f"evaluation {job_id} has no run yet")
+        return render_run_report(run, RunStore(self.store).items(run["id"]))
+
+    def comparison_report(self, a: str, b: str, tenant: str | None = None, bootstrap: int = 1000) -> str:
+        from evaluation.report import render_compare_report
+
+        return render_compare_report(self.compare_evaluations(a, b, tenant, bootstrap))
+
     def tenant_name(self, tenant: str | None) -> str:
         return tenant or self.settings.default_tenant
 
@@ -306,7 +321,7 @@ class Runtime:
 
     def review(
         self, path: Path, collection: str | None = None, tenant: str | None = None, playbook_path: str | None = None,
-        name: str | None = None,
+        name: str | None = None, document_id: int | None = None,
     ) -> tuple[dict[str, Any], str]:
         """Review a contract: ingest it into the collection first (so its clauses are
         searchable), then clauses, key terms and playbook findings. Returns (the
@@ -314,7 +329,6 @@ class Runtime:
         from review.report import render_html
         from review.service import review_file
 
-        document_id = None
         name = name or path.name
         if collection:
             [ingested] = self.ingest_named([(path, name)], collection, tenant)
@@ -343,7 +357,8 @@ class Runtime:
 
     def list_documents(self, collection: str, tenant: str | None = None) -> list[dict[str, Any]]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
-        return [document_summary(d) for d in self.store.list_documents(coll.id)]
+        chunks = self.store.chunk_counts(coll.id)
+        return [{**document_summary(d), "chunks": chunks.get(d.id, 0)} for d in self.store.list_documents(coll.id)]
 
     def show_document(self, document_id: int, collection: str, tenant: str | None = None) -> dict[str, Any]:
         coll = self.store.collection(self.tenant_name(tenant), collection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import HTMLResponse
 
 from api.deps import Admin, Reader, Rt
 from api.errors import ApiProblem
@@ -46,3 +47,21 @@ def get_evaluation(evaluation_id: str, rt: Rt, who: Reader) -> dict:
 @router.get("/evaluations/{a}/compare/{b}", summary="Per-metric deltas (b - a) with bootstrap CIs")
 def compare_evaluations(a: str, b: str, rt: Rt, who: Reader, bootstrap: int = Query(1000, ge=0, le=10000)) -> dict:
     return rt.compare_evaluations(a, b, who.tenant, bootstrap)
+
+
+# Reports are our own HTML (inline styles, plots as data: images, no script); sandboxed all
+# the same, so that a data set's text shown in it can never act as a page of this origin.
+REPORT_HEADERS = {"Content-Security-Policy": "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+                  "X-Content-Type-Options": "nosniff"}
+
+
+@router.get("/evaluations/{evaluation_id}/report", response_class=HTMLResponse,
+            summary="A finished evaluation's HTML report: metrics, plots, worst items")
+def evaluation_report(evaluation_id: str, rt: Rt, who: Reader):
+    return HTMLResponse(rt.evaluation_report(evaluation_id, who.tenant), headers=REPORT_HEADERS)
+
+
+@router.get("/evaluations/{a}/compare/{b}/report", response_class=HTMLResponse,
+            summary="The comparison of two evaluations as an HTML report")
+def comparison_report(a: str, b: str, rt: Rt, who: Reader, bootstrap: int = Query(1000, ge=0, le=10000)):
+    return HTMLResponse(rt.comparison_report(a, b, who.tenant, bootstrap), headers=REPORT_HEADERS)

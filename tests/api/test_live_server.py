@@ -13,60 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apihelp import MANUAL, contract_pdf
+from apihelp import MANUAL, LiveServer, contract_pdf, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    def __init__(self, data_dir: Path):
-        self.env = {**os.environ, "DOCINTEL_DATA_DIR": str(data_dir), "DOCINTEL_LLM_MODEL": "smollm2-135m-instruct-q4_1",
-                    "DOCINTEL_RATE_LIMIT": "100000/minute", "DOCINTEL_LOG_LEVEL": "WARNING", "DOCINTEL_ANSWER_MAX_TOKENS": "96"}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        out = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--tenant", "acme", "--scope", "admin",
-                              "--json"], env=self.env, cwd=ROOT, capture_output=True, text=True, check=True)
-        self.key = json.loads(out.stdout)["key"]
-        self.headers = {"Authorization": f"Bearer {self.key}"}
-        self.log = open(data_dir.parent / "server.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)], env=self.env,
-                                     cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            assert self.proc.poll() is None, (data_dir.parent / "server.log").read_text()
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise AssertionError("docintel serve did not come up")
-
-    def populate(self) -> None:
-        with httpx.Client(base_url=self.url, headers=self.headers, timeout=60) as c:
-            c.post("/v1/collections", json={"name": "legal"}).raise_for_status()
-            files = [("files", ("msa.pdf", contract_pdf(), "application/pdf")),
-                     ("files", ("remote.md", MANUAL.encode(), "text/markdown"))]
-            job = c.post("/v1/collections/legal/documents", files=files).json()
-            deadline = time.time() + 240
-            while job["status"] not in ("succeeded", "failed") and time.time() < deadline:
-                time.sleep(0.3)
-                job = c.get(f"/v1/jobs/{job['id']}").json()
-            assert job["status"] == "succeeded", job
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
