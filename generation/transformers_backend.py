@@ -64,10 +64,13 @@ class TransformersGenerator:
         t0 = time.perf_counter()
         inputs = self._inputs(messages)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        generated: list[int] = []  # new tokens, counted as generate() made them
 
         def run() -> None:
             with torch.no_grad():
-                self.model.generate(**inputs, streamer=streamer, **self._gen_kwargs(max_tokens, temperature))
+                out = self.model.generate(**inputs, streamer=streamer, **self._gen_kwargs(max_tokens, temperature))
+            generated.append(int(out.shape[1]) - prompt_tokens)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
@@ -88,10 +91,11 @@ class TransformersGenerator:
                 yield piece
         thread.join()
         text = "".join(pieces)
+        n_new = generated[0] if generated else len(self.tokenizer.encode(text, add_special_tokens=False))
         # Its own usage travels with each stream, never on the shared instance.
         yield Completion(
             text=text, model=self.model_id,
-            usage=Usage(int(inputs["input_ids"].shape[1]), len(self.tokenizer.encode(text, add_special_tokens=False))),
-            finish_reason="stop",
+            usage=Usage(prompt_tokens, n_new),
+            finish_reason="stop" if stopped or n_new < max_tokens else "length",
             timings={"first_token": first or 0.0, "total": time.perf_counter() - t0},
         )

@@ -21,12 +21,29 @@ def check_generator(gen):
     assert isinstance(out.text, str) and out.text.strip()
     assert out.usage.prompt_tokens > 0 and 0 < out.usage.completion_tokens <= 8
     assert out.timings["total"] > 0 and out.model == gen.model_id
+    # the reason it stopped: the token budget exactly when it spent all of it
+    assert out.finish_reason == ("length" if out.usage.completion_tokens == 8 else "stop"), (out.finish_reason, out.usage)
     *pieces, completion = list(gen.stream(MESSAGES, max_tokens=8, temperature=0.0))
     assert isinstance(completion, Completion) and all(isinstance(p, str) for p in pieces)
     assert pieces and "".join(pieces) == completion.text
     assert completion.usage.completion_tokens > 0
-    # same prompt, greedy decoding: the stream says what generate said
+    # same prompt, greedy decoding: the stream says what generate said, and why it stopped
     assert "".join(pieces).strip() == out.text.strip()
+    assert completion.finish_reason == out.finish_reason
+    check_stop_sequence(gen, out.text)
+
+
+def check_stop_sequence(gen, full: str):
+    """A stop sequence taken from the middle of what the model says unstopped: the output
+    ends right before its first occurrence, in generate and in stream, reason "stop"."""
+    middle = len(full) // 2
+    stop = full[middle:middle + 3]
+    assert stop.strip(), f"no stop sequence to take from {full!r}"
+    expected = full[:full.index(stop)]
+    cut = gen.generate(MESSAGES, max_tokens=8, temperature=0.0, stop=[stop])
+    assert cut.text == expected and cut.finish_reason == "stop", (stop, cut.text, cut.finish_reason)
+    *pieces, completion = list(gen.stream(MESSAGES, max_tokens=8, temperature=0.0, stop=[stop]))
+    assert "".join(pieces) == completion.text == expected and completion.finish_reason == "stop"
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +58,12 @@ def test_llamacpp_backend(llamacpp_gen):
 
 
 def test_stop_sequences(llamacpp_gen):
-    out = llamacpp_gen.generate([Message("user", "Count from 1 to 10 separated by commas.")], max_tokens=40, stop=["5"])
-    assert "5" not in out.text and "6" not in out.text
+    messages = [Message("user", "Count from 1 to 10 separated by commas.")]
+    full = llamacpp_gen.generate(messages, max_tokens=40)
+    assert "5" in full.text and "6" in full.text  # unstopped, the count goes past 5
+    out = llamacpp_gen.generate(messages, max_tokens=40, stop=["5"])
+    assert out.text == full.text[:full.text.index("5")] and out.finish_reason == "stop"
+    assert "4" in out.text  # it counted up to the stop, not nothing at all
 
 
 def _free_port() -> int:
@@ -129,7 +150,10 @@ def test_transformers_backend_code_path(tiny_hf_model):
     from generation.transformers_backend import TransformersGenerator
 
     gen = TransformersGenerator(str(tiny_hf_model))
-    out = gen.generate(MESSAGES, max_tokens=6)
-    assert out.usage.prompt_tokens > 0 and out.usage.completion_tokens == 6 or out.finish_reason == "stop"
-    *pieces, completion = list(gen.stream(MESSAGES, max_tokens=6))
-    assert "".join(pieces) == completion.text
+    check_generator(gen)
+    # a longer budget: the random model never says its end token, so it spends all of it
+    out = gen.generate(MESSAGES, max_tokens=12)
+    assert out.usage.completion_tokens == 12 and out.finish_reason == "length"
+    *_, completion = list(gen.stream(MESSAGES, max_tokens=12))
+    assert completion.text == out.text and completion.usage.completion_tokens == 12
+    assert completion.finish_reason == "length"
