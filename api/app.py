@@ -16,7 +16,7 @@ from api.deps import RateLimiter
 from api.errors import problem
 from api.metrics import Metrics
 from core.apikeys import ApiKeyStore, CachedAuthenticator
-from api.routes import answers, chat, collections, evaluations, health, jobs, reviews, session
+from api.routes import answers, chat, collections, evaluations, health, jobs, pages, reviews, session
 from core.logging import REQUEST_ID
 from core.settings import Settings, get_settings
 from workers.runtime import Runtime
@@ -128,7 +128,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.state.rate_limiter = RateLimiter(s)
     app.state.authenticate = CachedAuthenticator(ApiKeyStore(runtime.store), s.api_key_cache_s)
     errors.install(app)
-    for module in (session, collections, jobs, answers, chat, reviews, evaluations, health):
+    for module in (session, collections, pages, jobs, answers, chat, reviews, evaluations, health):
         app.include_router(module.router)
     _offline_docs(app)
     _web_ui(app)

@@ -39,7 +39,11 @@ MAX_ALIGN_WORDS = 3000
 
 
 class NoPageImagesError(DocIntelError):
-    """The document has no pages to draw (it is not a PDF)."""
+    """The document has no pages to draw (it is not a PDF, or PDFium cannot open it)."""
+
+
+class InvalidSpanError(DocIntelError):
+    """A character span that is not within the document's text."""
 
 
 # -- rendering ----------------------------------------------------------------------------
@@ -310,20 +314,33 @@ def _align(doc_skel, doc_where, pdf_skel, pdf_where, quote_start: int, quote_end
 
 def line_boxes(page: PageText, indices: Sequence[int]) -> list[dict[str, float]]:
     """The boxes of these characters merged into one per line, as fractions of the page.
-    A character starts a new line when its middle is outside the current line's height or
-    it lies left of the previous character (the next line, or the next column)."""
+
+    A character continues the line of the one before it when the two overlap by half a
+    character across the line and it does not go back along it: across is vertical for a
+    line running left to right, horizontal for one running down or up a turned page (a
+    line's direction is set by its second character)."""
     lines: list[list[float]] = []
-    prev_x0 = None
+    prev: tuple[float, float, float, float] | None = None
+    direction = None  # "h" or "v" once the current line has two characters
     for i, (x0, y0, x1, y1) in zip(indices, page.boxes(indices)):
         if x1 <= x0 or y1 <= y0 or page.text[i].isspace():
             continue
-        mid = (y0 + y1) / 2
-        cur = lines[-1] if lines else None
-        if cur is not None and cur[1] <= mid <= cur[3] and prev_x0 is not None and x0 >= prev_x0 - 0.005:
+        joined = None
+        if prev is not None:
+            px0, py0, px1, py1 = prev
+            y_overlap = min(py1, y1) - max(py0, y0)
+            x_overlap = min(px1, x1) - max(px0, x0)
+            if direction != "v" and y_overlap >= 0.5 * min(py1 - py0, y1 - y0) and x0 >= px0 - 0.005:
+                joined = "h"
+            elif direction != "h" and x_overlap >= 0.5 * min(px1 - px0, x1 - x0):
+                joined = "v"
+        if joined:
+            cur = lines[-1]
             cur[0], cur[1], cur[2], cur[3] = min(cur[0], x0), min(cur[1], y0), max(cur[2], x1), max(cur[3], y1)
         else:
             lines.append([x0, y0, x1, y1])
-        prev_x0 = x0
+        direction = joined
+        prev = (x0, y0, x1, y1)
     return [{"x": round(x0, DECIMALS), "y": round(y0, DECIMALS), "w": round(x1 - x0, DECIMALS),
              "h": round(y1 - y0, DECIMALS)} for x0, y0, x1, y1 in lines]
 
@@ -378,5 +395,5 @@ def _with_edges(page: PageText, indices: list[int], quote: str) -> list[int]:
     return list(range(first, last + 1))
 
 
-__all__ = ["NoPageImagesError", "PageImage", "PageImageCache", "PageText", "PDF_MIME", "encode_png", "image_size",
+__all__ = ["InvalidSpanError", "NoPageImagesError", "PageImage", "PageImageCache", "PageText", "PDF_MIME", "encode_png", "image_size",
            "line_boxes", "locate", "passage_boxes", "render_page_png", "skeleton"]

@@ -380,6 +380,85 @@ class Runtime:
             self.store.delete_document(doc.id, apply)
         return {"document_id": doc.id, "name": doc.name, "deleted": True}
 
+    # -- a passage on its page (the web UI's citation panel) ---------------------------
+    @cached_property
+    def page_images(self):
+        """Drawn pages of this process (ingestion.page_images.PageImageCache): LRU within
+        settings.page_cache_bytes."""
+        from ingestion.page_images import PageImageCache
+
+        return PageImageCache(self.settings.page_cache_bytes)
+
+    PAGE_WIDTH_MIN, PAGE_WIDTH_MAX = 200, 2000
+
+    def page_image(self, document_id: int, page: int, width: int = 1000, tenant: str | None = None,
+                   client_etags: Sequence[str] = ()) -> tuple[bytes | None, str]:
+        """(PNG, ETag) of page `page` (1-based) of a PDF document drawn `width` pixels wide
+        (clamped to 200..2000, fewer when past settings.page_image_max_pixels). The PNG is
+        None when the ETag is among `client_etags`: the caller's copy is current.
+        NotFoundError for a page the PDF does not have; NoPageImagesError when the document
+        is not a PDF (show its text instead)."""
+        from ingestion.page_images import render_page_png
+
+        width = min(max(int(width), self.PAGE_WIDTH_MIN), self.PAGE_WIDTH_MAX)
+        doc, path = self._pdf_original(document_id, tenant)
+        etag = f'"{doc.sha256[:32]}-p{page}-w{width}"'
+        if etag in client_etags or "*" in client_etags:  # served before, so the page exists
+            return None, etag
+        key = (doc.sha256, page, width)
+        image = self.page_images.get(key)
+        if image is None:
+            image = render_page_png(path, page, width, self.settings.page_image_max_pixels)
+            self.page_images.put(key, image)
+        return image.png, etag
+
+    def _pdf_original(self, document_id: int, tenant: str | None):
+        """(document row, stored original) of a PDF document within the tenant."""
+        from ingestion.page_images import PDF_MIME, NoPageImagesError
+
+        doc, _ = self.store.tenant_document(self.tenant_name(tenant), document_id)
+        if doc.mime != PDF_MIME:
+            raise NoPageImagesError(f"document {document_id} ({doc.name}) is not a PDF ({doc.mime or 'unknown type'}): "
+                                    "it has no page images; show its text instead")
+        path = self.original_file(doc)
+        if path is None:
+            raise NotFoundError(f"the original file of document {document_id} is not stored "
+                                "(it was ingested from a path that no longer holds it)")
+        return doc, path
+
+    HIGHLIGHT_CONTEXT = 600  # characters of text shown before and after a passage
+
+    def highlight(self, document_id: int, char_start: int, char_end: int, tenant: str | None = None) -> dict[str, Any]:
+        """A span of a document's normalised text (as citations, search hits and clauses
+        carry it) with its text around it and, for a PDF, its boxes on each page it touches:
+        fractions of the page (0..1, origin top-left), one box per line. InvalidSpanError
+        when the span is not within the text."""
+        from ingestion.page_images import PDF_MIME, InvalidSpanError, NoPageImagesError, passage_boxes
+
+        doc, _ = self.store.tenant_document(self.tenant_name(tenant), document_id)
+        text = doc.text or ""
+        if not 0 <= char_start < char_end <= len(text):
+            raise InvalidSpanError(f"char_start and char_end must satisfy 0 <= char_start < char_end <= {len(text)} "
+                                   f"(the length of document {document_id}'s text); got {char_start} and {char_end}")
+        before = text[max(0, char_start - self.HIGHLIGHT_CONTEXT):char_start]
+        if char_start > self.HIGHLIGHT_CONTEXT and " " in before:
+            before = before[before.index(" ") + 1:]  # from a word's start
+        after = text[char_end:char_end + self.HIGHLIGHT_CONTEXT]
+        if char_end + self.HIGHLIGHT_CONTEXT < len(text) and " " in after:
+            after = after[:after.rindex(" ")]  # to a word's end
+        pages: list[dict[str, Any]] = []
+        kind = "text"
+        path = self.original_file(doc) if doc.mime == PDF_MIME else None
+        if path is not None:
+            try:
+                pages = passage_boxes(path, text, doc.page_spans or [], char_start, char_end)
+                kind = "pdf"
+            except (NoPageImagesError, NotFoundError):  # unreadable by PDFium, or its pages differ
+                pages = []
+        return {"document_id": doc.id, "document_name": doc.name, "kind": kind, "char_start": char_start,
+                "char_end": char_end, "quote": text[char_start:char_end], "before": before, "after": after,
+                "page": doc.page_of(char_start), "pages": pages}
+
 
 def document_summary(doc) -> dict[str, Any]:
     return {
