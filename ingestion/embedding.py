@@ -5,7 +5,8 @@ the folder is found inside site-packages without importing the model package.
 
 Two runtimes of the same encoder: torch (sentence-transformers) and onnx-int8, the model
 exported to ONNX from the local folder with int8 weights (blockwise, int8 compute), built
-once into <data_dir>/models. Queries cost a fraction of torch's and the vectors keep
+once into the models directory (settings.models_dir, shared by every data directory) and
+verified by sha256 on load. Queries cost a fraction of torch's and the vectors keep
 0.999 cosine to torch's (docs/benchmarks.md), so queries may use it against indexes
 torch built.
 """
@@ -127,7 +128,7 @@ def onnx_model_path(settings: Settings, model_dir: str | None = None) -> Path:
     so two configured models never share a file."""
     model_dir = str(Path(model_dir or resolve_model_dir(settings)).resolve())
     tag = hashlib.sha256(model_dir.encode()).hexdigest()[:12]
-    return settings.data_dir / "models" / f"minilm-int8-{tag}.onnx"
+    return settings.models_dir / f"minilm-int8-{tag}.onnx"
 
 
 def _sidecar(path: Path) -> Path:
@@ -205,7 +206,7 @@ def _export_int8(model_dir: str, out: Path) -> None:
 
 
 def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bool = False) -> dict:
-    """Export + quantise once into <data_dir>/models (atomic, under a file lock so parallel
+    """Export + quantise once into settings.models_dir (atomic, under a file lock so parallel
     processes build it once); returns {path, status: present|built, ...}."""
     import fcntl  # POSIX only; torch-only users on other systems never get here
 
@@ -353,7 +354,7 @@ def _runtime_embedder(settings: Settings, model_dir: str, runtime: str, threads:
         raise ValueError(f"unknown embedding runtime '{runtime}' (use {' or '.join(RUNTIMES)})")
     threads = settings.embedding_threads if threads is None else threads
     # One instance per model, runtime and thread count per process. The ONNX key leaves out
-    # data_dir: the built file is the same model wherever it is cached.
+    # models_dir: the built file is the same model wherever it is cached.
     key = (model_dir, runtime, settings.embedding_device if runtime == "torch" else "cpu", threads)
     if key not in _EMBEDDERS:
         if runtime == "torch":

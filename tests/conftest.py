@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -13,6 +15,28 @@ sys.path.insert(0, str(Path(__file__).parent))  # test helpers (docgen) import b
 from core.settings import Settings  # noqa: E402
 
 PG_URL = os.environ.get("DOCINTEL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+_SESSION_MODELS_DIR: str | None = None
+
+
+def pytest_configure(config) -> None:
+    """The session's default models directory: a fresh temporary one (as on a CI machine),
+    never the user's cache, shared by every test and the `docintel` subprocesses they start
+    (exported as DOCINTEL_MODELS_DIR), so the int8 ONNX encoder is built once per session.
+    DOCINTEL_TEST_MODELS_DIR reuses a directory between local runs instead. Tests that need
+    an empty models location pass their own `models_dir`."""
+    global _SESSION_MODELS_DIR
+    reuse = os.environ.get("DOCINTEL_TEST_MODELS_DIR")
+    if reuse:
+        path = reuse
+    else:
+        path = _SESSION_MODELS_DIR = tempfile.mkdtemp(prefix="docintel-test-models-")
+    os.environ["DOCINTEL_MODELS_DIR"] = path
+
+
+def pytest_unconfigure(config) -> None:
+    if _SESSION_MODELS_DIR:
+        shutil.rmtree(_SESSION_MODELS_DIR, ignore_errors=True)
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ SENTENCES = [
 
 @pytest.fixture(scope="session")
 def onnx_settings(tmp_path_factory) -> Settings:
-    """One export per test session (about 10 s); the tests below share the built file."""
+    """One export per test session (about 10 s), into the session's models directory
+    (tests/conftest.py); the tests below share the built file."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("onnx") / "var", _env_file=None)
     assert build_onnx_model(settings)["status"] in ("built", "present")
     return settings
@@ -76,8 +77,9 @@ def test_cached_model_is_reused(onnx_settings, onnx_embedder):
 
 
 def test_corrupt_cached_model_is_rebuilt(onnx_settings, tmp_path):
-    settings = Settings(data_dir=tmp_path / "var", _env_file=None)
+    settings = Settings(data_dir=tmp_path / "var", models_dir=tmp_path / "models", _env_file=None)  # its own models
     src, dst = onnx_model_path(onnx_settings), onnx_model_path(settings)
+    assert dst.parent == tmp_path / "models"
     dst.parent.mkdir(parents=True)
     shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
     data = bytearray(src.read_bytes())
@@ -90,9 +92,23 @@ def test_corrupt_cached_model_is_rebuilt(onnx_settings, tmp_path):
 
 
 def test_unbuildable_source_is_a_clear_error(tmp_path):
-    settings = Settings(data_dir=tmp_path / "var", embedding_model_path=str(tmp_path / "no-model"), _env_file=None)
+    settings = Settings(data_dir=tmp_path / "var", models_dir=tmp_path / "models",
+                        embedding_model_path=str(tmp_path / "no-model"), _env_file=None)
     with pytest.raises(EmbeddingModelError, match="could not build the ONNX encoder"):
         build_onnx_model(settings)
+
+
+def test_models_are_shared_by_data_directories(onnx_settings, tmp_path):
+    """A second data directory finds the encoder built for the first (one models location),
+    and still verifies it."""
+    from ingestion.embedding import onnx_model_status
+
+    other = Settings(data_dir=tmp_path / "other-var", models_dir=onnx_settings.models_dir, _env_file=None)
+    assert onnx_model_path(other) == onnx_model_path(onnx_settings)
+    assert not onnx_model_path(other).is_relative_to(other.data_dir)
+    row = onnx_model_status(other, verify=True)
+    assert row["present"] and row["verified"]
+    assert build_onnx_model(other)["status"] == "present"
 
 
 def test_factory_runtimes(onnx_settings):
@@ -112,7 +128,7 @@ def test_models_status_reports_and_verifies_the_encoder(onnx_settings, tmp_path)
 
     row = onnx_model_status(onnx_settings, verify=True)
     assert row["present"] and row["verified"] and row["size"] > 10_000_000
-    settings = Settings(data_dir=tmp_path / "var", _env_file=None)
+    settings = Settings(data_dir=tmp_path / "var", models_dir=tmp_path / "models", _env_file=None)  # an empty models location
     assert onnx_model_status(settings, verify=True)["present"] is False
     src, dst = onnx_model_path(onnx_settings), onnx_model_path(settings)
     dst.parent.mkdir(parents=True)
