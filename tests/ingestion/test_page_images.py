@@ -149,6 +149,9 @@ def test_a_rotated_page_is_drawn_turned_and_its_boxes_turn_with_it(pdf, loaded, 
     assert (page["width"], page["height"]) == (PAGE_H, PAGE_W)  # landscape now
     [box] = page["boxes"]
     assert box["h"] > 3 * box["w"]  # the line runs down the page
+    # turned a quarter clockwise: the top edge is now the right one
+    x0, y0, x1, y1 = where_pdf_says(pdf[1], 2, WARRANTY)
+    assert iou(box_tuple(box), (1 - y1, x0, 1 - y0, x1)) > 0.7
     image = render_page_png(rotated, 2, 700)
     assert Image.open(io.BytesIO(image.png)).size == (700, round(700 * PAGE_W / PAGE_H))
     inside, outside = dark_share(image.png, box)
