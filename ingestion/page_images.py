@@ -159,6 +159,11 @@ class PageImageCache:
                 _, evicted = self._items.popitem(last=False)
                 self.bytes -= len(evicted.png)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
+
     def __len__(self) -> int:
         return len(self._items)
 
