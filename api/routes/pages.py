@@ -71,7 +71,8 @@ def page_image(
         png, etag = rt.page_image(document_id, page, width, who.tenant, _etags(if_none_match))
     except NoPageImagesError as exc:
         raise ApiProblem(409, "no-page-images", str(exc)) from exc
-    headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag}
+    # Vary: a browser keeps one copy per signed-in key, never showing one tenant's page to another.
+    headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag, "Vary": "Authorization, Cookie"}
     if png is None:
         return Response(status_code=304, headers=headers)
     return Response(png, media_type="image/png", headers={**headers, "X-Content-Type-Options": "nosniff"})

@@ -50,6 +50,7 @@ def test_a_page_image_is_a_png_of_the_requested_width_cached_with_an_etag(api, d
     assert first.status_code == 200, first.text
     assert first.headers["content-type"] == "image/png"
     assert first.headers["cache-control"] == "private, max-age=3600"
+    assert first.headers["vary"] == "Authorization, Cookie"
     assert png_size(first.content) == (640, round(640 * PAGE_H / PAGE_W))
     etag = first.headers["etag"]
     again = c.get(url, params={"width": 640}, headers=h)
