@@ -311,5 +311,23 @@ def collections_delete(name: str, tenant: Optional[str] = TenantOpt, as_json: bo
     emit(out, as_json, f"deleted collection {name} ({out['deleted_documents']} documents)")
 
 
+def main() -> None:
+    """The `docintel` console script: the Typer app, with a missing optional extra (training
+    and evaluation dependencies) reported as the extra to install rather than a traceback."""
+    from core.extras import missing_extra
+
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        error = missing_extra(exc)
+        if error is None:
+            raise
+        if "--json" in sys.argv[1:]:
+            typer.echo(json.dumps({"error": str(error)}))
+        else:
+            typer.echo(f"error: {error}", err=True)
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

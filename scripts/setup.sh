@@ -11,8 +11,10 @@ PIP=".venv/bin/python -m pip"
 $PIP install -q --upgrade pip
 # torch first and exactly: 2.13.0 is the local CPU wheel; any other spec pulls GBs of CUDA.
 $PIP install -q "torch==2.13.0"
-extras=""
-[ "${1:-}" = "test" ] && extras="[test]"
+# train and eval: what only `docintel review train` and `docintel eval` use (pyproject.toml);
+# a serving-only install is `pip install docintel` without them.
+extras="[train,eval]"
+[ "${1:-}" = "test" ] && extras="[train,eval,test]"
 # llama-cpp-python compiles llama.cpp (~5 min once; pip caches the wheel). Portable build.
 export CMAKE_ARGS=${CMAKE_ARGS:--DGGML_NATIVE=OFF}
 $PIP install -q -e ".${extras}" "torch==2.13.0"

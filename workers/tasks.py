@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DocIntelError
+from core.extras import missing_extra
 from core.jobs import JobStore
 from core.types import IngestResult, SearchFilters
 
@@ -154,8 +155,12 @@ def run_job(rt, job_id: str) -> str:
             finished = jobs.finish(job.id, "failed", error=_reason(exc))
             log.warning("job failed", extra={"job_id": job.id, "error": finished.error})
         except Exception as exc:  # a bug: recorded on the row, not retried forever
-            log.exception("job crashed", extra={"job_id": job.id})
-            finished = jobs.finish(job.id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
+            if (extra := missing_extra(exc)) is not None:  # training/evaluation deps not installed
+                finished = jobs.finish(job.id, "failed", error=str(extra))
+                log.warning("job failed", extra={"job_id": job.id, "error": finished.error})
+            else:
+                log.exception("job crashed", extra={"job_id": job.id})
+                finished = jobs.finish(job.id, "failed", error=f"internal error: {type(exc).__name__}: {exc}")
         else:
             status = "cancelled" if result.get("cancelled") else "succeeded"
             finished = jobs.finish(job.id, status, result=result,
