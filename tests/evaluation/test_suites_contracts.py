@@ -9,7 +9,6 @@ import json
 import random
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from evaluation.contract_datasets import load_contractnli, load_cuad
@@ -262,18 +261,13 @@ def test_cuad_end_to_end_shipped_model(settings, tmp_path):
 def governing_law_model():
     """The shipped model's class with hand-set weights: only a segment whose one known word
     is "governed" scores (probability ~1) and only for Governing Law; every other segment
-    and category stays below the suite's lowest confidence (0.001). The other words in the
-    vocabulary only dilute a segment's normalised weight, so the governing-law sentence
-    alone beats the passages around it."""
-    from review.classifier import Featurizer, LinearClauseModel
-    from review.taxonomy import CATEGORY_NAMES
+    and category stays below the suite's lowest confidence (0.001). The other words only
+    dilute a segment's normalised weight, so the governing-law sentence alone beats the
+    passages around it."""
+    from clausegen import keyword_clause_model
 
-    vocab = {w: i for i, w in enumerate(["governed", "governing", "distributor", "invoices", "notices"])}
-    feat = Featurizer(vocab, np.ones(len(vocab)))
-    weights = np.zeros((feat.n_features, len(CATEGORY_NAMES)))
-    weights[vocab["governed"], CATEGORY_NAMES.index("Governing Law")] = 60.0
-    n = len(CATEGORY_NAMES)
-    return LinearClauseModel(feat, weights, np.full(n, -30.0), np.ones(n), np.zeros(n))
+    return keyword_clause_model({"governed": "Governing Law"}, weight=60.0, bias=-30.0,
+                                dilute=("governing", "distributor", "invoices", "notices"))
 
 
 @pytest.mark.slow

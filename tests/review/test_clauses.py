@@ -5,6 +5,8 @@ from review.classifier import ClauseClassifier, MODEL_DIR, load_model
 from review.clauses import ClauseMatch, detect_clauses
 from review.taxonomy import ATTRIBUTION, CATEGORIES, CATEGORY_NAMES, get_category
 
+from clausegen import keyword_clause_model
+
 pytestmark = pytest.mark.unit
 
 TEXT = (
@@ -15,28 +17,18 @@ TEXT = (
 )
 
 
-class KeywordClassifier:
-    """A stub: 'governed' -> Governing Law, 'insurance' -> Insurance."""
-
-    categories = CATEGORY_NAMES
-
-    def score(self, segments, meta=None):
-        out = np.zeros((len(segments), len(CATEGORY_NAMES)))
-        gl, ins = CATEGORY_NAMES.index("Governing Law"), CATEGORY_NAMES.index("Insurance")
-        for i, s in enumerate(segments):
-            if "governed" in s:
-                out[i, gl] = 0.9 - 0.001 * len(s)  # shorter spans win
-            if "insurance" in s:
-                out[i, ins] = 0.8
-        return out
+def keyword_model():
+    """'governed' -> Governing Law, 'insurance' -> Insurance (probability sigmoid(5) = 0.9933);
+    a span over 14 words loses 2 from its logit (0.9526), so the single sentences win."""
+    return keyword_clause_model({"governed": "Governing Law", "insurance": "Insurance"}, long_penalty=2.0)
 
 
-def test_stub_conforms_to_protocol():
-    assert isinstance(KeywordClassifier(), ClauseClassifier)
+def test_shipped_model_class_conforms_to_protocol():
+    assert isinstance(keyword_model(), ClauseClassifier) and isinstance(load_model(), ClauseClassifier)
 
 
 def test_detect_clauses_offsets_and_nms():
-    matches = detect_clauses(TEXT, classifier=KeywordClassifier(), threshold=0.5)
+    matches = detect_clauses(TEXT, classifier=keyword_model(), threshold=0.5)
     assert matches and all(isinstance(m, ClauseMatch) for m in matches)
     for m in matches:
         assert TEXT[m.char_start:m.char_end] == m.text
@@ -44,13 +36,19 @@ def test_detect_clauses_offsets_and_nms():
         spans = sorted((m.char_start, m.char_end) for m in matches if m.category == cat)
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), "same-category spans must not overlap"
     gl = [m for m in matches if m.category == "Governing Law"]
-    assert len(gl) == 2  # two separate sentences survive, their merge is suppressed
+    # two separate sentences survive, the passage holding both is suppressed
+    assert [m.text for m in gl] == ["This Agreement shall be governed by the laws of the State of New York.",
+                                    "The Agreement is governed by New York law as well."]
+    assert [m.confidence for m in gl] == pytest.approx([1 / (1 + np.exp(-5))] * 2, rel=1e-4)
+    assert [m.text for m in matches if m.category == "Insurance"] == ["Each party shall maintain insurance with reputable insurers."]
     assert {m.category for m in matches} == {"Governing Law", "Insurance"}
 
 
-def test_detect_clauses_threshold_and_empty():
-    assert detect_clauses("", classifier=KeywordClassifier()) == []
-    assert detect_clauses(TEXT, classifier=KeywordClassifier(), threshold=0.95) == []
+def test_detect_clauses_threshold_top_k_and_empty():
+    assert detect_clauses("", classifier=keyword_model()) == []
+    assert detect_clauses(TEXT, classifier=keyword_model(), threshold=0.995) == []  # the best is 0.9933
+    [only] = detect_clauses(TEXT, classifier=keyword_model(), threshold=0.5, top_k=1, categories=["Governing Law"])
+    assert only.category == "Governing Law" and "State of New York" in only.text
 
 
 def test_taxonomy():
@@ -61,7 +59,6 @@ def test_taxonomy():
     assert "CC BY 4.0" in ATTRIBUTION
 
 
-@pytest.mark.skipif(not (MODEL_DIR / "clause_model.npz").exists(), reason="no shipped model")
 def test_shipped_model_scores_and_detects():
     model = load_model()
     assert model.categories == CATEGORY_NAMES
