@@ -34,6 +34,23 @@ def pytest_configure(config) -> None:
     os.environ["DOCINTEL_MODELS_DIR"] = path
 
 
+KINDS = ("unit", "integration", "slow")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test says what it needs: unit (fast, no services), integration (real
+    PostgreSQL/Redis or servers) or slow (real models or large data). A test with none of
+    them would silently drop out of `-m unit` and the like, so collection fails instead."""
+    unmarked = [item.nodeid for item in items if not any(item.get_closest_marker(k) for k in KINDS)]
+    both = [item.nodeid for item in items if item.get_closest_marker("unit") and item.get_closest_marker("slow")]
+    for found, what in ((unmarked, f"carry none of the markers {', '.join(KINDS)} (add a module-level "
+                                   "pytestmark or a per-test marker)"),
+                        (both, "are marked both unit and slow (a slow test is not a unit test: mark it once)")):
+        if found:
+            listed = "\n  ".join(found[:50]) + ("\n  ..." if len(found) > 50 else "")
+            raise pytest.UsageError(f"{len(found)} test(s) {what}:\n  {listed}")
+
+
 def pytest_unconfigure(config) -> None:
     if _SESSION_MODELS_DIR:
         shutil.rmtree(_SESSION_MODELS_DIR, ignore_errors=True)

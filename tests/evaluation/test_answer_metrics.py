@@ -17,6 +17,8 @@ from evaluation.answer_metrics import (
     token_f1,
 )
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     "raw, expected",

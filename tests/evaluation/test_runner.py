@@ -38,6 +38,7 @@ def qa_set(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.unit
 def test_load_jsonl_reads_records_and_names_bad_lines(tmp_path):
     good = tmp_path / "q.jsonl"
     good.write_text('{"question": "a?", "answer": "x"}\n{"id": "b", "question": "b?", "answer": ["y", "z"], "page": 3}\n')
@@ -53,6 +54,7 @@ def test_load_jsonl_reads_records_and_names_bad_lines(tmp_path):
             load_jsonl(bad)
 
 
+@pytest.mark.unit
 def test_pairs_overrides_and_gates(settings):
     assert parse_pairs(["search_mode=bm25", "k = 5"], "--set") == {"search_mode": "bm25", "k": "5"}
     with pytest.raises(EvaluationError, match="not KEY=VALUE"):
@@ -69,6 +71,7 @@ def test_pairs_overrides_and_gates(settings):
     assert "not measured by this run" in check_gates(metrics, {"mrr@10": "0.1"})[0]
 
 
+@pytest.mark.unit
 def test_fingerprint_follows_bytes(tmp_path):
     (tmp_path / "a.txt").write_text("one")
     fp1 = fingerprint([tmp_path / "a.txt"], tmp_path)
@@ -77,6 +80,7 @@ def test_fingerprint_follows_bytes(tmp_path):
     assert fingerprint([tmp_path / "a.txt"], tmp_path) != fp1
 
 
+@pytest.mark.unit
 def test_sample_is_seeded_and_keeps_order():
     from evaluation.suites.base import EvalItem
 
@@ -156,6 +160,7 @@ def test_one_bad_item_does_not_sink_the_run(llm_settings, tmp_path):
     assert "was not indexed" in items["bad"]["error"] and items["ok"]["error"] is None
 
 
+@pytest.mark.unit
 def test_bad_data_path_is_a_clear_error(settings, tmp_path):
     with pytest.raises(EvaluationError, match="does not exist"):
         run_evaluation(settings, RunRequest("jsonl", tmp_path / "missing.jsonl"))
@@ -172,6 +177,7 @@ def _store_run(runs: RunStore, run_id: str, scores: dict[str, dict]) -> dict:
     return runs.get(run_id)
 
 
+@pytest.mark.unit
 def test_run_store_and_compare_on_postgres_and_sqlite(any_settings):
     runs = RunStore(Store.from_settings(any_settings))
     a = _store_run(runs, "run-a", {f"q{i}": {"token_f1": 0.2, "exact_match": 0.0} for i in range(10)})
@@ -199,6 +205,7 @@ def test_run_store_and_compare_on_postgres_and_sqlite(any_settings):
         runs.get("run-a")
 
 
+@pytest.mark.unit
 def test_a_run_where_every_item_fails_is_failed(settings, tmp_path):
     q = tmp_path / "q.jsonl"
     q.write_text(json.dumps({"id": "a", "question": "Anything?", "answer": "x", "document": "broken.pdf"}) + "\n")

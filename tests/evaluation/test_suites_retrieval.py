@@ -93,12 +93,14 @@ def write_emanual(root: Path) -> Path:
 
 
 # -- load ---------------------------------------------------------------------------------------
+@pytest.mark.unit
 def test_suites_conform_to_the_protocol():
     for name in ("beir", "squad", "emanual"):
         suite = get_suite(name)
         assert isinstance(suite, Suite) and suite.name == name and suite.headline
 
 
+@pytest.mark.unit
 def test_beir_load_keeps_judgements_per_split(tmp_path):
     root = write_beir(tmp_path / "beir")
     suite = get_suite("beir")
@@ -112,6 +114,7 @@ def test_beir_load_keeps_judgements_per_split(tmp_path):
     assert [it.id for it in suite.load(root)] == [it.id for it in items]  # stable
 
 
+@pytest.mark.unit
 def test_squad_load_items_twins_and_unique_ids(tmp_path):
     path = write_squad(tmp_path / "dev.json")
     items = get_suite("squad").load(path)
@@ -124,6 +127,7 @@ def test_squad_load_items_twins_and_unique_ids(tmp_path):
     assert items[4].data["doc"] == 1 and items[4].data["category"] == ""
 
 
+@pytest.mark.unit
 def test_emanual_load_resolves_gold_sections(tmp_path):
     root = write_emanual(tmp_path / "em")
     suite = get_suite("emanual")
@@ -156,6 +160,7 @@ def _run(settings, name: str, data: Path, options: dict[str, str], limit: int | 
     return results, agg, ctx
 
 
+@pytest.mark.slow
 def test_beir_end_to_end(settings, tmp_path):
     root = write_beir(tmp_path / "beir")
     results, agg, ctx = _run(settings.model_copy(update={"search_mode": "bm25"}), "beir", root, {})
@@ -173,6 +178,7 @@ def test_beir_end_to_end(settings, tmp_path):
     assert all(a <= b for a, b in zip(ys, ys[1:]))
 
 
+@pytest.mark.slow
 def test_squad_end_to_end_retrieval_only(settings, tmp_path):
     path = write_squad(tmp_path / "dev.json")
     results, agg, _ = _run(settings, "squad", path, {"answers": "false"})
@@ -183,6 +189,7 @@ def test_squad_end_to_end_retrieval_only(settings, tmp_path):
     assert "By question category" in agg.tables
 
 
+@pytest.mark.slow
 def test_emanual_end_to_end_retrieval_only(settings, tmp_path):
     root = write_emanual(tmp_path / "em")
     suite_results, agg, _ = _run(settings, "emanual", root, {"answers": "false"})

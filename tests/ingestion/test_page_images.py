@@ -43,6 +43,7 @@ def boxes_for(path, loaded, start: int, end: int) -> list[dict]:
     return passage_boxes(path, text, spans, start, end)
 
 
+@pytest.mark.unit
 def test_a_sentence_on_page_2_is_boxed_where_the_pdf_draws_it(pdf, loaded):
     path, data = pdf
     text, _ = loaded
@@ -56,6 +57,7 @@ def test_a_sentence_on_page_2_is_boxed_where_the_pdf_draws_it(pdf, loaded):
     assert all(0 <= v <= 1 for v in box_tuple(box))
 
 
+@pytest.mark.unit
 def test_a_hyphenated_sentence_over_two_lines_has_a_box_per_line(pdf, loaded):
     path, data = pdf
     text, _ = loaded
@@ -69,6 +71,7 @@ def test_a_hyphenated_sentence_over_two_lines_has_a_box_per_line(pdf, loaded):
     assert first["y"] + first["h"] <= second["y"] + 1e-3  # the second line is below the first
 
 
+@pytest.mark.unit
 def test_part_of_a_line_is_boxed_alone(pdf, loaded):
     path, data = pdf
     text, _ = loaded
@@ -80,6 +83,7 @@ def test_part_of_a_line_is_boxed_alone(pdf, loaded):
     assert box["x"] == pytest.approx(x0, abs=0.01) and box["x"] + box["w"] == pytest.approx(x1, abs=0.01)
 
 
+@pytest.mark.unit
 def test_a_repeated_sentence_is_boxed_at_the_cited_occurrence(pdf, loaded):
     path, data = pdf
     text, _ = loaded
@@ -91,6 +95,7 @@ def test_a_repeated_sentence_is_boxed_at_the_cited_occurrence(pdf, loaded):
     assert iou(box_tuple(box), where_pdf_says(data, 2, NOTICE, nth=0)) == 0
 
 
+@pytest.mark.unit
 def test_a_span_across_pages_has_boxes_on_each(pdf, loaded):
     path, data = pdf
     text, _ = loaded
@@ -117,6 +122,7 @@ def dark_share(png: bytes, box: dict) -> tuple[float, float]:
     return inside.mean(), outside / (dark.size - inside.size)
 
 
+@pytest.mark.unit
 def test_the_image_is_the_requested_width_and_its_ink_is_inside_the_boxes(pdf, loaded):
     from PIL import Image
 
@@ -132,6 +138,7 @@ def test_the_image_is_the_requested_width_and_its_ink_is_inside_the_boxes(pdf, l
     assert inside > 0.08 and outside < 0.01, (inside, outside)
 
 
+@pytest.mark.unit
 def test_a_rotated_page_is_drawn_turned_and_its_boxes_turn_with_it(pdf, loaded, tmp_path):
     from pypdf import PdfReader, PdfWriter
     from PIL import Image
@@ -158,6 +165,7 @@ def test_a_rotated_page_is_drawn_turned_and_its_boxes_turn_with_it(pdf, loaded, 
     assert inside > 0.08 and outside < 0.01, (inside, outside)
 
 
+@pytest.mark.unit
 def test_a_page_the_pdf_lacks_is_not_found(pdf, loaded):
     with pytest.raises(NotFoundError, match="page 3 does not exist: the document has 2 pages"):
         render_page_png(pdf[0], 3, 500)
@@ -166,6 +174,7 @@ def test_a_page_the_pdf_lacks_is_not_found(pdf, loaded):
         passage_boxes(pdf[0], text, [[3, 0, 10]], 0, 5)
 
 
+@pytest.mark.unit
 def test_a_file_pdfium_cannot_open_is_no_page_images(tmp_path):
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(b"%PDF-1.4\n1 0 obj <<>> garbage")
@@ -173,6 +182,7 @@ def test_a_file_pdfium_cannot_open_is_no_page_images(tmp_path):
         render_page_png(bad, 1, 500)
 
 
+@pytest.mark.unit
 def test_big_pages_are_drawn_within_the_pixel_budget(pdf):
     assert image_size(612, 792, 1000, 8_000_000) == (1000, 1294)
     w, h = image_size(612, 7920, 2000, 4_000_000)  # a page ten times as long
@@ -181,6 +191,7 @@ def test_big_pages_are_drawn_within_the_pixel_budget(pdf):
     assert image.width * image.height <= 1_000_000 and image.width < 2000
 
 
+@pytest.mark.unit
 def test_the_quote_is_found_when_the_two_texts_differ():
     pdfium = "The quick brown fax jumps over the lazy dog."
     page = "The quick brown fox jumps over the lazy dog."
@@ -196,11 +207,13 @@ def test_the_quote_is_found_when_the_two_texts_differ():
     assert locate(page, 3, 4, pdfium) == []  # a space alone has no letters to find
 
 
+@pytest.mark.unit
 def test_skeleton_maps_back_to_the_source():
     skel, where = skeleton("A ﬁ-x", base=10)
     assert skel == "afix" and where == [10, 12, 12, 14]
 
 
+@pytest.mark.unit
 def test_the_cache_keeps_the_recently_used_within_its_byte_budget():
     cache = PageImageCache(max_bytes=250)
     img = lambda n: PageImage(b"x" * n, 1, 1)  # noqa: E731

@@ -23,7 +23,6 @@ from docgen import make_pdf
 from core.jobs import JobStore
 from core.settings import Settings
 
-pytestmark = pytest.mark.slow
 REDIS_DB = 15
 
 
@@ -157,6 +156,7 @@ def indexed_counts(rt, collection: str) -> tuple[int, int, int]:
     return rows, len(faiss_ids(index.vectors)), len(index.keywords.ids())
 
 
+@pytest.mark.slow
 def test_submit_runs_to_success_with_progress(jobs_env, tmp_path):
     rt = jobs_env
     paths = contracts(tmp_path / "in", 10, long=True)  # two embedding batches: progress shows between them
@@ -174,6 +174,7 @@ def test_submit_runs_to_success_with_progress(jobs_env, tmp_path):
     assert hits and hits[0].document_name == "contract_02.pdf"
 
 
+@pytest.mark.slow
 def test_same_idempotency_key_same_job(jobs_env, tmp_path):
     rt = jobs_env
     [p] = contracts(tmp_path / "in", 1)
@@ -186,6 +187,7 @@ def test_same_idempotency_key_same_job(jobs_env, tmp_path):
     assert len(rt.jobs.list(rt.settings.default_tenant)) == 1
 
 
+@pytest.mark.slow
 def test_a_corrupt_pdf_fails_once_with_its_reason(jobs_env, tmp_path):
     rt = jobs_env
     bad = tmp_path / "broken.pdf"
@@ -199,6 +201,7 @@ def test_a_corrupt_pdf_fails_once_with_its_reason(jobs_env, tmp_path):
     assert wait_for(rt, job["id"])["attempts"] == 1
 
 
+@pytest.mark.slow
 def test_cancel_a_queued_job_and_a_running_one(jobs_env, tmp_path):
     rt = jobs_env
     paths = contracts(tmp_path / "in", 20, long=True)
@@ -246,6 +249,7 @@ def receiver():
     server.shutdown()
 
 
+@pytest.mark.slow
 def test_webhook_is_signed_and_a_failing_receiver_is_retried(jobs_env, tmp_path, receiver):
     from workers.webhooks import HEADER, verify
 
@@ -291,6 +295,7 @@ def celery_env(jobs_env):
     return jobs_env
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("jobs_env", ["celery"], indirect=True)
 def test_a_worker_killed_mid_ingest_is_redelivered_and_nothing_is_lost_or_doubled(celery_env, tmp_path):
@@ -324,6 +329,7 @@ def test_a_worker_killed_mid_ingest_is_redelivered_and_nothing_is_lost_or_double
                    for h in rt.search(f"Unique marker zebra{i}", "legal", k=16, mode="dense"))
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("jobs_env", ["celery"], indirect=True)
 def test_dropped_redis_connections_do_not_lose_the_job(celery_env, tmp_path):
@@ -347,6 +353,7 @@ def test_dropped_redis_connections_do_not_lose_the_job(celery_env, tmp_path):
         rt.store.collection(rt.settings.default_tenant, "legal").id)) == 10
 
 
+@pytest.mark.slow
 def test_two_processes_ingesting_into_one_collection_keep_every_chunk(tmp_path):
     """Two `docintel ingest` processes, different documents, one collection, at once: the
     writer lock makes them take turns on the index files, and neither's chunks are lost."""
@@ -370,6 +377,7 @@ def test_two_processes_ingesting_into_one_collection_keep_every_chunk(tmp_path):
         assert name in {h.document_name for h in hits}
 
 
+@pytest.mark.slow
 def test_review_and_answer_jobs_store_their_results(tmp_path):
     """A review job ingests the contract into the collection first (its clauses are then
     searchable) and keeps the review JSON and the HTML report on the job row; an answer job
@@ -404,6 +412,7 @@ def test_review_and_answer_jobs_store_their_results(tmp_path):
     rt.job_queue.close()
 
 
+@pytest.mark.slow
 def test_embedded_queue_picks_up_jobs_a_stopped_process_left(tmp_path):
     """The row is the truth: a job queued (or running) when its process stopped is run by
     the next process's embedded queue."""
@@ -422,6 +431,7 @@ def test_embedded_queue_picks_up_jobs_a_stopped_process_left(tmp_path):
     queue.close()
 
 
+@pytest.mark.slow
 def test_callback_urls_to_internal_addresses_are_refused_unless_allowed():
     from core.jobs import JobInputError
     from workers.webhooks import check_callback_url
