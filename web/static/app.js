@@ -15,7 +15,7 @@ function el(tag, attrs = {}, ...children) {
     if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else if (k === "class") node.className = v;
     else if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k === "style") node.setAttribute("style", v);
+    else if (k === "style") node.style.cssText = v; // CSSOM: the page's CSP refuses style attributes
     else node.setAttribute(k, v === true ? "" : v);
   }
   for (const c of children.flat()) {
@@ -247,49 +247,58 @@ function uploader(coll) {
   return el("div", {}, zone, list);
 }
 
-/** Uploads files in one request (upload progress from XHR), then follows the ingest job:
- * each file shows its own state and, when it failed, the reason. */
-function uploadFiles(coll, files, list) {
+/** Uploads each file in its own request and job (three at a time), so that a file the
+ * server refuses (empty, too large, not a document) fails alone with its reason while the
+ * others go on; each row shows its upload, then its job, then its document's state. */
+async function uploadFiles(coll, files, list) {
   const rows = files.map((f) => {
-    const bar = el("span"); const status = el("span", { class: "status muted" }, "uploading");
-    const li = el("li", { dataset: { file: f.name } }, el("span", {}, f.name), el("div", { class: "progress", role: "progressbar", "aria-label": `${f.name} progress` }, bar), status);
-    list.append(li);
-    return { file: f, bar, status, li };
+    const bar = el("span"); const status = el("span", { class: "status muted" }, "waiting");
+    list.append(el("li", { dataset: { file: f.name } }, el("span", {}, f.name),
+      el("div", { class: "progress", role: "progressbar", "aria-label": `${f.name} progress` }, bar), status));
+    return { file: f, bar, status };
   });
-  const form = new FormData();
-  for (const f of files) form.append("files", f, f.name);
-  const xhr = new XMLHttpRequest();
-  xhr.open("POST", `/v1/collections/${enc(coll)}/documents`);
-  xhr.setRequestHeader("X-DocIntel-UI", "1");
-  xhr.responseType = "json";
-  xhr.upload.onprogress = (e) => { if (e.lengthComputable) for (const r of rows) r.bar.style.width = pct(0.3 * e.loaded / e.total); };
-  xhr.onload = async () => {
-    if (xhr.status !== 202) {
-      for (const r of rows) { r.status.textContent = xhr.response?.detail || `upload refused (${xhr.status})`; r.status.className = "status error"; }
-      return;
-    }
-    for (const r of rows) r.status.textContent = "queued";
-    const job = await followJob(xhr.response.id, (j) => {
-      for (const r of rows) { r.bar.style.width = pct(0.3 + 0.7 * j.progress); if (j.status === "running") r.status.textContent = "processing"; }
-    }).catch((err) => { toast(err.message); return null; });
-    if (!job) return;
-    const byName = new Map(((job.result || {}).documents || []).map((d) => [d.name || d.path.split("/").pop(), d]));
-    rows.forEach((r, i) => {
-      const d = byName.get(r.file.name) || ((job.result || {}).documents || [])[i];
-      r.bar.style.width = "100%";
-      if (d) {
-        r.status.replaceChildren(el("span", { class: `badge ${d.status}` }, d.status),
-          d.status === "failed" ? el("span", { class: "error" }, " ", plainReason(d.error)) : ` ${d.pages} pages, ${d.chunks} chunks`);
-      } else {
-        r.status.replaceChildren(el("span", { class: `badge ${job.status}` }, job.status), job.error ? el("span", { class: "error" }, " ", plainReason(job.error)) : "");
-      }
-    });
-    await refreshCollections();
-    const table = $(".table-wrap");
-    if (table && state.collection === coll) await renderDocuments(coll, table);
-  };
-  xhr.onerror = () => { for (const r of rows) { r.status.textContent = "the upload failed: is the server reachable?"; r.status.className = "status error"; } };
-  xhr.send(form);
+  const queue = [...rows];
+  const worker = async () => { for (let r; (r = queue.shift());) await uploadOne(coll, r); };
+  await Promise.all([worker(), worker(), worker()]);
+  await refreshCollections();
+  const table = $(".table-wrap");
+  if (table && state.collection === coll) await renderDocuments(coll, table);
+}
+
+function failRow(r, reason) {
+  r.bar.style.width = "100%";
+  r.status.className = "status";
+  r.status.replaceChildren(el("span", { class: "badge failed" }, "failed"), el("span", { class: "error" }, " ", plainReason(reason)));
+}
+
+async function uploadOne(coll, r) {
+  r.status.textContent = "uploading";
+  const sent = await new Promise((resolve) => {
+    const form = new FormData();
+    form.append("files", r.file, r.file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", `/v1/collections/${enc(coll)}/documents`);
+    xhr.setRequestHeader("X-DocIntel-UI", "1");
+    xhr.responseType = "json";
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) r.bar.style.width = pct(0.3 * e.loaded / e.total); };
+    xhr.onload = () => resolve(xhr);
+    xhr.onerror = () => resolve(null);
+    xhr.send(form);
+  });
+  if (!sent) return failRow(r, "the upload did not reach the server: check the connection");
+  if (sent.status !== 202) return failRow(r, sent.response?.detail || `refused (HTTP ${sent.status})`);
+  r.status.textContent = "queued";
+  const job = await followJob(sent.response.id, (j) => {
+    r.bar.style.width = pct(0.3 + 0.7 * j.progress);
+    if (j.status === "running") r.status.textContent = "processing";
+  }).catch((err) => { failRow(r, err.message); return null; });
+  if (!job) return;
+  const d = ((job.result || {}).documents || [])[0];
+  r.bar.style.width = "100%";
+  if (!d) return job.status === "succeeded" ? null : failRow(r, job.error || `the job ${job.status}`);
+  if (d.status === "failed") return failRow(r, d.error);
+  r.status.className = "status";
+  r.status.replaceChildren(el("span", { class: `badge ${d.status}` }, d.status), ` ${d.pages ?? "?"} pages, ${d.chunks ?? "?"} chunks`);
 }
 
 async function documentOptions(selected) {
@@ -311,7 +320,7 @@ async function viewAsk(documentId) {
   const question = el("textarea", { id: "question", rows: 2, required: true, placeholder: "Which law governs this agreement?" });
   const button = el("button", { type: "submit" }, "Ask");
   const history = (chats[coll] ||= []);
-  for (const turn of history) log.append(turn.node);
+  for (const turn of history) log.append(...turn.nodes);
   const form = el("form", { class: "ask-form", onsubmit: async (e) => {
     e.preventDefault();
     const q = question.value.trim();
@@ -368,8 +377,7 @@ async function askStream(coll, q, documentIds, log, history) {
   bot.removeAttribute("aria-busy");
   if (!final) { bot.append(errorBox("the answer stream ended early")); return; }
   renderAnswer(bot, text, final);
-  history.push({ q, a: final.answer, node: null });
-  history[history.length - 1].node = el("div", {}, user, bot);
+  history.push({ q, a: final.answer, nodes: [user, bot] }); // shown again when the page is revisited
 }
 
 function parseSse(block) {
