@@ -103,7 +103,7 @@ from review.segment import segment as _segment  # noqa: E402
 from review.classifier import (  # noqa: E402
     DENSE_NAMES, Featurizer, LinearClauseModel, SegmentMeta, save_model, tokens,
 )
-from evaluation.cuad_metric import _words, is_match, evaluate as cuad_evaluate  # noqa: E402
+from review.cuad_metric import evaluate as cuad_evaluate, is_match, words  # noqa: E402
 
 PARTIES = CATEGORY_NAMES.index("Parties")
 
@@ -131,20 +131,20 @@ def label_segments(c: Contract) -> ContractSegments:
     starts = np.array([s.char_start for s in segs], dtype=np.int64)
     ends = np.array([s.char_end for s in segs], dtype=np.int64)
     texts = [s.text for s in segs]
-    words = [None] * len(segs)
+    words_of = [None] * len(segs)
     labels = np.zeros((len(segs), N_CATEGORIES), dtype=bool)
     for ci, cat in enumerate(CATEGORY_NAMES):
         containment = "both" if ci == PARTIES else None
         for g in c.gold[cat]:
-            gw = _words(g)
+            gw = words(g)
             for a, b in _occurrences(c.text, g):
                 cand = np.nonzero((starts < b) & (ends > a))[0]
                 for k in cand:
                     if labels[k, ci]:
                         continue
-                    if words[k] is None:
-                        words[k] = _words(texts[k])
-                    w = words[k]
+                    if words_of[k] is None:
+                        words_of[k] = words(texts[k])
+                    w = words_of[k]
                     if containment is None and (len(w) < 0.5 * len(gw) or len(gw) < 0.5 * len(w)):
                         continue
                     if is_match(texts[k], g, containment):

@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from evaluation.cuad_metric import PARTIES_CATEGORY, PARTIES_CONTAINMENT, THRESHOLDS, _prepare, curve_from_counts, is_match, summarize
 from evaluation.suites.base import Aggregate, Chart, EvalContext, EvalItem, ItemResult, percentile
+from review.cuad_metric import (
+    PARTIES_CATEGORY, PARTIES_CONTAINMENT, THRESHOLDS, best_predictions, curve_from_counts, is_match, summarize,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ def clause_stats(preds: Sequence[tuple[str, float]], golds: Sequence[str], categ
     golds = [g for g in golds if g]
     best = [-1.0] * len(golds)
     fps: list[float] = []
-    for text, conf in _prepare(preds):
+    for text, conf in best_predictions(preds):
         hit = False
         for j, g in enumerate(golds):
             if is_match(text, g, containment):

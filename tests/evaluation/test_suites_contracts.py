@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evaluation.contract_datasets import load_contractnli, load_cuad
-from evaluation.cuad_metric import evaluate
+from review.cuad_metric import evaluate
 from evaluation.suites import get_suite
 from evaluation.suites.base import EvalContext, ItemResult, Suite
 from evaluation.suites.contractnli import nli_messages, parse_label

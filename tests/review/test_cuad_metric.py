@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from evaluation.cuad_metric import (
+from review.cuad_metric import (
     THRESHOLDS, aupr, count_matches, evaluate, is_match, jaccard, monotone_precisions, precision_at_recall,
 )
 

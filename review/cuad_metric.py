@@ -38,13 +38,14 @@ PARTIES_CONTAINMENT = "both"
 _REMOVE = str.maketrans({".": "", ",": "", ";": "", ":": ""})
 
 
-def _words(text: str) -> set[str]:
+def words(text: str) -> set[str]:
+    """The word set CUAD compares: without . , ; :, lower case, "/" as a space."""
     return set(text.translate(_REMOVE).lower().replace("/", " ").split(" "))
 
 
 def jaccard(prediction: str, gold: str) -> float:
     """Word-level Jaccard similarity as CUAD computes it."""
-    a, b = _words(prediction), _words(gold)
+    a, b = words(prediction), words(gold)
     union = a | b
     return len(a & b) / len(union) if union else 0.0
 
@@ -111,7 +112,8 @@ def precision_at_recall(precisions: Sequence[float], recalls: Sequence[float], r
 Key = Hashable  # usually (contract_id, category)
 
 
-def _prepare(preds: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+def best_predictions(preds: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Non-empty texts, each with its highest confidence, most confident first."""
     best: dict[str, float] = {}
     for text, conf in preds:
         if text == "":
@@ -174,7 +176,7 @@ def evaluate(
     for key, golds in gold.items():
         cat = category_of(key)
         containment = parties_containment if cat == PARTIES_CATEGORY else None
-        preds = _prepare(predictions.get(key, ()))
+        preds = best_predictions(predictions.get(key, ()))
         per_key[key] = _key_curve(preds, list(golds), containment, thresholds)
 
     total = np.zeros((len(thresholds), 3), dtype=np.int64)
