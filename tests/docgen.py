@@ -85,3 +85,58 @@ def multipage_pdf_with_unique_sentence(unique: str, unique_page: int = 3, n_page
             lines.insert(5, unique)
         pages.append("\n".join(lines))
     return make_pdf(pages)
+
+
+# -- contracts in CUAD's layout (master_clauses.csv + txt/) --------------------------------------
+STATES = ["New York", "Delaware", "California", "Texas", "Illinois", "Ohio", "Florida", "Nevada", "Oregon", "Georgia"]
+_CLAUSES = [
+    "Payment. The Customer shall pay each invoice within {n} days of receipt.",
+    "Confidentiality. Each party shall keep the other party's confidential information secret.",
+    "Notices. All notices shall be in writing and sent to the addresses set out above.",
+    "Assignment. Neither party may assign this Agreement without the prior written consent of the other party.",
+    "Warranties. The Supplier warrants that the services will be performed with reasonable care and skill.",
+    "Force Majeure. Neither party is liable for delays caused by events beyond its reasonable control.",
+    "Audit. The Customer may inspect the Supplier's records once in each calendar year.",
+    "Entire Agreement. This Agreement is the entire agreement between the parties on its subject.",
+    "Severability. If any provision is held invalid, the remaining provisions stay in effect.",
+    "Insurance. The Supplier shall maintain public liability insurance of at least {n} million dollars.",
+]
+GOVERNING_LAW = [
+    "This Agreement shall be governed by the laws of the State of {state}.",
+    "This Agreement is governed by and construed in accordance with the laws of the State of {state}.",
+    "The laws of the State of {state} govern this Agreement and any dispute arising from it.",
+]
+
+
+def make_contract_text(seed: int, governing_law: bool = True) -> tuple[str, str | None]:
+    """A short services agreement whose numbered clauses come in a seeded order, one of them
+    the planted governing-law clause (unless `governing_law` is false). Returns (text, the
+    governing-law sentence or None)."""
+    import random
+
+    rng = random.Random(seed)
+    law = rng.choice(GOVERNING_LAW).format(state=rng.choice(STATES)) if governing_law else None
+    clauses = [c.format(n=rng.randint(2, 90)) for c in rng.sample(_CLAUSES, 7)] + ([f"Governing Law. {law}"] if law else [])
+    rng.shuffle(clauses)
+    body = "\n\n".join(f"{i}. {c}" for i, c in enumerate(clauses, 1))
+    head = (f"SERVICES AGREEMENT\n\nThis Services Agreement is made between Supplier {seed} Ltd and "
+            f"Customer {seed} Inc.\n\n")
+    return head + body + "\n", law
+
+
+def write_cuad_contracts(root, n: int, seed: int = 0):
+    """`n` generated contracts as a CUAD folder (txt/ and master_clauses.csv) whose one
+    labelled category is Governing Law. Returns the folder."""
+    import csv
+    from pathlib import Path
+
+    root = Path(root)
+    (root / "txt").mkdir(parents=True, exist_ok=True)
+    with open(root / "master_clauses.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["Filename", "Governing Law", "Governing Law-Answer"])
+        w.writeheader()
+        for i in range(n):
+            text, law = make_contract_text(seed + i)
+            (root / "txt" / f"contract_{i:03d}.txt").write_text(text, encoding="utf-8")
+            w.writerow({"Filename": f"contract_{i:03d}.pdf", "Governing Law": repr([law]), "Governing Law-Answer": ""})
+    return root
