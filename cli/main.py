@@ -311,15 +311,27 @@ def collections_delete(name: str, tenant: Optional[str] = TenantOpt, as_json: bo
     emit(out, as_json, f"deleted collection {name} ({out['deleted_documents']} documents)")
 
 
+def _settings_error(exc: Exception) -> str | None:
+    """A bad DOCINTEL_* value as one line per setting, with what it accepts; None for any
+    other error."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or exc.title != "Settings":
+        return None
+    lines = [f"DOCINTEL_{'_'.join(map(str, e['loc'])).upper()}={e.get('input')!r}: {e['msg']}" for e in exc.errors()]
+    return "invalid settings: " + "; ".join(lines)
+
+
 def main() -> None:
     """The `docintel` console script: the Typer app, with a missing optional extra (training
-    and evaluation dependencies) reported as the extra to install rather than a traceback."""
+    and evaluation dependencies) reported as the extra to install and a bad setting as the
+    values it accepts, rather than a traceback."""
     from core.extras import missing_extra
 
     try:
         app()
-    except ModuleNotFoundError as exc:
-        error = missing_extra(exc)
+    except Exception as exc:
+        error = missing_extra(exc) or _settings_error(exc)
         if error is None:
             raise
         if "--json" in sys.argv[1:]:

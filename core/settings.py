@@ -4,8 +4,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,7 +32,7 @@ class Settings(BaseSettings):
 
     # Jobs (workers/queue.py): embedded (a worker thread in the serving process, no broker)
     # or celery (workers started by `docintel worker`, Redis at redis_url).
-    job_queue: str = "embedded"
+    job_queue: Literal["embedded", "celery"] = "embedded"
     queue_prefix: str = "docintel"  # Celery queue names: <prefix>.ingest|index|llm|eval
     # An unacknowledged task is re-delivered after this long: longer than the longest job
     # (a killed worker's job comes back after it).
@@ -63,8 +64,8 @@ class Settings(BaseSettings):
     # and names the index's model; query_embedding_runtime embeds search queries ("" = the
     # same). int8 query vectors keep 0.9997 cosine to torch's and 0.98 of its exact top 10
     # against torch-built indexes, see docs/benchmarks.md.
-    embedding_runtime: str = "torch"
-    query_embedding_runtime: str = "onnx-int8"
+    embedding_runtime: Literal["torch", "onnx-int8"] = "torch"
+    query_embedding_runtime: Literal["", "torch", "onnx-int8"] = "onnx-int8"
 
     # Chunking, in embedding-model tokens (MiniLM's window is 256 including [CLS]/[SEP]).
     chunk_tokens: int = 220
@@ -72,8 +73,8 @@ class Settings(BaseSettings):
 
     # Search: dense | bm25 | hybrid. Hybrid fuses both by `fusion`: rrf (weighted
     # reciprocal rank) or convex (weighted sum of min-max normalised scores).
-    search_mode: str = "hybrid"
-    fusion: str = "convex"
+    search_mode: Literal["dense", "bm25", "hybrid"] = "hybrid"
+    fusion: Literal["rrf", "convex"] = "convex"
     rrf_k: float = 60.0
     dense_weight: float = 0.5
     bm25_weight: float = 0.5
@@ -90,13 +91,13 @@ class Settings(BaseSettings):
     # best-matching sentence, same embedder) | cross-encoder (a local CrossEncoder folder in
     # reranker_model_path; nothing is downloaded). The best rerank_candidates fused hits
     # are rescored as rerank_weight * reranker + (1 - rerank_weight) * first stage.
-    reranker: str = "sentence"
+    reranker: Literal["none", "sentence", "cross-encoder"] = "sentence"
     reranker_model_path: str = ""
     rerank_candidates: int = 30
     rerank_weight: float = 0.7  # tuned on ACORD, E-Manual and PolicyQA together (docs/benchmarks.md)
 
     # LLM backend: llamacpp (embedded, default) | openai (any OpenAI-compatible server) | transformers
-    llm_backend: str = "llamacpp"
+    llm_backend: Literal["llamacpp", "openai", "transformers"] = "llamacpp"
     llm_model: str = "qwen2.5-coder-0.5b-instruct-q4_k_m"  # a name from generation/models.py
     llm_context_tokens: int = 4096
     llm_threads: int = 0  # 0 = every core this process may use
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
     # When the check verifies none of the model's sentences: "extractive" answers with the
     # best evidence sentence, quoted and cited; "abstain" abstains. Measured on E-Manual and
     # CUAD questions (docs/benchmarks.md).
-    answer_unverified: str = "extractive"
+    answer_unverified: Literal["extractive", "abstain"] = "extractive"
     abstain_min_similarity: float = 0.4  # best evidence sentence's cosine similarity to the question
     # Key-term questions about a single contract are answered from extracted terms.
     contract_terms_qa: bool = True
@@ -169,8 +170,20 @@ class Settings(BaseSettings):
     page_cache_bytes: int = 256 * 1024 * 1024
     page_image_max_pixels: int = 8_000_000
 
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = False
+
+    # Settings that name one of a fixed set are Literals: a typo fails at start with the
+    # allowed values. Case and blanks are forgiven where the old free-text setting forgave them.
+    @field_validator("reranker", mode="before")
+    @classmethod
+    def _reranker_name(cls, value):
+        return (value.strip().lower() or "none") if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_name(cls, value):
+        return value.strip().upper() if isinstance(value, str) else value
 
     @property
     def sqlalchemy_url(self) -> str:
