@@ -8,9 +8,11 @@ from __future__ import annotations
 import bisect
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from core.settings import Settings
 from core.types import ChunkDraft, LoadedDocument
+from ingestion.embedding import resolve_model_dir
 
 # MiniLM's window is 256 tokens including [CLS] and [SEP]; a chunk must never exceed it.
 MODEL_WINDOW = 256
@@ -31,6 +33,7 @@ def index_text(text: str, title: str | None) -> str:
     return f"{title}\n{text}"
 
 
+@runtime_checkable
 class Chunker(Protocol):
     def chunk(self, doc: LoadedDocument) -> list[ChunkDraft]: ...
 
@@ -117,3 +120,8 @@ class TokenChunker:
             )
             cursor = start + 1
         return chunks
+
+
+def get_chunker(settings: Settings) -> Chunker:
+    """The Chunker factory: chunks sized in the embedding model's tokens, as settings say."""
+    return TokenChunker(resolve_model_dir(settings), settings.chunk_tokens, settings.chunk_overlap_tokens)

@@ -237,6 +237,12 @@ def reranker_name(settings: Settings) -> str:
     return (settings.reranker or "none").strip().lower()
 
 
+def needs_sentence_vectors(settings: Settings) -> bool:
+    """Whether the configured reranker reads the sentence vectors ingestion can store with
+    each chunk (so ingestion computes them once instead of every query)."""
+    return reranker_name(settings) == "sentence"
+
+
 def get_reranker(
     settings: Settings,
     embedder: Embedder | None = None,

@@ -16,11 +16,11 @@ from core.settings import Settings, get_settings
 from core.store import Store
 from core.types import IngestResult, SearchFilters, SearchHit
 from generation.base import Message
-from ingestion.chunking import TokenChunker
-from ingestion.embedding import get_embedder, resolve_model_dir
+from ingestion.chunking import Chunker, get_chunker
+from ingestion.embedding import get_embedder
 from ingestion.pipeline import Ingestor
 from retrieval.collection_index import CollectionIndex, collection_writer, forget_collection_index, open_collection_index
-from retrieval.rerank import reranker_name
+from retrieval.rerank import needs_sentence_vectors
 from retrieval.search import SearchService
 
 
@@ -41,13 +41,13 @@ class Runtime:
         return get_embedder(self.settings)
 
     @cached_property
-    def chunker(self) -> TokenChunker:
-        return TokenChunker(resolve_model_dir(self.settings), self.settings.chunk_tokens, self.settings.chunk_overlap_tokens)
+    def chunker(self) -> Chunker:
+        return get_chunker(self.settings)
 
     @cached_property
     def ingestor(self) -> Ingestor:
         # The sentence reranker's vectors are computed once here rather than per query.
-        return Ingestor(self.store, self.embedder, self.chunker, sentence_vectors=reranker_name(self.settings) == "sentence")
+        return Ingestor(self.store, self.embedder, self.chunker, sentence_vectors=needs_sentence_vectors(self.settings))
 
     @cached_property
     def search_service(self) -> SearchService:

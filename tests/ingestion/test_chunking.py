@@ -3,7 +3,7 @@ import pytest
 
 from core.settings import Settings
 from core.types import LoadedDocument
-from ingestion.chunking import MODEL_WINDOW, TokenChunker
+from ingestion.chunking import MODEL_WINDOW, Chunker, TokenChunker, get_chunker
 from ingestion.embedding import resolve_model_dir
 from ingestion.normalize import join_pages
 
@@ -61,3 +61,18 @@ def test_overlap_between_neighbours(chunker):
     doc = _doc(["Clause %d reads the same way each time. " % i for i in range(300)])
     chunks = chunker.chunk(doc)
     assert any(b.char_start < a.char_end for a, b in zip(chunks, chunks[1:]))
+
+
+def test_the_factory_builds_the_chunker_settings_describe():
+    chunker = get_chunker(Settings(chunk_tokens=64, chunk_overlap_tokens=8, _env_file=None))
+    assert isinstance(chunker, TokenChunker) and isinstance(chunker, Chunker)
+    assert (chunker.chunk_tokens, chunker.overlap_tokens) == (64, 8)
+    sizes = [c.token_count for c in chunker.chunk(_doc(["The supplier shall deliver the goods on time. " * 100]))]
+    assert max(sizes) <= 64 and len(sizes) > 10
+
+
+def test_the_runtime_chunks_with_the_factorys_chunker(settings):
+    from workers.runtime import Runtime
+
+    rt = Runtime.create(settings.model_copy(update={"chunk_tokens": 100, "chunk_overlap_tokens": 0}))
+    assert rt.ingestor.chunker is rt.chunker and rt.chunker.chunk_tokens == 100

@@ -237,6 +237,17 @@ def test_the_sentence_reranker_is_the_default(settings):
     assert rt.ingestor.sentence_vectors and isinstance(rt.search_service.reranker, BestSentenceReranker)
 
 
+@pytest.mark.parametrize("name, stored", [("sentence", True), (" Sentence ", True), ("none", False), ("", False),
+                                          ("cross-encoder", False)])
+def test_ingestion_stores_sentence_vectors_only_for_the_reranker_that_reads_them(settings, name, stored):
+    from retrieval.rerank import needs_sentence_vectors
+    from workers.runtime import Runtime
+
+    configured = settings.model_copy(update={"reranker": name})
+    assert needs_sentence_vectors(configured) is stored
+    assert Runtime.create(configured).ingestor.sentence_vectors is stored
+
+
 def test_chunks_without_stored_vectors_are_embedded_under_their_title_as_ingestion_would(corpus):
     from ingestion.chunking import index_text
 
