@@ -318,10 +318,11 @@ def main(argv=None) -> int:
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="docintel-qa-"))
     settings = Settings(data_dir=data_dir, database_url="", _env_file=None, **overrides)
     rt = Runtime(settings)
+    from generation.factory import local_model_name
     from generation.models import install
 
-    if settings.llm_backend == "llamacpp":
-        install(settings, settings.llm_model)
+    if (model := local_model_name(settings)) is not None:
+        install(settings, model)
     t0 = time.perf_counter()
     rt.generator  # load once, outside the latency numbers
     load_s = time.perf_counter() - t0

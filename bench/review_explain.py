@@ -22,7 +22,7 @@ from tqdm import tqdm
 from core.fileio import atomic_write_json
 from core.settings import Settings
 from generation.citations import split_sentences, strip_citations
-from generation.factory import get_generator
+from generation.factory import get_generator, local_model_name
 from review.explain import explain_finding
 from review.service import review_file
 
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     dropped_s = sum(r["dropped_sentences"] for r in rows)
     paired = [(r["wps_explanation"], r["wps_clause"]) for r in rows if r["wps_explanation"] and r["wps_clause"]]
     summary = {
-        "model": settings.llm_model if settings.llm_backend == "llamacpp" else settings.llm_backend,
+        "model": local_model_name(settings) or settings.llm_backend,
         "contracts": len(sample), "high_findings_with_clause_text": len(rows),
         "explained": sum(r["kept"] for r in rows),
         "explained_share": round(sum(r["kept"] for r in rows) / len(rows), 3) if rows else None,

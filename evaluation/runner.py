@@ -121,15 +121,9 @@ def _models(settings: Settings) -> dict[str, Any]:
     emb = Path(resolve_model_dir(settings))
     weights = next((emb / n for n in ("model.safetensors", "pytorch_model.bin") if (emb / n).exists()), None)
     out["embedding"] = {"path": str(emb), "sha256": _sha256(str(weights)) if weights else None}
-    if settings.llm_backend == "llamacpp":
-        from generation.models import get_spec
+    from generation.factory import describe_generator
 
-        spec = get_spec(settings.llm_model)
-        out["llm"] = {"backend": "llamacpp", "name": spec.name, "sha256": spec.sha256}
-    elif settings.llm_backend == "openai":
-        out["llm"] = {"backend": "openai", "base_url": settings.openai_base_url, "name": settings.openai_model}
-    else:
-        out["llm"] = {"backend": settings.llm_backend, "path": settings.transformers_model_path}
+    out["llm"] = describe_generator(settings)
     from review.classifier import MODEL_DIR, MODEL_NPZ
 
     out["clause_model"] = {"path": str(MODEL_DIR / MODEL_NPZ), "sha256": _sha256(str(MODEL_DIR / MODEL_NPZ))}

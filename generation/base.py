@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class Completion:
         return asdict(self)
 
 
+@runtime_checkable
 class Generator(Protocol):
     model_id: str
 

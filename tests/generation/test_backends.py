@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from generation.base import Completion, Message
+from generation.base import Completion, Generator, Message
 from generation.openai_backend import GeneratorError, OpenAIGenerator
 
 pytestmark = pytest.mark.slow
@@ -17,6 +17,7 @@ MESSAGES = [Message("system", "You are helpful."), Message("user", "Say hello.")
 
 
 def check_generator(gen):
+    assert isinstance(gen, Generator)  # generate, stream and model_id: all that callers use
     out = gen.generate(MESSAGES, max_tokens=8, temperature=0.0)
     assert isinstance(out.text, str) and out.text.strip()
     assert out.usage.prompt_tokens > 0 and 0 < out.usage.completion_tokens <= 8
