@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+
+import numpy as np
+from dateutil.relativedelta import relativedelta
 
 MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(), start=1)}
@@ -120,10 +123,16 @@ DURATION = re.compile(
 
 @dataclass(frozen=True)
 class Duration:
+    """A length of time as a contract states it. `days` is the nominal length used to
+    compare and report terms (a month is 30 days, a year 365, a business day counts as one
+    day); `add_duration` counts it on a calendar from a start date."""
+
     days: int
     char_start: int
     char_end: int
     text: str
+    value: int = 0  # the number as written: 10 in "ten (10) business days"
+    unit: str = "day"  # day | business day | week | month | year
 
 
 def find_durations(text: str, offset: int = 0) -> list[Duration]:
@@ -139,19 +148,27 @@ def find_durations(text: str, offset: int = 0) -> list[Duration]:
         days = value * UNIT_DAYS[unit]
         if unit == "month" and value % 12 == 0:
             days = value // 12 * 365  # "12 months" and "1 year" are the same term
-        out.append(Duration(days, offset + m.start(), offset + m.end(), m.group()))
+        out.append(Duration(days, offset + m.start(), offset + m.end(), m.group(), value, unit))
     return out
 
 
-def add_days(iso: str, days: int) -> str:
-    from datetime import timedelta
-
-    return (date.fromisoformat(iso) + timedelta(days=days)).isoformat()
-
-
 def add_years(iso: str, years: int) -> str:
-    d = date.fromisoformat(iso)
-    try:
-        return d.replace(year=d.year + years).isoformat()
-    except ValueError:  # 29 February
-        return d.replace(year=d.year + years, day=28).isoformat()
+    """The anniversary: 29 February plus a year is 28 February."""
+    return (date.fromisoformat(iso) + relativedelta(years=years)).isoformat()
+
+
+def add_months(iso: str, months: int) -> str:
+    """The same day `months` calendar months on, or that month's last day: 31 January plus
+    one month is 28 (or 29) February."""
+    return (date.fromisoformat(iso) + relativedelta(months=months)).isoformat()
+
+
+def add_business_days(iso: str, n: int) -> str:
+    """The n-th business day (Monday to Friday; public holidays are not known) after `iso`:
+    10 business days after Friday 3 January 2025 is Friday 17 January; counted from a
+    Saturday, the first is the Monday after."""
+    return str(np.busday_offset(np.datetime64(iso, "D"), n, roll="backward"))
+
+
+def add_days(iso: str, days: int) -> str:
+    return (date.fromisoformat(iso) + timedelta(days=days)).isoformat()

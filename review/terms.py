@@ -9,7 +9,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from review.dates import add_days, add_years, find_dates, find_durations
+from review.dates import Duration, add_business_days, add_days, add_months, add_years, find_dates, find_durations
 
 PREAMBLE_CHARS = 4000
 _SENT_END = re.compile(r"[.!?](?=\s+[A-Z(\"“]|\s*\n|$)|\n\s*\n")
@@ -408,22 +408,19 @@ _UNTIL_TERMINATED = re.compile(
 _END_CUE = re.compile(r"\b(?:until|through|expir\w*|end(?:s|ing)?|terminat\w*)\s+(?:on\s+|at\s+|upon\s+)?(?:\w+\s+){0,3}$", re.IGNORECASE)
 
 
-def _add_duration(iso: str, d) -> str:
+def _add_duration(iso: str, d: Duration) -> str:
     """The end of a term of `d` starting on `iso`, as its anniversary: a one-year term from
-    1 March 2020 ends on 1 March 2021 (CUAD's annotators and most contracts count this way)."""
-    from datetime import date, timedelta
-
+    1 March 2020 ends on 1 March 2021 (CUAD's annotators and most contracts count this way),
+    a length within a day of whole months ends on that day of the month; business days
+    are counted on a Monday-to-Friday calendar."""
+    if d.unit == "business day":
+        return add_business_days(iso, d.value)
     years = round(d.days / 365)
     if years and abs(d.days - years * 365) < 5:
-        end = date.fromisoformat(add_years(iso, years))
-    elif 28 <= d.days and abs(d.days - round(d.days / 30) * 30) <= 1:
-        start = date.fromisoformat(iso)
-        months = start.month - 1 + round(d.days / 30)
-        y, m = start.year + months // 12, months % 12 + 1
-        end = date(y, m, min(start.day, [31, 29 if y % 4 == 0 and (y % 100 or y % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]))
-    else:
-        end = date.fromisoformat(iso) + timedelta(days=d.days)
-    return end.isoformat()
+        return add_years(iso, years)
+    if 28 <= d.days and abs(d.days - round(d.days / 30) * 30) <= 1:
+        return add_months(iso, round(d.days / 30))
+    return add_days(iso, d.days)
 
 
 def expiration_date(text: str, effective: Term | None) -> Term | None:

@@ -1,7 +1,7 @@
 """Key terms from contracts written for the test."""
 import pytest
 
-from review.dates import find_dates, find_durations
+from review.dates import add_business_days, add_months, add_years, find_dates, find_durations
 from review.terms import extract_terms
 
 pytestmark = pytest.mark.unit
@@ -62,6 +62,56 @@ def test_invalid_dates_are_ignored():
 )
 def test_durations(text, days):
     assert find_durations(text)[0].days == days
+
+
+def test_a_duration_keeps_its_number_and_unit():
+    [d] = find_durations("within ten (10) business days of receipt")
+    assert (d.value, d.unit, d.days) == (10, "business day", 10)
+    assert [(x.value, x.unit) for x in find_durations("two weeks, 18 months and one (1) year")] == [
+        (2, "week"), (18, "month"), (1, "year")]
+
+
+@pytest.mark.parametrize("start, months, end", [
+    ("2025-01-31", 1, "2025-02-28"), ("2024-01-31", 1, "2024-02-29"),  # the month's last day, leap year or not
+    ("2023-12-15", 2, "2024-02-15"), ("2024-08-31", 18, "2026-02-28"), ("2025-03-31", 1, "2025-04-30"),
+])
+def test_calendar_months(start, months, end):
+    assert add_months(start, months) == end
+
+
+@pytest.mark.parametrize("start, years, end", [
+    ("2024-02-29", 1, "2025-02-28"), ("2024-02-29", 4, "2028-02-29"), ("2020-03-01", 1, "2021-03-01"),
+    ("1900-02-28", 1, "1901-02-28"),
+])
+def test_anniversaries(start, years, end):
+    assert add_years(start, years) == end
+
+
+@pytest.mark.parametrize("start, n, end", [
+    ("2025-01-03", 10, "2025-01-17"),  # Friday: two weekends crossed, a Friday again
+    ("2025-01-02", 2, "2025-01-06"),  # Thursday: Friday, then Monday
+    ("2025-01-04", 1, "2025-01-06"),  # Saturday: the first business day after it is Monday
+    ("2025-01-05", 5, "2025-01-10"),  # Sunday: Monday to Friday
+])
+def test_business_days_skip_weekends(start, n, end):
+    assert add_business_days(start, n) == end
+
+
+@pytest.mark.parametrize("length, expected", [
+    ("one hundred eighty (180) business days", "2025-09-12"),  # 36 weeks of business days, not six months
+    ("eighteen (18) months", "2026-07-03"),
+    ("two (2) years", "2027-01-03"),
+])
+def test_expiration_counts_the_term_in_its_unit(length, expected):
+    text = ('This Agreement is made effective as of January 3, 2025 (the "Effective Date") between A Corp. ("A") and '
+            f"B LLC (\"B\").\n\nThe term of this Agreement shall commence on the Effective Date and continue for {length}.")
+    assert extract_terms(text)["expiration_date"].value == expected
+
+
+def test_expiration_from_a_leap_day():
+    text = ('This Agreement is made effective as of February 29, 2024 (the "Effective Date") between A Corp. ("A") and '
+            'B LLC ("B").\n\nThe term of this Agreement shall commence on the Effective Date and continue for twelve (12) months.')
+    assert extract_terms(text)["expiration_date"].value == "2025-02-28"
 
 
 # -- agreement date: one test per rule, on snippets written for the test -------------------------
