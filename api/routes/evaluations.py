@@ -36,7 +36,8 @@ def create_evaluation(body: EvaluationCreate, rt: Rt, who: Admin,
 
 @router.get("/evaluations", summary="The tenant's evaluation runs, newest first")
 def list_evaluations(rt: Rt, who: Reader, limit: int = Query(50, ge=1, le=1000)) -> dict:
-    return {"evaluations": [job_summary(j) for j in rt.jobs.list(who.tenant, kind="eval", limit=limit)]}
+    return {"evaluations": [{**job_summary(j), "suite": (j.payload or {}).get("suite")}
+                            for j in rt.jobs.list(who.tenant, kind="eval", limit=limit)]}
 
 
 @router.get("/evaluations/{evaluation_id}", summary="One evaluation: its job and, once run, metrics and report")

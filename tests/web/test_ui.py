@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apihelp import CONTRACT, LiveServer, contract_pdf
+from apihelp import CONTRACT, LiveServer, contract_pdf, wait_job
 from docgen import make_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -53,8 +53,11 @@ def page(browser, server):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server.url)
     pg = context.new_page()
     pg.set_default_timeout(30_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
     yield pg
     context.close()
+    assert not errors, f"the page's scripts failed: {errors}"
 
 
 def shot(pg, name: str) -> None:
@@ -170,6 +173,18 @@ def test_upload_ask_and_check_the_citation_on_its_page(page, server):
     page.keyboard.press("Escape")
     assert page.locator("#panel").is_hidden()
 
+    # Search: the query's words are marked in the passages, and a hit opens its page too.
+    page.goto("/#/search")
+    page.get_by_label("Query").fill("remote batteries")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_selector("#search-results .hit")
+    marked = {m.lower() for m in page.locator("#search-results .hit").first.locator("mark").all_inner_texts()}
+    assert {"remote", "batteries"} <= marked, marked
+    shot(page, "search")
+    page.locator("#search-results .hit button").first.click()
+    page.wait_for_selector("#panel .page-view img")
+    assert page.locator("#panel .hl-box").count() >= 1
+
 
 def test_review_a_contract_and_see_the_clause_on_its_page(page, server):
     pdf = contract_pdf()
@@ -228,3 +243,36 @@ def test_every_control_is_labelled_and_narrow_screens_do_not_scroll_sideways(bro
         assert width <= 390, (view, width)
         shot(pg, f"narrow-{view}")
     context.close()
+
+
+def test_evaluations_list_a_run_with_its_report_and_compare_two(page, server):
+    root = Path(__file__).resolve().parents[2]
+    body = {"suite": "jsonl", "data": str(root / "samples" / "questions.jsonl"), "limit": 2,
+            "options": {"documents": str(root / "samples")}}
+    ids = []
+    with httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as c:
+        # the same items twice: as configured, then without the quoted excerpt (a change to compare)
+        for overrides in ({}, {"answer_excerpt_sentences": "0"}):
+            job = c.post("/v1/evaluations", json={**body, "overrides": overrides}).json()
+            ids.append(job["id"])
+        for job_id in ids:
+            job = wait_job(c, server.headers, job_id, timeout=600)
+            assert job["status"] == "succeeded", job
+    sign_in(page, server.key)
+    page.goto("/#/evaluations")
+    page.wait_for_selector(f"a[href='#/evaluation/{ids[0]}']")
+    assert page.locator("tbody tr").count() >= 2
+    shot(page, "evaluations")
+    page.locator(f"a[href='#/evaluation/{ids[0]}']").click()
+    page.wait_for_selector(".metric[data-metric='groundedness']")
+    report = page.frame_locator("iframe.report-frame")
+    report.locator("img").first.wait_for()  # the report's plots are drawn
+    shot(page, "evaluation-run")
+    page.goto("/#/evaluations")
+    for job_id in ids:
+        page.get_by_label(f"Select run {job_id[:8]} for comparison").check()
+    page.get_by_role("button", name="Compare the two selected runs").click()
+    page.wait_for_selector("text=95% CI")
+    metrics = page.locator("table").first.locator("tbody tr td:first-child").all_inner_texts()
+    assert any(m.startswith("groundedness") for m in metrics), metrics
+    shot(page, "evaluation-compare")

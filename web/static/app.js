@@ -66,6 +66,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (x) => `${Math.round((x || 0) * 100)}%`;
 const fmt = (x, d = 3) => (typeof x === "number" ? (Number.isInteger(x) ? String(x) : x.toFixed(d)) : x ?? "–");
 const enc = encodeURIComponent;
+const plural = (n, word) => `${n ?? "?"} ${word}${n === 1 ? "" : "s"}`;
 
 /** Polls a job until it ends; calls onUpdate with each state. */
 async function followJob(id, onUpdate) {
@@ -298,7 +299,7 @@ async function uploadOne(coll, r) {
   if (!d) return job.status === "succeeded" ? null : failRow(r, job.error || `the job ${job.status}`);
   if (d.status === "failed") return failRow(r, d.error);
   r.status.className = "status";
-  r.status.replaceChildren(el("span", { class: `badge ${d.status}` }, d.status), ` ${d.pages ?? "?"} pages, ${d.chunks ?? "?"} chunks`);
+  r.status.replaceChildren(el("span", { class: `badge ${d.status}` }, d.status), ` ${plural(d.pages, "page")}, ${plural(d.chunks, "chunk")}`);
 }
 
 async function documentOptions(selected) {
@@ -631,7 +632,7 @@ async function viewEvaluations() {
     const metrics = (e.result || {}).metrics || {};
     const headline = Object.entries(metrics).filter(([, v]) => typeof v === "number").slice(0, 3).map(([k, v]) => `${k} ${fmt(v)}`).join(" · ");
     return el("tr", {}, el("td", {}, box), el("td", {}, el("a", { href: `#/evaluation/${enc(e.id)}` }, e.id.slice(0, 8))),
-      el("td", {}, e.payload?.suite || (e.message || "").split(" ")[0] || "eval"),
+      el("td", {}, e.suite || "–"),
       el("td", {}, el("span", { class: `badge ${e.status}` }, e.status), e.status === "running" ? ` ${pct(e.progress)}` : ""),
       el("td", { class: "muted" }, headline || (e.error ? plainReason(e.error) : "")), el("td", { class: "muted" }, (e.created_at || "").slice(0, 16).replace("T", " ")));
   });
