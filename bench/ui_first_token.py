@@ -47,7 +47,8 @@ def questions() -> list[str]:
 def upload_samples(server: Server) -> None:
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=600) as c:
         c.post("/v1/collections", json={"name": "samples"}).raise_for_status()
-        files = [("files", (p.name, p.read_bytes())) for p in sorted((ROOT / "samples").iterdir()) if p.suffix != ".jsonl"]
+        files = [("files", (p.name, p.read_bytes())) for p in sorted((ROOT / "samples").iterdir())
+                 if p.is_file() and p.suffix != ".jsonl"]
         job = c.post("/v1/collections/samples/documents", files=files).json()
         while job["status"] not in ("succeeded", "failed", "cancelled"):
             time.sleep(0.5)
@@ -71,6 +72,8 @@ def api_first_text(server: Server, question: str) -> float:
 
 def ui_first_text(page, question: str) -> float:
     page.goto("/#/ask")
+    page.reload()  # a new conversation: a follow-up would first be rewritten by the model from its history
+    page.wait_for_selector("#question")
     page.get_by_label("Your question").fill(question)
     page.evaluate("""() => {
         window.__firstText = null;
