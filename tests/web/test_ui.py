@@ -197,6 +197,7 @@ def test_review_a_contract_and_see_the_clause_on_its_page(page, server):
     page.set_input_files("#review-file", files=[{"name": "msa.pdf", "mimeType": "application/pdf", "buffer": pdf}])
     page.get_by_role("button", name="Review").click()
     page.wait_for_selector("#review-clauses", timeout=240_000)
+    shot(page, "review-result")
     law = page.locator("details.category[data-category='Governing Law']")
     assert law.count() == 1, page.locator("#review-clauses").inner_text()
     if law.get_attribute("open") is None:

@@ -593,7 +593,8 @@ function renderReview(out, r, id) {
   const findings = [...(r.findings || [])].sort((a, b) => (severity[a.severity] ?? 9) - (severity[b.severity] ?? 9));
   const findingsEl = el("section", { class: "card", id: "review-findings" }, el("h2", {}, `Playbook findings (${findings.length})`),
     findings.length ? el("ul", {}, ...findings.map((f) => el("li", {}, el("span", { class: `badge ${f.severity}` }, f.severity), " ", el("strong", {}, f.rule), ": ", f.message,
-      ...(f.clauses || []).slice(0, 3).map((c) => [" ", el("button", { type: "button", class: "link", onclick: () => open(c, `${f.rule} · page ${c.page}`) }, `page ${c.page}`)]))))
+      ...[...(f.clauses || []).slice(0, 3), ...(f.term && f.term.char_start !== undefined ? [f.term] : [])]
+        .map((c) => [" ", el("button", { type: "button", class: "link", onclick: () => open(c, `${f.rule} · page ${c.page ?? "?"}`) }, `show on page ${c.page ?? "?"}`)]))))
       : el("p", { class: "muted" }, "No findings."));
   const termsEl = el("section", { class: "card", id: "review-terms" }, el("h2", {}, "Key terms"), termsTable(r.terms, open));
   const downloads = el("p", {}, el("a", { href: `/v1/reviews/${enc(id)}/report`, target: "_blank", rel: "noopener" }, "Open the HTML report"), " · ",
@@ -607,7 +608,8 @@ function termsTable(terms, open) {
     const items = Array.isArray(value) ? value : [value];
     for (const v of items) {
       if (v === null || v === undefined) continue;
-      const shown = typeof v === "object" ? (v.value ?? v.text ?? v.normalized ?? JSON.stringify(v)) : v;
+      let shown = typeof v === "object" ? (v.value ?? v.text) : v;
+      if (Array.isArray(shown)) shown = shown.join("; ");
       const span = typeof v === "object" && v.char_start !== undefined ? v : null;
       rows.push(el("tr", {}, el("th", { scope: "row" }, name.replace(/_/g, " ")),
         el("td", {}, typeof shown === "object" ? JSON.stringify(shown) : String(shown),
