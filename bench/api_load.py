@@ -89,18 +89,24 @@ class Server:
                 proc.wait(60)
 
 
+def ingest_job(c: httpx.Client, collection: str, files: list) -> dict:
+    """Upload files into a collection and wait for their ingest job to succeed."""
+    job = c.post(f"/v1/collections/{collection}/documents", files=files).json()
+    while job["status"] not in ("succeeded", "failed", "cancelled"):
+        time.sleep(0.5)
+        job = c.get(f"/v1/jobs/{job['id']}").json()
+    if job["status"] != "succeeded":
+        raise SystemExit(f"ingest failed: {job}")
+    return job
+
+
 def upload(server: Server, pdfs: list[Path]) -> dict:
     with httpx.Client(base_url=server.url, headers=server.headers, timeout=600) as c:
         c.post("/v1/collections", json={"name": "cuad"}).raise_for_status()
         t0 = time.perf_counter()
         for i in range(0, len(pdfs), 5):  # five files per request, as a batch client would
             files = [("files", (p.name, p.read_bytes(), "application/pdf")) for p in pdfs[i:i + 5]]
-            job = c.post("/v1/collections/cuad/documents", files=files).json()
-            while job["status"] not in ("succeeded", "failed", "cancelled"):
-                time.sleep(0.5)
-                job = c.get(f"/v1/jobs/{job['id']}").json()
-            if job["status"] != "succeeded":
-                raise SystemExit(f"ingest failed: {job}")
+            ingest_job(c, "cuad", files)
         return {"contracts": len(pdfs), "ingest_seconds": round(time.perf_counter() - t0, 1)}
 
 

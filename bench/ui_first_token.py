@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.api_load import Server
+from bench.api_load import Server, ingest_job
 from core.fileio import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,12 +49,7 @@ def upload_samples(server: Server) -> None:
         c.post("/v1/collections", json={"name": "samples"}).raise_for_status()
         files = [("files", (p.name, p.read_bytes())) for p in sorted((ROOT / "samples").iterdir())
                  if p.is_file() and p.suffix != ".jsonl"]
-        job = c.post("/v1/collections/samples/documents", files=files).json()
-        while job["status"] not in ("succeeded", "failed", "cancelled"):
-            time.sleep(0.5)
-            job = c.get(f"/v1/jobs/{job['id']}").json()
-        if job["status"] != "succeeded":
-            raise SystemExit(f"ingest failed: {job}")
+        ingest_job(c, "samples", files)
 
 
 def api_first_text(server: Server, question: str) -> float:
