@@ -150,6 +150,7 @@ class Settings(BaseSettings):
     # for a single-user laptop: every request is then the default tenant with every scope.
     api_auth: bool = True
     api_key_cache_s: float = 10.0  # a known key is looked up again after this long (revocation delay)
+    session_ttl_s: float = 8 * 3600.0  # the web UI's sign-in (an HttpOnly cookie) lasts this long
     # Requests per key (or per client address without auth), a moving window in the
     # `limits` library's notation; Redis-backed when job_queue is celery, else in memory.
     rate_limit: str = "600/minute"
