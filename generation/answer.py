@@ -46,15 +46,11 @@ COPIED_SUPPORT = 0.9
 
 
 def _is_refusal(sentence: str, sources: str) -> bool:
+    """The sentence says the evidence does not hold the answer: NOT_FOUND, or a refusal
+    phrase in the model's own words rather than in a copy of the evidence (`sources`).
+    What a refusal does to the answer is Grounding's rule."""
     plain = strip_citations(sentence)
     return NOT_FOUND in sentence or bool(_REFUSAL.search(plain) and support(plain, sources) < COPIED_SUPPORT)
-
-
-def refuses(text: str, evidence_texts: Sequence[str]) -> bool:
-    """The model says the evidence does not hold the answer: NOT_FOUND, or a sentence with
-    a refusal phrase that is the model's own words rather than a copy of the evidence."""
-    sources = " ".join(evidence_texts)
-    return any(_is_refusal(sentence, sources) for sentence in split_sentences(text))
 
 
 @dataclass

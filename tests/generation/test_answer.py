@@ -153,18 +153,36 @@ def test_evidence_is_delimited_and_cannot_break_out():
     assert messages[0].role == "system" and "Question: When are fees due?" in messages[1].content
 
 
-@pytest.mark.unit
-def test_a_refusal_is_the_models_own_words_not_a_copied_evidence_sentence():
-    """The small model often echoes its evidence; a copied "is not available" sentence is
-    the manual's content, while the model saying the sources lack the answer is a refusal."""
-    from generation.answer import refuses
+def _checked(text: str, evidence_texts: list[str], tmp_path):
+    """The production check (Grounding) over a draft, sentence by sentence, with its evidence."""
+    from core.settings import Settings
+    from generation.answer import AnswerService, Grounding
+    from generation.citations import split_sentences
 
+    service = AnswerService(store=None, search=None, generator=None, settings=Settings(data_dir=tmp_path / "var", _env_file=None))
+    g = Grounding(service, [Evidence(None, 0, len(t), t, 1.0) for t in evidence_texts])
+    for sentence in split_sentences(text):
+        g.add(sentence)
+    g.close()
+    return g
+
+
+@pytest.mark.unit
+def test_a_refusal_is_the_models_own_words_not_a_copied_evidence_sentence(tmp_path):
+    """The small model often echoes its evidence; a copied "is not available" sentence is
+    the manual's content, while the model saying the sources lack the answer is a refusal:
+    before any verified claim it makes the answer an abstention, after one it is dropped."""
     evidence = ["Fast Forward speeds up playback up to 3 times.",
                 "This function is not available while you are watching a live broadcast."]
     copied = ("Fast Forward speeds up playback up to 3 times [1]. "
               "This function is not available while you are watching a live broadcast [2].")
-    assert not refuses(copied, evidence)
-    assert refuses("The evidence does not mention how to rewind.", evidence)
-    assert refuses("Fast Forward speeds up playback [1]. The sources do not contain the price.", evidence)
-    assert refuses("NOT_FOUND", evidence)
-    assert not refuses("Press Fast Forward repeatedly to speed up playback up to 3 times [1].", evidence)
+    g = _checked(copied, evidence, tmp_path)
+    assert not g.refused and g.text == copied and [ns for _, ns in g.claims.values()] == [[1], [2]] and g.unsupported == 0
+    for refusal in ("The evidence does not mention how to rewind.", "The sources do not contain the price.", "NOT_FOUND"):
+        g = _checked(refusal, evidence, tmp_path)
+        assert g.refused and g.text == "" and g.citations() == [], refusal
+    g = _checked("Fast Forward speeds up playback [1]. The sources do not contain the price.", evidence, tmp_path)
+    assert not g.refused and g.text == "Fast Forward speeds up playback [1]." and g.unsupported == 1
+    press = "Press Fast Forward repeatedly to speed up playback up to 3 times [1]."
+    g = _checked(press, evidence, tmp_path)
+    assert not g.refused and g.text == press and [ns for _, ns in g.claims.values()] == [[1]] and g.unsupported == 0
