@@ -145,6 +145,9 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int, llm_only: boo
     res = defaultdict(lambda: defaultdict(list))
     latencies, cites, abstained = [], [], []
     forms: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))  # column -> form count
+    # the LLM answers whose draft had no verified sentence: is the quoted evidence right,
+    # or would abstaining be (the contract does not state the term)?
+    fallback = {"llm_answers": 0, "fallback": 0, "quote_right": 0, "term_absent": 0}
     for row, (name, data) in tqdm(list(zip(rows, docs)), desc="contracts", file=sys.stderr):
         doc_id = ids.get(name)
         if doc_id is None:
@@ -164,6 +167,11 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int, llm_only: boo
                     score_text(kind, gold, "", True) if ans.extractive else res[kind]["llm"][-1])
                 for key, v in answer_form_scores(ans).items():
                     forms["llm"][key] += v
+                fallback["llm_answers"] += 1
+                if ans.extractive:
+                    fallback["fallback"] += 1
+                    fallback["quote_right"] += res[kind]["llm"][-1]
+                    fallback["term_absent"] += gold_is_empty(kind, gold)
             # the product path: `docintel ask --document-id` routes key-term questions to the extractor
             t0 = time.perf_counter()
             routed = rt.ask(question, "bench-cuad-qa", filters=SearchFilters(document_ids=[doc_id]))
@@ -184,6 +192,7 @@ def run_cuad(rt: Runtime, cuad: Path, n_contracts: int, seed: int, llm_only: boo
     return {
         "contracts": len(ids), "accuracy": per_type, "overall": overall,
         "answer_form_counts": {col: {k: int(v) for k, v in d.items()} for col, d in forms.items()},
+        **({"unverified_fallback": {k: int(v) for k, v in fallback.items()}} if llm_only else {}),
         "abstention_rate": round(float(np.mean(abstained)), 3), "citation_pass_rate": round(float(np.mean(cites)), 4) if cites else None,
         "citations": len(cites), "latency_p50_s": pct(latencies, 50), "latency_p95_s": pct(latencies, 95),
     }
