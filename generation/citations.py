@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
+from core.text import ANSWER, NUMBER_WORDS
+
 _CITE = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-# A sentence ends at . ! ? followed by white space and a capital, digit, quote or bracket,
-# or at a line break: "1.5 percent", "Clause 3.12.4" and "Acme, Inc. and Globex" stay whole,
-# and a line without a full stop is a sentence too.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z0-9\"'(\[])|\s*\n\s*")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\-]*")
 STOPWORDS = frozenset(
     "a an the and or but if then of to in on at by for with from as is are was were be been being this that these "
@@ -30,7 +28,10 @@ def split_sentences(text: str) -> list[str]:
     """Sentences with their citation markers (a marker after the full stop stays with its sentence)."""
     # not across a line break: "[2]" leading the next line belongs to that line
     text = re.sub(r"([.!?])[ \t]*((?:\[\d+(?:\s*,\s*\d+)*\][ \t]*)+)", lambda m: " " + m.group(2).strip() + m.group(1) + " ", text)
-    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+    # A sentence ends at . ! ? followed by spaces and a capital, digit, quote or bracket, or
+    # at a line break: "1.5 percent", "Clause 3.12.4" and "Acme, Inc. and Globex" stay whole,
+    # and a line without a full stop is a sentence too (core.text.ANSWER).
+    return ANSWER.sentences(text)
 
 
 # A last piece that is only markers (or half of one): "[1" may still become "X. [1]",
@@ -76,10 +77,7 @@ def claims(text: str) -> list[str]:
 
 
 # A model often writes "2" where the source says "two" (or the reverse): both count as "2".
-_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}
-_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90", "hundred": "100"})
+_NUMBER_WORDS = {w: str(n) for w, n in NUMBER_WORDS.items()}
 
 
 def content_words(text: str) -> list[str]:

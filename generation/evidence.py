@@ -5,18 +5,17 @@ than from four 220-token chunks, and a citation of a sentence is a precise quote
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from core.text import PROSE, strip_span
 from core.types import SearchHit
 
 # A sentence ends at . ! ? followed by space and a capital, digit, quote or bracket, or at
 # a blank line. Single line breaks are not boundaries: PDFs break lines mid-sentence.
-# Pages are joined by blank lines, so a sentence never crosses a page boundary.
-_BOUNDARY = re.compile(r"\n\s*\n|(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+# Pages are joined by blank lines, so a sentence never crosses a page boundary (core.text.PROSE).
 MIN_CHARS = 12
 MAX_CHARS = 400
 
@@ -33,9 +32,8 @@ class Evidence:
 def sentences_of(hit: SearchHit) -> list[tuple[int, int, str]]:
     """(start, end, text) in document offsets; long runs are cut into MAX_CHARS windows."""
     out = []
-    bounds = [0] + [x for m in _BOUNDARY.finditer(hit.text) for x in (m.start(), m.end())] + [len(hit.text)]
     pairs = []
-    for s, e in zip(bounds[::2], bounds[1::2]):
+    for s, e in PROSE.pieces(hit.text):
         # a Markdown heading line is its own sentence, not the start of the next one
         nl = hit.text.find("\n", s, e)
         if hit.text[s:e].lstrip().startswith("#") and nl != -1:
@@ -43,10 +41,7 @@ def sentences_of(hit: SearchHit) -> list[tuple[int, int, str]]:
         else:
             pairs.append((s, e))
     for s, e in pairs:
-        while s < e and hit.text[s].isspace():
-            s += 1
-        while e > s and hit.text[e - 1].isspace():
-            e -= 1
+        s, e = strip_span(hit.text, s, e)
         while e - s > MAX_CHARS:
             cut = hit.text.rfind(" ", s, s + MAX_CHARS)
             cut = cut if cut > s + MIN_CHARS else s + MAX_CHARS

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.text import CHUNK
 from ingestion.embedding import Embedder
 
-_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
 _WORDS = re.compile(r"\w+")
 MIN_SENTENCE_WORDS = 4  # shorter pieces (headings, list labels) are joined to the next one
 MAX_SENTENCES = 48  # per chunk; a 220-token chunk rarely has more
@@ -26,10 +26,7 @@ def split_sentences(text: str) -> list[str]:
     to the following piece, so a heading travels with the text under it."""
     out: list[str] = []
     carry = ""
-    for piece in _SPLIT.split(text):
-        piece = piece.strip()
-        if not piece:
-            continue
+    for piece in CHUNK.sentences(text):
         piece = f"{carry} {piece}".strip() if carry else piece
         if len(_WORDS.findall(piece)) < MIN_SENTENCE_WORDS:
             carry = piece

@@ -8,6 +8,8 @@ from datetime import date, timedelta
 import numpy as np
 from dateutil.relativedelta import relativedelta
 
+from core.text import NUMBER_WORDS
+
 MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(), start=1)}
 MONTHS.update({m[:3]: i for m, i in list(MONTHS.items())})
@@ -107,12 +109,8 @@ def find_dates(text: str, offset: int = 0, short_years: bool = False) -> list[Da
     return [found[k] for k in sorted(found)]
 
 
-_NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "fifteen": 15, "eighteen": 18, "twenty": 20, "thirty": 30, "forty": 40,
-    "forty-five": 45, "fifty": 50, "sixty": 60, "ninety": 90, "one hundred twenty": 120, "one hundred eighty": 180,
-    "a": 1, "an": 1,
-}
+# the shared number words, and the compounds and articles a contract's periods use
+_NUMBER_WORDS = {**NUMBER_WORDS, "forty-five": 45, "one hundred twenty": 120, "one hundred eighty": 180, "a": 1, "an": 1}
 UNIT_DAYS = {"day": 1, "business day": 1, "week": 7, "month": 30, "year": 365}
 _NUM = r"(?P<num>\d{1,4}|" + "|".join(sorted((re.escape(w).replace(r"\ ", r"\s+") for w in _NUMBER_WORDS), key=len, reverse=True)) + r")"
 DURATION = re.compile(

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.text import strip_span
+
 __all__ = ["Segment", "segment", "KINDS"]
 
 KINDS = ("line", "sent", "sent2", "sent3", "piece", "date", "title")
@@ -65,14 +67,6 @@ _TITLE_END = re.compile(r"\b(?:AGREEMENT|Agreement|CONTRACT|Contract|LICEN[SC]E|
 _TITLE_WORD = re.compile(r"(?:[A-Z0-9][\w&'’.,\-/]*|of|and|for|the|to|in|on|de)$")
 
 
-def _strip(text: str, s: int, e: int) -> tuple[int, int]:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e
-
-
 def _is_false_end(text: str, line_start: int, sent_start: int, pos: int) -> bool:
     """Is the punctuation at text[pos] not a sentence end (abbreviation, numbering, initial)?"""
     if text[pos] != ".":
@@ -100,11 +94,11 @@ def _sentences(text: str, s: int, e: int) -> list[tuple[int, int]]:
     for m in _SENT_END.finditer(text, s, e):
         if _is_false_end(text, s, start, m.start()):
             continue
-        a, b = _strip(text, start, m.end())
+        a, b = strip_span(text, start, m.end())
         if b > a:
             out.append((a, b))
         start = m.end()
-    a, b = _strip(text, start, e)
+    a, b = strip_span(text, start, e)
     if b > a:
         out.append((a, b))
     return out
@@ -117,7 +111,7 @@ def _pieces(text: str, s: int, e: int) -> list[tuple[int, int]]:
     cuts.append(e)
     out = []
     for a, b in zip(cuts, cuts[1:]):
-        a, b = _strip(text, a, b)
+        a, b = strip_span(text, a, b)
         if b > a:
             out.append((a, b))
     return out
@@ -127,7 +121,7 @@ def _lines(text: str) -> list[tuple[int, int]]:
     out = []
     pos = 0
     for line in text.splitlines(keepends=True):
-        a, b = _strip(text, pos, pos + len(line))
+        a, b = strip_span(text, pos, pos + len(line))
         if b > a:
             out.append((a, b))
         pos += len(line)
@@ -139,7 +133,7 @@ def segment(text: str, kinds: tuple[str, ...] = KINDS) -> list[Segment]:
     spans: dict[tuple[int, int], str] = {}
 
     def add(a: int, b: int, kind: str) -> None:
-        a, b = _strip(text, a, b)
+        a, b = strip_span(text, a, b)
         if b <= a or b - a > MAX_SEGMENT_CHARS:
             return
         if not any(ch.isalnum() for ch in text[a:b]):

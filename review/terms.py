@@ -9,25 +9,16 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.text import CLAUSE
 from review.dates import Duration, add_business_days, add_days, add_months, add_years, find_dates, find_durations
 
 PREAMBLE_CHARS = 4000
-_SENT_END = re.compile(r"[.!?](?=\s+[A-Z(\"“]|\s*\n|$)|\n\s*\n")
 
 
 def sentence_around(text: str, start: int, end: int, limit: int = 900) -> tuple[int, int]:
-    """The sentence holding text[start:end]; numbered headings like "6.1" do not end a sentence."""
-    s = 0
-    for m in _SENT_END.finditer(text, max(0, start - limit), start):
-        s = m.end()
-    s = max(s, start - limit)
-    m = _SENT_END.search(text, end, min(len(text), end + limit + 2))  # bounded: no scan to the end per call
-    e = m.end() if m and m.end() - end < limit else min(len(text), end + limit)
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return s, e
+    """The sentence holding text[start:end]; numbered headings like "6.1" do not end a sentence
+    (core.text.CLAUSE)."""
+    return CLAUSE.around(text, start, end, limit)
 
 
 @dataclass
