@@ -148,6 +148,8 @@ def ask(
     if result is None:
         return
     typer.echo("")
+    if result.extractive:  # as the web UI says it: a quote, not the model's verified answer
+        typer.echo("  (quoted from the best matching passage: the model's own wording could not be verified)")
     for c in result.citations:
         typer.echo(f"  [{c.source}] {c.document_name} p.{c.page}: \"{' '.join(c.quote.split())[:160]}\"")
     t = result.timings
