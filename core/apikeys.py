@@ -9,6 +9,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,15 +78,7 @@ class ApiKeyStore:
         parts = key.split("_")
         if len(parts) < 3 or parts[0] != "dik":
             return None
-        with self.store.session() as s:
-            found = s.execute(select(ApiKey, Tenant.name).join(Tenant, Tenant.id == ApiKey.tenant_id)
-                              .where(ApiKey.prefix == parts[1])).first()
-        if found is None:
-            return None
-        row, tenant = found
-        if row.revoked_at is not None or not hmac.compare_digest(row.key_sha256, _digest(key)):
-            return None
-        return Principal(tenant, row.tenant_id, frozenset(row.scopes or []), row.prefix)
+        return self._principal(parts[1], lambda row: hmac.compare_digest(row.key_sha256, _digest(key)))
 
     def session_token(self, key: str, ttl_s: float) -> tuple[str, Principal, int] | None:
         """A browser session for a valid key: (token, principal, expiry as a Unix time), or
@@ -108,13 +101,18 @@ class ApiKeyStore:
             return None
         if not token.startswith("dis_") or expires < time.time():
             return None
+        return self._principal(prefix, lambda row: hmac.compare_digest(mac, _session_mac(row.key_sha256, prefix, expires)))
+
+    def _principal(self, prefix: str, proves: Callable[[ApiKey], bool]) -> Principal | None:
+        """The principal of the unrevoked key with this prefix, when `proves` accepts what
+        the caller holds for it (the key itself, or a session MAC); None otherwise."""
         with self.store.session() as s:
             found = s.execute(select(ApiKey, Tenant.name).join(Tenant, Tenant.id == ApiKey.tenant_id)
                               .where(ApiKey.prefix == prefix)).first()
         if found is None:
             return None
         row, tenant = found
-        if row.revoked_at is not None or not hmac.compare_digest(mac, _session_mac(row.key_sha256, prefix, expires)):
+        if row.revoked_at is not None or not proves(row):
             return None
         return Principal(tenant, row.tenant_id, frozenset(row.scopes or []), row.prefix)
 

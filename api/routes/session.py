@@ -45,7 +45,7 @@ def current_session(who: Reader) -> dict:
 
 
 @router.delete("/session", status_code=status.HTTP_204_NO_CONTENT, summary="Sign out: clears the session cookie")
-def sign_out(response: Response) -> Response:
+def sign_out() -> Response:
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
