@@ -14,7 +14,7 @@ from typing import Any
 
 from core.settings import Settings
 from generation.base import Generator
-from generation.models import ModelError, verified_path
+from generation.models import ModelError, models_dir, verified_path
 
 _CACHE: dict[tuple, Generator] = {}
 _LOCK = threading.Lock()
@@ -98,7 +98,7 @@ def _transformers(settings: Settings) -> Generator:
 
 BACKENDS: dict[str, Backend] = {
     "llamacpp": Backend(
-        _llamacpp, lambda s: (s.llm_model, str(s.data_dir.resolve()), s.llm_context_tokens), _describe_llamacpp,
+        _llamacpp, lambda s: (s.llm_model, str(models_dir(s).resolve()), s.llm_context_tokens), _describe_llamacpp,
         local_model=lambda s: s.llm_model,
     ),
     "openai": Backend(

@@ -46,10 +46,11 @@ def _checks(rt) -> dict[str, str]:
 
         if not os.path.isdir(resolve_model_dir(rt.settings)):
             raise FileNotFoundError("embedding model folder missing")
-        if rt.settings.llm_backend == "llamacpp":
-            from generation.models import get_spec, model_path
+        from generation.factory import local_model_name
+        from generation.models import get_spec, model_path
 
-            spec = get_spec(rt.settings.llm_model)
+        if (name := local_model_name(rt.settings)) is not None:  # None: a server or the user's own folder
+            spec = get_spec(name)
             path = model_path(rt.settings, spec)
             # Size, not sha256: hashing 400 MB on every probe would be the probe's whole cost.
             if not os.path.isfile(path) or os.path.getsize(path) != spec.size:
