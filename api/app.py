@@ -1,14 +1,16 @@
 """The FastAPI app: `create_app()` wires routers, errors, auth, metrics and the job queue
-over one Runtime. `docintel serve` runs it with uvicorn."""
+over one Runtime. `docintel serve` runs it with uvicorn, composed with the routes of the
+layers above the API (cli/composition.py)."""
 from __future__ import annotations
 
 import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
@@ -16,7 +18,7 @@ from api.deps import RateLimiter
 from api.errors import problem
 from api.metrics import Metrics
 from core.apikeys import ApiKeyStore, CachedAuthenticator
-from api.routes import answers, chat, collections, evaluations, health, jobs, pages, reviews, session
+from api.routes import answers, chat, collections, health, jobs, pages, reviews, session
 from core.logging import REQUEST_ID
 from core.settings import Settings, get_settings
 from workers.runtime import Runtime
@@ -103,7 +105,11 @@ class RequestContext:
             REQUEST_ID.reset(token)
 
 
-def create_app(runtime: Runtime | None = None, settings: Settings | None = None) -> FastAPI:
+def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
+               routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The app over `runtime` (or a new one on `settings`). `routers` are those of the layers
+    above the API, which it may not import (DESIGN.md): the process that composes the app
+    passes them (cli/composition.py adds evaluation's)."""
     runtime = runtime or Runtime.create(settings or get_settings())
     s = runtime.settings
     from retrieval.vector_index import set_faiss_threads
@@ -128,8 +134,9 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None)
     app.state.rate_limiter = RateLimiter(s)
     app.state.authenticate = CachedAuthenticator(ApiKeyStore(runtime.store), s.api_key_cache_s)
     errors.install(app)
-    for module in (session, collections, pages, jobs, answers, chat, reviews, evaluations, health):
-        app.include_router(module.router)
+    for router in [m.router for m in (session, collections, pages, jobs, answers, chat, reviews)] + list(routers):
+        app.include_router(router)
+    app.include_router(health.router)  # last, as ever: the OpenAPI document keeps its order
     _offline_docs(app)
     _web_ui(app)
     if s.cors_origins:
@@ -182,12 +189,3 @@ def _web_ui(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     async def ui_page():
         return HTMLResponse(page, headers=headers)
-
-
-def app_from_settings() -> FastAPI:
-    """uvicorn's factory for `docintel serve` (each worker process builds its own)."""
-    from core.logging import configure_logging
-
-    settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
-    return create_app(settings=settings)

@@ -75,15 +75,3 @@ class ChatRequest(BaseModel):
     stream_options: StreamOptions | None = None
     temperature: float | None = None
     max_tokens: int | None = None
-
-
-class EvaluationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"suite": "emanual", "data": "/data/emanual", "limit": 50, "seed": 0}]})
-    suite: str = Field(min_length=1, max_length=40)
-    data: str = Field(min_length=1, max_length=1000, description="A data path on the server.")
-    limit: int | None = Field(None, ge=1, le=1_000_000)
-    seed: int = 0
-    options: dict[str, str] = Field(default_factory=dict)
-    overrides: dict[str, str] = Field(default_factory=dict)
-    callback_url: str | None = Field(None, max_length=2000)

@@ -112,9 +112,11 @@ def worker(
     pool: str = typer.Option("prefork", "--pool", help="prefork (processes) or solo (one job at a time, in this process)."),
 ) -> None:
     """Run a Celery worker on Redis (DOCINTEL_REDIS_URL). SIGTERM finishes the running job, then exits."""
+    from cli.composition import install
     from workers.celery_app import worker_main
     from workers.queue import QUEUES
 
+    install()  # every job kind, evaluation's too, before the pool forks its processes
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
     bad = [q for q in chosen if q not in QUEUES]
     if bad:

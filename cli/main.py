@@ -37,10 +37,12 @@ CollectionOpt = typer.Option(..., "--collection", "-c", help="Collection name.")
 
 
 def _runtime():
+    from cli.composition import install
     from workers.runtime import Runtime
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    install()  # the evaluation job kind, for jobs this process submits or runs (embedded queue)
     return Runtime.create(settings)
 
 

@@ -24,7 +24,7 @@ def serve(
     settings = get_settings()
     if workers > 1 and settings.job_queue == "embedded":
         fail(ValueError("--workers > 1 needs DOCINTEL_JOB_QUEUE=celery: embedded jobs run inside the one API process"), False)
-    uvicorn.run("api.app:app_from_settings", factory=True, host=host or settings.api_host, port=port or settings.api_port,
+    uvicorn.run("cli.composition:app_from_settings", factory=True, host=host or settings.api_host, port=port or settings.api_port,
                 workers=workers, log_config=None, access_log=False, timeout_graceful_shutdown=30)
 
 

@@ -31,7 +31,7 @@ def contract_pdf() -> bytes:
 def make_client(settings):
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from cli.composition import create_app  # the app as `docintel serve` composes it (with evaluations)
     from workers.runtime import Runtime
 
     rt = Runtime.create(settings)

@@ -23,8 +23,9 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 # Which worker queue a kind of job runs on: ingestion is CPU-parallel, the LLM is one
-# model per process, evaluation runs are long and should not starve the others.
-QUEUE_OF = {"ingest": "ingest", "review": "llm", "answer": "llm", "eval": "eval"}
+# model per process, evaluation runs are long and should not starve the others (the "eval"
+# kind is evaluation's, which registers it with its queue: workers.tasks.register_task).
+QUEUE_OF = {"ingest": "ingest", "review": "llm", "answer": "llm"}
 QUEUES = ("ingest", "index", "llm", "eval")
 
 

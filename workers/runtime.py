@@ -91,46 +91,6 @@ class Runtime:
             raise NotFoundError(f"{kind} {job_id} does not exist")
         return job
 
-    def evaluation(self, job_id: str, tenant: str | None = None) -> dict[str, Any]:
-        """An evaluation job with its run (metrics, per-item counts, report) once it has one."""
-        from core.jobs import job_summary
-        from evaluation.runs import RunStore
-
-        job = self.tenant_job(job_id, "eval", tenant)
-        out = job_summary(job)
-        run_id = (job.result or {}).get("run_id")
-        out["run"] = RunStore(self.store).get(run_id) if run_id else None
-        return out
-
-    def compare_evaluations(self, a: str, b: str, tenant: str | None = None, bootstrap: int = 1000) -> dict[str, Any]:
-        from evaluation.compare import compare_runs
-        from evaluation.runs import RunStore
-
-        runs = RunStore(self.store)
-        found = []
-        for job_id in (a, b):
-            run = self.evaluation(job_id, tenant)["run"]
-            if run is None:
-                raise NotFoundError(f"evaluation {job_id} has no finished run yet")
-            found.append(run)
-        ra, rb = found
-        return compare_runs(ra, runs.items(ra["id"]), rb, runs.items(rb["id"]), n_boot=bootstrap)
-
-    def evaluation_report(self, job_id: str, tenant: str | None = None) -> str:
-        """A finished evaluation's HTML report (metrics, plots, worst items)."""
-        from evaluation.report import render_run_report
-        from evaluation.runs import RunStore
-
-        run = self.evaluation(job_id, tenant)["run"]
-        if run is None:
-            raise NotFoundError(f"evaluation {job_id} has no run yet")
-        return render_run_report(run, RunStore(self.store).items(run["id"]))
-
-    def comparison_report(self, a: str, b: str, tenant: str | None = None, bootstrap: int = 1000) -> str:
-        from evaluation.report import render_compare_report
-
-        return render_compare_report(self.compare_evaluations(a, b, tenant, bootstrap))
-
     def tenant_name(self, tenant: str | None) -> str:
         return tenant or self.settings.default_tenant
 

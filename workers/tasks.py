@@ -100,18 +100,26 @@ def _answer(rt, job, tenant: str, report, jobs) -> dict[str, Any]:
     return rt.ask(p["question"], job.collection, p.get("k"), tenant, filters=filters).to_dict()
 
 
-def _eval(rt, job, tenant: str, report, jobs) -> dict[str, Any]:
-    from evaluation.runner import RunRequest, run_evaluation
+Task = Callable[[Any, Any, str, Callable[[float, str], None], JobStore], dict[str, Any]]
 
-    p = job.payload
-    request = RunRequest(p["suite"], Path(p["data"]), p.get("limit"), p.get("seed", 0), p.get("options") or {},
-                         p.get("overrides") or {}, p.get("resume"))
-    run = run_evaluation(rt.settings, request, progress=False,
-                         on_item=lambda done, total: report(done / max(1, total), f"{done}/{total} items"))
-    return {"run_id": run["id"], "status": run["status"], "metrics": run.get("metrics")}
+# The kinds of the layers below workers; a kind whose code sits above them (evaluation's "eval")
+# is added by register_task when its process is composed (cli/composition.py).
+TASKS: dict[str, Task] = {"ingest": _ingest, "review": _review, "answer": _answer}
 
 
-TASKS = {"ingest": _ingest, "review": _review, "answer": _answer, "eval": _eval}
+def register_task(kind: str, task: Task, queue: str) -> None:
+    """Run jobs of `kind` with `task`, on the worker queue `queue` (one of workers.queue.QUEUES).
+    For job kinds of the layers above workers, which these modules may not import (the arrows
+    of DESIGN.md point down): the process that submits or runs such jobs registers them at
+    start-up. Registering the same task again is harmless; another task for a kind is refused."""
+    from workers.queue import QUEUE_OF, QUEUES
+
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue '{queue}' for job kind '{kind}' (use one of {', '.join(QUEUES)})")
+    if TASKS.get(kind, task) is not task or QUEUE_OF.get(kind, queue) != queue:
+        raise ValueError(f"job kind '{kind}' is already registered with another task or queue")
+    TASKS[kind] = task
+    QUEUE_OF[kind] = queue
 
 
 def run_job(rt, job_id: str) -> str:
@@ -144,7 +152,11 @@ def run_job(rt, job_id: str) -> str:
 
     try:
         try:
-            result = TASKS[job.kind](rt, job, tenant, report, jobs)
+            task = TASKS.get(job.kind)
+            if task is None:  # a kind of an upper layer this process did not register
+                raise DocIntelError(f"this worker cannot run '{job.kind}' jobs: no task is registered for that kind "
+                                    "(start workers with `docintel worker`, which registers every kind)")
+            result = task(rt, job, tenant, report, jobs)
         except TransientJobError as exc:
             jobs.retry_later(job.id, str(exc))
             raise

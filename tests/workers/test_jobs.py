@@ -442,3 +442,20 @@ def test_callback_urls_to_internal_addresses_are_refused_unless_allowed():
             check_callback_url(url)
     check_callback_url("https://93.184.216.34/hook")  # a public address: fine
     check_callback_url("http://127.0.0.1:8080/x", allow_private=True)
+
+
+@pytest.mark.unit
+def test_an_eval_job_reaches_the_evaluation_code_on_both_queues(jobs_env, tmp_path):
+    """evaluation registers its "eval" kind when a process is composed (cli/composition.py):
+    this process for the submission, `docintel worker` (a subprocess) for the run. A data path
+    that does not exist fails the job with the runner's reason, not "no task registered"."""
+    from cli.composition import install
+
+    install()
+    rt = jobs_env
+    rt.start_worker()
+    job = rt.submit_job("eval", {"suite": "jsonl", "data": str(tmp_path / "no-such.jsonl")})
+    if hasattr(rt.job_queue, "join"):
+        rt.job_queue.join()
+    done = wait_for(rt, job["id"], timeout=120)
+    assert done["status"] == "failed" and "does not exist" in done["error"], done
