@@ -8,6 +8,12 @@ wholly blank in the contract ("[]/[]/[]", "[]/[]/20[]") wants nothing predicted)
 number of days; expiration "perpetual" must be predicted as perpetual; parties = token
 overlap (every gold party matched by a predicted name with token-F1 >= 0.5). An empty
 gold value counts as correct only when nothing is predicted (the contract does not state it).
+
+`score_answer` scores a free-text *answer* to one of the six key-term questions of
+`QUESTIONS` against the same gold columns (the product's key-term answers in the `cuad`
+suite; the LLM and extractive baselines in `bench/qa.py`): the jurisdiction, dates and
+days are read out of the text, parties by token coverage, and an unstated term must be
+answered by abstaining.
 """
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from review.dates import find_durations
+from review.dates import find_dates, find_durations
 
 # term key -> the CSV column holding its gold answer
 TERM_COLUMNS = {
@@ -26,6 +32,18 @@ TERM_COLUMNS = {
     "renewal_term": "Renewal Term-Answer",
     "notice_period_to_terminate_renewal": "Notice Period to Terminate Renewal-Answer",
     "parties": "Parties-Answer",
+}
+
+# The key-term questions a user asks about one contract (term key -> question); the gold
+# answer is the term's TERM_COLUMNS column. `docintel ask --document-id` answers each from
+# the extracted term (review.qa.answer_from_terms).
+QUESTIONS = {
+    "governing_law": "Which state's or country's law governs this agreement?",
+    "agreement_date": "What is the date of this agreement?",
+    "expiration_date": "When does the initial term of this agreement expire?",
+    "renewal_term": "How long is each renewal term of this agreement?",
+    "notice_period_to_terminate_renewal": "How much notice is required to terminate renewal of this agreement?",
+    "parties": "Who are the parties to this agreement?",
 }
 
 
@@ -120,3 +138,65 @@ def score(row: Mapping[str, str], terms: Mapping[str, Any]) -> dict[str, bool | 
         names = pred.value if pred else []
         out["parties"] = all(any(_f1(_tokens(g), _tokens(n)) >= 0.5 for n in names) for g in gold_parties if _tokens(g))
     return out
+
+
+# -- free-text answers to the key-term questions ------------------------------------------------
+_PERPETUAL = re.compile(r"perpetu|indefinite", re.IGNORECASE)
+
+
+def _answer_dates(answer: str) -> list[str]:
+    """Dates an answer states: written dates and ISO values, partial ones ("2006", "2006-11") included."""
+    isos = [d.iso for d in find_dates(answer)]
+    isos += [m.group() for m in re.finditer(r"\b(?:19|20)\d\d(?:-\d\d){0,2}\b", answer)]
+    return isos
+
+
+def _date_in_answer(gold: str, iso: str | None) -> bool:
+    from review.terms import Term
+
+    return bool(iso) and iso != "perpetual" and date_ok(gold, Term(iso, "", 0, 0))
+
+
+def _answer_tokens(s: str) -> set[str]:
+    stop = {"inc", "llc", "ltd", "corp", "corporation", "company", "co", "the", "and", "limited", "a", "of"}
+    return {t for t in re.findall(r"[a-z0-9]+", s.lower()) if t not in stop}
+
+
+def gold_is_empty(term: str, gold: str) -> bool:
+    """The contract does not state the term (a date left blank in a template counts)."""
+    if term in ("agreement_date", "expiration_date") and gold.strip() and gold.strip().lower() != "perpetual":
+        return date_ok(gold, None)
+    return not gold.strip() or gold.strip().lower() in {"no", "[]/[]/[]"}
+
+
+def score_answer(term: str, gold: str, answer: str, abstained: bool) -> bool:
+    """Is a free-text answer to the `term` question of QUESTIONS right? `gold` is the
+    term's TERM_COLUMNS cell; a term the contract does not state must be answered by abstaining."""
+    from review.terms import normalise_jurisdiction
+
+    if term not in QUESTIONS:
+        raise ValueError(f"no key-term question for {term!r}")
+    if gold_is_empty(term, gold):
+        return abstained
+    if abstained:
+        return False
+    gold = gold.strip()
+    if term == "governing_law":
+        pred = normalise_jurisdiction(answer)
+        return pred is not None and (pred.lower() in gold.lower() or gold.lower() in pred.lower())
+    if term in ("agreement_date", "expiration_date"):
+        if "perpetual" in gold.lower() and _PERPETUAL.search(answer):
+            return True  # "09/05/2019; perpetual" lists both, as `score` reads it
+        if gold.lower() == "perpetual":
+            return False
+        return any(_date_in_answer(gold, iso) for iso in _answer_dates(answer))
+    if term in ("renewal_term", "notice_period_to_terminate_renewal"):
+        if gold.lower() == "perpetual":
+            return bool(_PERPETUAL.search(answer))
+        gold_days = [d.days for d in find_durations(gold.replace("successive", ""))]
+        return bool(gold_days) and any(abs(d.days - gold_days[0]) <= 2 for d in find_durations(answer))
+    # parties: every gold name is at least half covered by the answer's words
+    names = [p.split("(")[0] for p in gold.split(";") if p.strip()]
+    have = _answer_tokens(answer)
+    need = [_answer_tokens(n) for n in names if _answer_tokens(n)]
+    return bool(need) and all(len(t & have) / len(t) >= 0.5 for t in need)

@@ -8,6 +8,7 @@ no relevant id (every judgement <= 0) has no defined score: the function returns
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Mapping, Sequence, Set
 from typing import Callable, TypeVar, Union
 
@@ -22,6 +23,7 @@ __all__ = [
     "mean",
     "mrr_at_k",
     "ndcg_at_k",
+    "random_hit_rate",
     "recall_at_k",
     "relevance_map",
     "evaluate_run",
@@ -105,6 +107,20 @@ def mrr_at_k(ranked: Sequence[Id], judgements: Judgements, k: int) -> float | No
         if rel.get(d, 0) > 0:
             return 1.0 / rank
     return 0.0
+
+
+def random_hit_rate(n_candidates: int, n_relevant: int, k: int) -> float | None:
+    """The chance baseline of `hit_rate`: the probability that k ids drawn at random without
+    replacement from n_candidates, n_relevant of them relevant, include a relevant one.
+    None when nothing is relevant."""
+    if n_relevant <= 0:
+        return None
+    if k <= 0:
+        raise ValueError("k must be at least 1")
+    n_relevant = min(n_relevant, n_candidates)
+    if n_relevant == 0:
+        return 0.0
+    return 1.0 - math.comb(n_candidates - n_relevant, k) / math.comb(n_candidates, k) if n_candidates > k else 1.0
 
 
 def mean(values: Iterable[float | None]) -> float | None:

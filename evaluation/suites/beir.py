@@ -28,7 +28,7 @@ from evaluation.suites.base import (
 )
 
 DEFAULT_SPLITS = "train,valid"
-DEPTH_CHUNKS = 100  # chunks ranked per query before collapsing to documents (as bench/retrieval.py)
+DEPTH_CHUNKS = 100  # chunks ranked per query before collapsing to documents
 
 
 # -- shared helpers -------------------------------------------------------------------------

@@ -6,6 +6,14 @@ document as `docintel review` does and keeps, per category, the sufficient stati
 the CUAD metric (see `clause_stats`), so `aggregate` pools them at every CUAD threshold
 with a few numpy calls (the comparison bootstraps it 1000 times).
 
+It also asks the six key-term questions of `evaluation.cuad_terms.QUESTIONS` about each
+contract as `docintel ask --document-id` answers them when one contract is in scope
+(`review.qa.answer_from_terms`: no retrieval, no LLM) and scores the answers with
+`cuad_terms.score_answer` (`answer_<term>`, `answers_accuracy`), with their form (answers
+without a citation, sentences stating something without a marker, answers starting with a
+marker or made of marker lines, as `answer_metrics.answer_form_scores` reads them) and the
+citation check. `bench/qa.py` sets the LLM and extractive baselines beside these.
+
 The shipped clause model was trained on all of cuad-dev: scored there it is in-sample.
 `--option folds=K` trains K models with review/train.py's code on contract-level folds
 (assigned over every contract of the data set, as review/train.py's CV does) and reviews
@@ -34,6 +42,9 @@ log = logging.getLogger(__name__)
 
 TERMS = ("governing_law", "agreement_date", "effective_date", "expiration_date", "renewal_term",
          "notice_period_to_terminate_renewal", "parties")
+# per-contract counts of the key-term answers' form, summed over a run (answers_<name>)
+ANSWER_COUNTS = ("answers", "abstained", "uncited", "uncited_claims", "starts_with_marker", "marker_list",
+                 "citations", "citations_ok")
 DEFAULT_FOLDS = 5
 _THR = np.asarray(THRESHOLDS, dtype=float)
 
@@ -195,7 +206,8 @@ def _term(d: Mapping[str, Any] | None):
 class CuadSuite:
     name = "cuad"
     description = ("CUAD clause review: pooled and per-category AUPR, precision at 80%/90% recall, "
-                   "key-term accuracy (options: source=txt|pdf, folds=K; folds=0 scores the shipped model in-sample)")
+                   "key-term accuracy of the extractor and of the key-term answers `ask` gives about one contract "
+                   "(options: source=txt|pdf, folds=K; folds=0 scores the shipped model in-sample)")
     headline = "aupr"
 
     def files(self, data: Path) -> list[Path]:
@@ -296,6 +308,8 @@ class CuadSuite:
         if folds:
             info = ctx.state["fold_info"]
             out["fold_training_seconds"] = info["seconds"]["total"]
+        answer_scores, out["key_term_answers"] = key_term_answers(doc_row, item.data["answers"])
+        scores.update(answer_scores)
         return ItemResult(item.id, scores, out, seconds=time.perf_counter() - t_start)
 
     def aggregate(self, results: Sequence[ItemResult]) -> Aggregate:
@@ -322,6 +336,10 @@ class CuadSuite:
             term_table[k] = {"accuracy": acc, "n": len(vals)}
         accs = [v["accuracy"] for v in term_table.values() if v["accuracy"] is not None]
         metrics["terms_accuracy"] = float(np.mean(accs)) if accs else None
+        answer_table = answers_aggregate(ok, metrics)
+        term_series = {"extracted term": {"x": list(TERMS), "y": [term_table[k]["accuracy"] for k in TERMS]}}
+        if answer_table:
+            term_series["answer to the question"] = {"x": list(answer_table), "y": [v["accuracy"] for v in answer_table.values()]}
 
         # a category without gold clauses in these contracts has no AUPR (the metric says 0)
         pc = {c: v for c, v in m["per_category"].items() if v["n_gold"]}
@@ -335,15 +353,80 @@ class CuadSuite:
                   {label: {"x": [r for r, _ in curve], "y": [p for _, p in curve]}}),
             Chart("bar", "AUPR per category", "category", "AUPR",
                   {"AUPR": {"x": cats, "y": [pc[c]["aupr"] for c in cats]}}),
-            Chart("bar", "Key-term accuracy", "term", "accuracy",
-                  {"accuracy": {"x": list(TERMS), "y": [term_table[k]["accuracy"] for k in TERMS]}}),
+            Chart("bar", "Key-term accuracy", "term", "accuracy", term_series),
             Chart("hist", "Seconds per contract (review)", "seconds", "contracts", {"contracts": {"x": secs}}),
         ]
         setup = {"clause model": {"value": label}, "folds": {"value": metrics["folds"]},
                  "in_sample": {"value": in_sample}}
         if in_sample:
             setup["note"] = {"value": "the shipped model was trained on all of cuad-dev: these scores are optimistic; use --option folds=5"}
-        return Aggregate(metrics, charts, {"Evaluation setup": setup, "Per-category clause metrics": cat_table, "Key terms": term_table})
+        tables = {"Evaluation setup": setup, "Per-category clause metrics": cat_table, "Key terms": term_table}
+        if answer_table:
+            tables["Key-term answers"] = answer_table
+        return Aggregate(metrics, charts, tables)
+
+
+# -- key-term answers -------------------------------------------------------------------------
+def key_term_answers(document, gold: Mapping[str, str]) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """Ask QUESTIONS about one stored contract as `ask --document-id` does and score them.
+
+    `document` is the stored core.models.Document, `gold` its `<Category>-Answer` cells.
+    Returns per-item scores (answer_<term>, answers_accuracy) and an output with each
+    answer, the additive counts of ANSWER_COUNTS and every answer's milliseconds."""
+    from evaluation.answer_metrics import answer_form_scores, citation_ok
+    from evaluation.cuad_terms import QUESTIONS, TERM_COLUMNS, score_answer
+    from review.qa import answer_from_terms
+
+    scores: dict[str, float | None] = {}
+    counts = dict.fromkeys(ANSWER_COUNTS, 0)
+    given: dict[str, str | None] = {}
+    ms: list[float] = []
+    for term, question in QUESTIONS.items():
+        t0 = time.perf_counter()
+        ans = answer_from_terms(question, document)
+        ms.append(round((time.perf_counter() - t0) * 1000.0, 3))
+        if ans is None:  # the question was not routed to the key-term path: nothing answered
+            scores[f"answer_{term}"] = float(score_answer(term, gold.get(TERM_COLUMNS[term], ""), "", True))
+            given[term] = None
+            continue
+        scores[f"answer_{term}"] = float(score_answer(term, gold.get(TERM_COLUMNS[term], ""), ans.answer, ans.abstained))
+        given[term] = ans.answer
+        form = answer_form_scores(ans)
+        counts["answers"] += 1
+        counts["abstained"] += int(ans.abstained)
+        for key in ("uncited", "uncited_claims", "starts_with_marker", "marker_list"):
+            counts[key] += int(form[key])
+        for c in ans.citations:
+            counts["citations"] += 1
+            counts["citations_ok"] += citation_ok(document.text or "", document.page_span(c.page), c.char_start, c.char_end, c.quote)
+    scores["answers_accuracy"] = float(np.mean([scores[f"answer_{t}"] for t in QUESTIONS]))
+    return scores, {"given": given, "counts": counts, "ms": ms}
+
+
+def answers_aggregate(ok: Sequence[ItemResult], metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Adds the key-term answers' metrics to `metrics`; returns their per-question table.
+    Accuracy pools every answer (each contract asks every question); the counts are sums."""
+    from evaluation.cuad_terms import QUESTIONS
+
+    answered = [r for r in ok if "key_term_answers" in r.output]
+    if not answered:
+        return {}
+    table = {}
+    for term in QUESTIONS:
+        vals = [r.scores[f"answer_{term}"] for r in answered if r.scores.get(f"answer_{term}") is not None]
+        metrics[f"answer_{term}"] = float(np.mean(vals)) if vals else None
+        table[term] = {"accuracy": metrics[f"answer_{term}"], "n": len(vals)}
+    accs = [r.scores["answers_accuracy"] for r in answered if r.scores.get("answers_accuracy") is not None]
+    metrics["answers_accuracy"] = float(np.mean(accs)) if accs else None
+    totals = {k: sum(int(r.output["key_term_answers"]["counts"].get(k, 0)) for r in answered) for k in ANSWER_COUNTS}
+    metrics["answers"] = totals["answers"]
+    for k in ("uncited", "uncited_claims", "starts_with_marker", "marker_list", "citations"):
+        metrics[f"answers_{k}"] = totals[k]
+    metrics["answers_abstained"] = totals["abstained"] / totals["answers"] if totals["answers"] else None
+    metrics["answers_citation_precision"] = totals["citations_ok"] / totals["citations"] if totals["citations"] else None
+    ms = [x for r in answered for x in r.output["key_term_answers"].get("ms", [])]
+    metrics["answers_ms_p50"], metrics["answers_ms_p95"] = percentile(ms, 50), percentile(ms, 95)
+    return table
 
 
 def _term_columns() -> dict[str, str]:

@@ -23,7 +23,7 @@ from evaluation.suites.base import (
 from evaluation.suites.beir import collapse, ingest_documents, timed_search
 from evaluation.suites.squad import _truthy
 
-DEPTH_CHUNKS = 20  # chunks ranked per question before collapsing to sections (as bench/retrieval.py)
+DEPTH_CHUNKS = 20  # chunks ranked per question before collapsing to sections
 RETRIEVAL_KEYS = ["section_recall@1", "section_recall@5", "section_mrr@10", "latency_ms"]
 FORM_KEYS = ["uncited", "uncited_claims", "starts_with_marker", "marker_list", "draft_uncited", "draft_starts_with_marker",
              "draft_marker_list", "fallback_extractive"]
@@ -102,7 +102,7 @@ class EManualSuite:
             "rouge_l_with_excerpt": rouge_l(answer_text_with_excerpt(ans), reference) if has_gold else None,
             **answer_form_scores(ans),
             "extractive_rouge_l": rouge_l(base, reference) if has_gold else None,
-            # an answer without citations (e.g. an abstention) points nowhere: 0, as bench/qa.py
+            # an answer without citations (e.g. an abstention) points nowhere: 0
             "citation_in_gold_section": float(any(s in gold for s in cited)),
             **answer_citation_scores(rt, ans),
             "abstained": float(ans.abstained),

@@ -3,7 +3,9 @@
 Retrieval: is a chunk overlapping the gold paragraph (or containing an answer span) in
 the top k, searched within that document? Answers: Runtime.ask restricted to the
 document, scored by SQuAD exact match / token F1 against the best gold answer, next to
-the no-LLM extractive baseline. PolicyQA's golds are annotation fragments ("used",
+the no-LLM extractive baseline. `random_recall@5` is retrieval's chance baseline: the
+probability that 5 chunks drawn at random from the question's document include a chunk
+of the gold paragraph. PolicyQA's golds are annotation fragments ("used",
 "nickname"), so retrieval recall@5 is the headline and EM/F1 are for reference.
 """
 from __future__ import annotations
@@ -25,14 +27,15 @@ from evaluation.answer_metrics import (
     token_f1,
 )
 from evaluation.datasets import load_squad, locate_answers, locate_paragraphs, squad_document_name
-from evaluation.metrics import hit_rate, mrr_at_k
+from evaluation.metrics import hit_rate, mrr_at_k, random_hit_rate
 from evaluation.suites.base import (
     Aggregate, Chart, EvalContext, EvalItem, ItemResult, latency_chart, latency_metrics, mean_scores, ok_results,
 )
 from evaluation.suites.beir import ingest_documents, timed_search
 
 K = 10  # chunks retrieved per question (recall@1/5/10, MRR@10)
-RETRIEVAL_KEYS = ["recall@1", "recall@5", "recall@10", "mrr@10", "answer_recall@5", "anygold_recall@5", "latency_ms"]
+RETRIEVAL_KEYS = ["recall@1", "recall@5", "recall@10", "mrr@10", "answer_recall@5", "anygold_recall@5", "random_recall@5",
+                  "latency_ms"]
 ANSWER_KEYS = ["exact_match", "token_f1", "exact_match_with_excerpt", "token_f1_with_excerpt", "extractive_exact_match",
                "extractive_token_f1", "abstained", "citation_precision", "groundedness", "uncited", "starts_with_marker",
                "marker_list", "fallback_extractive", "answer_latency_ms"]
@@ -139,6 +142,7 @@ class SquadSuite:
             scores["mrr@10"] = mrr_at_k(ranked, para, 10)
             scores["answer_recall@5"] = hit_rate(ranked, answer, 5) if answer else 0.0
             scores["anygold_recall@5"] = hit_rate(ranked, anygold, 5)
+            scores["random_recall@5"] = random_hit_rate(len(pol["chunks"]), len(para), 5)
             output["gold_chunks"] = sorted(para)
             output["first_hit_rank"] = next((i + 1 for i, c in enumerate(ranked) if c in para), None)
         if ctx.state["answers"]:

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from evaluation.metrics import dcg_at_k, evaluate_run, hit_rate, mean, mrr_at_k, ndcg_at_k, recall_at_k
+from evaluation.metrics import dcg_at_k, evaluate_run, hit_rate, mean, mrr_at_k, ndcg_at_k, random_hit_rate, recall_at_k
 
 pytestmark = pytest.mark.unit
 
@@ -98,3 +98,13 @@ def test_mean_skips_none_and_evaluate_run():
     assert out["recall@1"] == 0.5
     assert out["mrr@2"] == pytest.approx((1 + 0.5) / 2)
     assert out["ndcg@2"] == pytest.approx((1 + 1 / log2(3)) / 2)
+
+
+def test_random_hit_rate_is_the_chance_of_a_hit_in_k_random_draws():
+    # 10 candidates, 2 relevant, 5 drawn: 1 - C(8, 5) / C(10, 5) = 1 - 56 / 252
+    assert random_hit_rate(10, 2, 5) == pytest.approx(1 - 56 / 252)
+    assert random_hit_rate(10, 1, 1) == pytest.approx(0.1)
+    assert random_hit_rate(4, 1, 5) == 1.0  # every candidate is drawn
+    assert random_hit_rate(10, 0, 5) is None  # nothing relevant: no score, as hit_rate
+    with pytest.raises(ValueError):
+        random_hit_rate(10, 1, 0)

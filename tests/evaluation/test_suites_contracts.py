@@ -193,6 +193,28 @@ def test_key_term_scoring():
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("term, gold, answer, abstained, ok", [
+    ("governing_law", "New York", "The agreement is governed by the law of New York [1].", False, True),
+    ("governing_law", "Delaware", "The agreement is governed by the law of New York [1].", False, False),
+    ("governing_law", "", "The contract does not state its governing law.", True, True),  # unstated: abstain
+    ("governing_law", "", "New York", False, False),
+    ("agreement_date", "3/3/2015", "It was signed on March 3, 2015 [1].", False, True),
+    ("agreement_date", "3/3/2015", "The documents provided do not contain the answer.", True, False),
+    ("agreement_date", "[]/[]/[]", "", True, True),  # a date left blank in the template counts as unstated
+    ("expiration_date", "perpetual", "It continues perpetually.", False, True),
+    ("expiration_date", "perpetual", "December 31, 2024", False, False),
+    ("renewal_term", "1 year", "Each renewal term is one (1) year (365 days) [1].", False, True),
+    ("notice_period_to_terminate_renewal", "90 days", "sixty (60) days", False, False),
+    ("parties", "Acme Widgets, Inc. (\"Acme\"); Beta Supply LLC", "The parties are Acme Widgets and Beta Supply [1].", False, True),
+    ("parties", "Acme Widgets, Inc.; Beta Supply LLC", "Acme Widgets", False, False),  # every gold party must be named
+])
+def test_key_term_answer_scoring(term, gold, answer, abstained, ok):
+    from evaluation.cuad_terms import score_answer
+
+    assert score_answer(term, gold, answer, abstained) is ok
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("gold, pred, ok", [
     ("3/3/2015", "2015-03-03", True), ("3/3/2015", "2015-03-04", False), ("3/3/2015", None, False),
     ("[]/[]/2016", "2016-05-01", True), ("[]/[]/2016", "2016", True), ("11/[]/2006", "2006", False),
@@ -251,6 +273,15 @@ def test_cuad_end_to_end_shipped_model(settings, tmp_path):
     assert max(r.output["stats"]["Governing Law"]["g"]) >= 0.2
     assert agg.metrics["n_gold"] == 6 and agg.metrics["in_sample"] is True  # Parties 2, date 1, law 1, exclusivity 2
     assert agg.metrics["term_governing_law"] == 1.0
+    # the key-term questions, answered as `ask --document-id` answers them
+    assert r.scores["answer_governing_law"] == 1.0 and r.scores["answer_agreement_date"] == 1.0
+    assert r.scores["answer_parties"] == 1.0
+    counts = r.output["key_term_answers"]["counts"]
+    assert counts["answers"] == 6 and counts["uncited"] == 0 and counts["uncited_claims"] == 0
+    assert counts["citations"] >= 3 and counts["citations_ok"] == counts["citations"]
+    assert agg.metrics["answers"] == 6 and agg.metrics["answers_citation_precision"] == 1.0
+    assert agg.metrics["answers_accuracy"] == pytest.approx(r.scores["answers_accuracy"])
+    assert agg.tables["Key-term answers"]["governing_law"] == {"accuracy": 1.0, "n": 1}
     # the product ingested and stored the contract; a second prepare is a no-op
     ctx = EvalContext(rt, "cuad-test", "eval", data, {"folds": "0"})
     get_suite("cuad").prepare(ctx, get_suite("cuad").load(data))

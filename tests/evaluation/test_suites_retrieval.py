@@ -185,7 +185,9 @@ def test_squad_end_to_end_retrieval_only(settings, tmp_path):
     assert all(r.error is None for r in results)
     for r in results:  # one chunk per tiny policy: the gold paragraph is always rank 1
         assert r.scores["recall@1"] == 1.0 and r.scores["answer_recall@5"] == 1.0 and "token_f1" not in r.scores
+        assert r.scores["random_recall@5"] == 1.0  # so 5 random chunks of the policy hold it too
     assert agg.metrics["recall@5"] == 1.0 and "exact_match" not in agg.metrics
+    assert agg.metrics["random_recall@5"] == 1.0
     assert "By question category" in agg.tables
 
 
