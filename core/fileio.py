@@ -41,3 +41,28 @@ def sha256_file(path: Path, block_size: int = 1 << 22) -> str:
         while block := fh.read(block_size):
             h.update(block)
     return h.hexdigest()
+
+
+class WatchedJson:
+    """A JSON file that another process may replace (atomically) at any time, re-read only
+    when it changed. Index readers ask on every search whether a writer saved a newer
+    version: a stat costs microseconds where open, read and parse cost tens of them."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._signature: tuple[int, int, int] | None = None
+        self._data: dict = {}
+
+    def read(self) -> dict:
+        """The file's current content ({} when there is no file)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self._signature, self._data = None, {}
+            return {}
+        # An atomic replace is a new inode; an in-place write changes mtime or size.
+        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if signature != self._signature:
+            self._data = json.loads(self.path.read_text(encoding="utf-8"))
+            self._signature = signature
+        return self._data

@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, func, select
+from sqlalchemy import bindparam, create_engine, delete, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -91,10 +91,9 @@ class Store:
         return self._get_or_create(find, lambda: Tenant(name=name))
 
     def collection(self, tenant: str, name: str, create: bool = False) -> Collection:
-        if not create:  # the hot path (every search and answer): one query, no write
+        if not create:  # the hot path (every search and answer): one prepared query, no write
             with self.session() as s:
-                row = s.scalar(select(Collection).join(Tenant, Tenant.id == Collection.tenant_id)
-                               .where(Tenant.name == tenant, Collection.name == name))
+                row = s.scalar(_COLLECTION_BY_NAME, {"tenant": tenant, "name": name})
             if row is None:
                 raise NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
             return row
@@ -103,12 +102,6 @@ class Store:
         def find(s: Session) -> Collection | None:
             return s.scalar(select(Collection).where(Collection.tenant_id == t.id, Collection.name == name))
 
-        if not create:
-            with self.session() as s:
-                row = find(s)
-            if row is None:
-                raise NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
-            return row
         return self._get_or_create(find, lambda: Collection(tenant_id=t.id, name=name))
 
     def _get_or_create(self, find, make):
@@ -285,11 +278,7 @@ class Store:
         if not chunk_ids:
             return {}
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(Chunk.id, Document.id, Document.collection_id, Document.name, Document.metadata_, Chunk.page_start,
-                       Chunk.page_end, Chunk.char_start, Chunk.char_end, Chunk.text)
-                .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(list(chunk_ids)))
-            ).all()
+            rows = conn.execute(_HIT_ROWS, {"ids": list(chunk_ids)}).all()
         return {r[0]: tuple(r[1:]) for r in rows}
 
     def sentence_vectors(self, chunk_ids: Sequence[int]) -> dict[int, bytes]:
@@ -348,3 +337,12 @@ class Store:
                     select(Chunk.id).join(Document, Document.id == Chunk.document_id).where(Document.collection_id == collection_id)
                 )
             )
+
+
+# The search path's two queries, built once: composing a statement costs more Python time
+# than SQLite takes to run it.
+_COLLECTION_BY_NAME = (select(Collection).join(Tenant, Tenant.id == Collection.tenant_id)
+                       .where(Tenant.name == bindparam("tenant"), Collection.name == bindparam("name")))
+_HIT_ROWS = (select(Chunk.id, Document.id, Document.collection_id, Document.name, Document.metadata_, Chunk.page_start,
+                    Chunk.page_end, Chunk.char_start, Chunk.char_end, Chunk.text)
+             .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(bindparam("ids", expanding=True))))

@@ -12,6 +12,7 @@ torch built.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.util
@@ -109,7 +110,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
         # encode() sorts inputs by length before batching, so padding stays small.
-        with MODEL_CALL:
+        with MODEL_CALL if self.exclusive else contextlib.nullcontext():
             vecs = model.encode(
                 texts, batch_size=self.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=show_progress,
@@ -266,8 +267,10 @@ class OnnxInt8Embedder:
     cosine) the same vectors as SentenceTransformerEmbedder. Neither torch nor
     transformers is imported unless the model has to be built."""
 
-    def __init__(self, settings: Settings, model_dir: str, batch_size: int = 32, threads: int = 0):
+    def __init__(self, settings: Settings, model_dir: str, batch_size: int = 32, threads: int = 0,
+                 exclusive: bool = True):
         self.settings = settings
+        self.exclusive = exclusive  # takes the process's model lock (core/compute.py) per call
         self.model_dir = model_dir
         self.model_id = f"onnx-int8:{Path(model_dir).parent.name}/{Path(model_dir).name}"
         self.batch_size = batch_size
@@ -299,10 +302,11 @@ class OnnxInt8Embedder:
         self._tokenizer, self._session = tok, session
 
     def _run(self, texts: list[str]) -> np.ndarray:
-        enc = self._tokenizer.encode_batch(texts)
+        # One text (a query) skips encode_batch's thread pool, which costs more than the text.
+        enc = [self._tokenizer.encode(texts[0])] if len(texts) == 1 else self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-        with MODEL_CALL:
+        with MODEL_CALL if self.exclusive else contextlib.nullcontext():
             return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
 
     def embed_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
@@ -349,19 +353,20 @@ _EMBEDDERS: dict[tuple, Embedder] = {}
 _FACTORY_LOCK = threading.Lock()
 
 
-def _runtime_embedder(settings: Settings, model_dir: str, runtime: str, threads: int | None = None) -> Embedder:
+def _runtime_embedder(settings: Settings, model_dir: str, runtime: str, threads: int | None = None,
+                      exclusive: bool = True) -> Embedder:
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown embedding runtime '{runtime}' (use {' or '.join(RUNTIMES)})")
     threads = settings.embedding_threads if threads is None else threads
     # One instance per model, runtime and thread count per process. The ONNX key leaves out
     # models_dir: the built file is the same model wherever it is cached.
-    key = (model_dir, runtime, settings.embedding_device if runtime == "torch" else "cpu", threads)
+    key = (model_dir, runtime, settings.embedding_device if runtime == "torch" else "cpu", threads, exclusive)
     if key not in _EMBEDDERS:
         if runtime == "torch":
             _EMBEDDERS[key] = SentenceTransformerEmbedder(model_dir, settings.embedding_batch_size, settings.embedding_device,
                                                           threads)
         else:
-            _EMBEDDERS[key] = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size, threads)
+            _EMBEDDERS[key] = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size, threads, exclusive)
     return _EMBEDDERS[key]
 
 
@@ -377,11 +382,16 @@ def get_embedder(settings: Settings) -> Embedder:
             log.info("custom embedding model: queries use the document runtime",
                      extra={"model_dir": model_dir, "runtime": settings.embedding_runtime})
             query_runtime = settings.embedding_runtime
-        if query_runtime == settings.embedding_runtime:
-            return docs
+        if query_runtime == settings.embedding_runtime and (
+                query_runtime == "torch" or settings.query_embedding_threads == settings.embedding_threads):
+            return docs  # torch's thread pool is per process, so one torch instance serves both
         key = (model_dir, settings.embedding_runtime, query_runtime, settings.embedding_device,
                settings.embedding_threads, settings.query_embedding_threads)
         if key not in _EMBEDDERS:
-            queries = _runtime_embedder(settings, model_dir, query_runtime, settings.query_embedding_threads)
+            # A one-thread query encoder cannot crowd out the LLM's threads, so it does not take
+            # the model lock: a 3 ms query would otherwise wait behind a whole answer being
+            # decoded, and concurrent searches would encode one at a time.
+            queries = _runtime_embedder(settings, model_dir, query_runtime, settings.query_embedding_threads,
+                                        exclusive=settings.query_embedding_threads != 1)
             _EMBEDDERS[key] = SplitEmbedder(docs, queries)
         return _EMBEDDERS[key]

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from core.fileio import atomic_write_bytes, atomic_write_json
+from core.fileio import WatchedJson, atomic_write_bytes, atomic_write_json
 
 
 class KeywordIndex(Protocol):
@@ -53,6 +53,7 @@ class Bm25KeywordIndex:
         if not 0.0 <= document_weight <= 1.0:
             raise ValueError("document_weight must be between 0 and 1")
         self.folder = Path(folder)
+        self._manifest_file = WatchedJson(self.folder / self.MANIFEST)
         self.k1, self.b = k1, b
         self.document_weight = document_weight
         self._stemmer = Stemmer.Stemmer("english")
@@ -196,8 +197,7 @@ class Bm25KeywordIndex:
 
     # -- persistence ---------------------------------------------------------------
     def _manifest(self) -> dict:
-        path = self.folder / self.MANIFEST
-        return json.loads(path.read_text()) if path.exists() else {}
+        return self._manifest_file.read()
 
     def _load(self) -> None:
         manifest = self._manifest()

@@ -12,7 +12,6 @@ and the graph is rebuilt when they pile up. Only writers build the graph (at sav
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -23,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from core.errors import EmbedderMismatchError
-from core.fileio import atomic_write_bytes, atomic_write_json
+from core.fileio import WatchedJson, atomic_write_bytes, atomic_write_json
 
 
 class VectorIndex(Protocol):
@@ -80,6 +79,7 @@ class FaissVectorIndex:
 
     def __init__(self, folder: Path, dim: int, hnsw: HnswOptions | None = None, model_id: str | None = None):
         self.folder = Path(folder)
+        self._manifest_file = WatchedJson(self.folder / self.MANIFEST)
         self.dim = dim
         self.model_id = model_id  # the document embedder; recorded so vectors of two models never mix
         self.hnsw = hnsw or HnswOptions()
@@ -96,8 +96,7 @@ class FaissVectorIndex:
         return faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
 
     def _manifest(self) -> dict:
-        path = self.folder / self.MANIFEST
-        return json.loads(path.read_text()) if path.exists() else {}
+        return self._manifest_file.read()
 
     def _load(self) -> None:
         import faiss

@@ -136,3 +136,28 @@ def test_models_status_reports_and_verifies_the_encoder(onnx_settings, tmp_path)
     dst.with_suffix(".json").write_text(src.with_suffix(".json").read_text())
     row = onnx_model_status(settings, verify=True)
     assert row["present"] and not row["verified"] and "docintel models install" in row["reason"]
+
+
+def test_a_query_does_not_wait_for_the_model_lock_but_documents_do(onnx_settings):
+    """A search while an answer decodes: the one-thread query encoder runs beside the LLM's
+    model call instead of queueing behind it; document batches (all cores) take turns."""
+    import threading
+
+    from core.compute import MODEL_CALL
+
+    settings = onnx_settings.model_copy(update={"embedding_runtime": "onnx-int8", "embedding_threads": 0,
+                                                "query_embedding_runtime": "onnx-int8", "query_embedding_threads": 1})
+    embedder = get_embedder(settings)
+    embedder.embed_query("warm up")
+    embedder.embed_documents(["warm up"])
+    assert MODEL_CALL.acquire()  # an answer is being decoded
+    try:
+        assert embedder.embed_query("What is the governing law?").shape == (384,)
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (embedder.embed_documents(["a clause"]), done.set()))
+        worker.start()
+        assert not done.wait(0.5), "a document batch ran while the model lock was held"
+    finally:
+        MODEL_CALL.release()
+    assert done.wait(10)
+    worker.join()
