@@ -13,6 +13,7 @@ COPY generation generation
 COPY review review
 COPY workers workers
 COPY api api
+COPY web web
 COPY evaluation evaluation
 COPY cli cli
 COPY scripts scripts

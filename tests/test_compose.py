@@ -45,3 +45,14 @@ def test_every_env_var_is_a_setting():
             if var.startswith("DOCINTEL_"):
                 assert var in fields, f"{name}: {var} is not a setting"
     assert "RUN python -m venv /app/.venv && bash scripts/setup.sh" in (ROOT / "Dockerfile").read_text()
+
+
+def test_the_image_copies_every_package_the_wheel_holds():
+    """A package missing from the image fails only when a container starts (web/ did: the
+    API app mounts the UI at import)."""
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")}
+    missing = {p.rstrip("*") for p in packages} - copied
+    assert not missing, f"Dockerfile does not COPY {sorted(missing)}"
