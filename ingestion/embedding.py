@@ -110,7 +110,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         model = self.model
         # encode() sorts inputs by length before batching, so padding stays small.
-        with MODEL_CALL if self.exclusive else contextlib.nullcontext():
+        with MODEL_CALL:
             vecs = model.encode(
                 texts, batch_size=self.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=show_progress,
