@@ -142,13 +142,13 @@ async def search_load(server: Server, clients: int, seconds: float, seed: int) -
 
 async def answer_load(server: Server, clients: int, answers: int) -> dict:
     todo = [QUESTIONS[i % len(QUESTIONS)] for i in range(answers)]
-    first, total, abstained = [], [], 0
+    first, total, abstained, failed = [], [], 0, []
     async with httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=600) as c:
         async def client() -> None:
             nonlocal abstained
             while todo:
                 question = todo.pop()
-                t0, got_first = time.perf_counter(), None
+                t0, got_first, answered = time.perf_counter(), None, False
                 async with c.stream("POST", "/v1/answer",
                                     json={"collection": "cuad", "question": question, "stream": True}) as r:
                     event = None
@@ -159,12 +159,18 @@ async def answer_load(server: Server, clients: int, answers: int) -> dict:
                                 got_first = time.perf_counter() - t0
                         elif line.startswith("data:") and event == "answer":
                             abstained += json.loads(line[5:])["abstained"]
+                            answered = True
+                if not answered:  # an error status or an `error` event is not an answer
+                    failed.append(f"{r.status_code}: {question}")
+                    continue
                 total.append(time.perf_counter() - t0)
                 first.append(got_first if got_first is not None else total[-1])
 
         t0 = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - t0
+    if failed:
+        raise SystemExit(f"{len(failed)} of {answers} answers failed, e.g. {failed[0]}")
     return {"clients": clients, "answers": len(total), "abstained": abstained,
             "answers_per_minute": round(len(total) / elapsed * 60, 1),
             "first_text_p50_s": round(float(np.percentile(first, 50)), 2),
