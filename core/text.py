@@ -68,13 +68,22 @@ class SentenceSplitter:
 
     def around(self, text: str, start: int, end: int, limit: int = 900) -> tuple[int, int]:
         """The sentence holding text[start:end], at most `limit` characters either side of
-        it (bounded searches: no scan to the text's end per call). The backward search stops
-        at `start`, so a boundary whose look-ahead needs the text at `start` itself is not
-        seen (span starting a sentence: the one before is included); reading past it moves
-        86 of CUAD's 406 governing-law spans, to be decided on a CUAD run, not here."""
+        it (bounded searches: no scan to the text's end per call). A span that begins a
+        sentence starts it: the backward search reads on past `start` over the white space
+        and the opener there, so that a boundary's look-ahead sees the text at `start`, and
+        keeps only the boundaries that begin before it (on CUAD: 82 governing-law evidence
+        sentences lose a section number or an earlier clause, no term's value changes;
+        docs/benchmarks.md, key terms, 2026-12-06)."""
+        # a look-ahead is cut at the search's end (where `$` matches too): end it past the gap
+        # and the opener (at most two characters) that follow `start`
+        ahead = start
+        while ahead < len(text) and ahead - start < limit and text[ahead].isspace():
+            ahead += 1
         s = 0
-        for m in self._ends.finditer(text, max(0, start - limit), start):
-            s = m.end()
+        for m in self._ends.finditer(text, max(0, start - limit), min(len(text), ahead + 2)):
+            if m.start() >= start:
+                break
+            s = min(m.end(), start)  # a run of line breaks may reach past `start`
         s = max(s, start - limit)
         m = self._ends.search(text, end, min(len(text), end + limit + 2))
         e = m.end() if m and m.end() - end < limit else min(len(text), end + limit)

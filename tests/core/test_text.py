@@ -43,6 +43,41 @@ def test_the_sentence_around_a_span():
     assert e - s <= 5 + 2 * 10
 
 
+def test_a_span_that_begins_a_sentence_does_not_pull_in_the_one_before():
+    # the boundary's look-ahead needs the text at the span's start: it used to stop there
+    text = "Preamble here. This Agreement is governed by the laws of Texas. Next clause."
+    s, e = CLAUSE.around(text, text.index("This"), text.index("Texas") + 5)
+    assert text[s:e] == "This Agreement is governed by the laws of Texas."
+    text = "12.3. Governing Law. This Agreement is governed by the laws of Texas."
+    s, e = CLAUSE.around(text, text.index("Governing"), text.index("Texas") + 5)
+    assert text[s:e] == "Governing Law. This Agreement is governed by the laws of Texas."
+    text = "Fees are due. Late."
+    assert CLAUSE.around(text, text.index("Late"), text.index("Late")) == (text.index("Late"), len(text))
+    # a two-character opener: a bracket, then a capital
+    text = "Fees are due. (See Schedule 2.) The rate is 1.5 percent."
+    s, e = CHUNK.around(text, text.index("("), text.index("2.)"))
+    assert text[s:e] == "(See Schedule 2.) The rate is 1.5 percent."
+
+
+def test_the_sentence_around_a_span_at_its_edges():
+    # a span that starts in the gap, or inside a run of blank lines
+    text = "Fees are due.   Late fees apply."
+    assert CLAUSE.around(text, text.index("Late") - 2, text.index("Late") + 4) == (text.index("Late"), len(text))
+    text = "First para\n\n\nSecond para here"
+    assert CLAUSE.around(text, text.index("\n") + 1, text.index("Second") + 6) == (text.index("Second"), len(text))
+    # `$` in the look-ahead matches where a search ends: ". " then no gap is still no boundary,
+    # as in spans()
+    text = "See Article 3.Governing Law applies. Next."
+    s, e = CLAUSE.around(text, text.index("Governing"), text.index("Law"))
+    assert text[s:e] == "See Article 3.Governing Law applies." == CLAUSE.sentences(text)[0]
+    # the text's two ends, and a sentence longer than the limit
+    text = "Fees are due. Late."
+    assert CLAUSE.around(text, 0, 0) == (0, len("Fees are due.")) and CLAUSE.around(text, len(text), len(text)) == (len(text), len(text))
+    text = "Fees are due. " + "x" * 50 + " Late fees apply."
+    s, e = CLAUSE.around(text, text.index("Late"), text.index("Late") + 4, limit=20)
+    assert s == text.index("Late") - 20
+
+
 def test_number_words():
     assert NUMBER_WORDS["zero"] == 0 and NUMBER_WORDS["fourteen"] == 14 and NUMBER_WORDS["ninety"] == 90
     from review.dates import find_durations
