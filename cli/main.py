@@ -169,6 +169,7 @@ def review(
     cuad: Optional[Path] = typer.Option(None, "--cuad", help="With 'train': the CUAD folder (master_clauses.csv + txt/)."),
     folds: int = typer.Option(5, "--folds", min=2, help="With 'train': cross-validation folds (by contract)."),
     explain: Optional[bool] = typer.Option(None, "--explain/--no-explain", help="LLM explanations of high-severity findings (default: DOCINTEL_REVIEW_EXPLAIN, off)."),
+    recall: Optional[float] = typer.Option(None, "--recall", min=0.01, max=0.99, help="Operating point: list as clauses the candidates down to the confidence that found this share of clauses on held-out contracts (e.g. 0.8); the rest stay under 'also check'. Default: confidence >= 0.2."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Review a contract: clauses by category, key terms and playbook findings."""
@@ -199,12 +200,15 @@ def review(
 
         generator = get_generator(settings)
     try:
-        result = review_file(path, playbook, generator, settings.citation_min_support)
-    except DocIntelError as exc:
+        result = review_file(path, playbook, generator, settings.citation_min_support, recall=recall)
+    except (DocIntelError, ValueError) as exc:
         fail(exc, as_json)
     if html:
         write_html(result, html)
-    lines = [f"{result.document['name']}: {result.document['pages']} pages, {len(result.clauses)} clauses, {len(result.findings)} findings"]
+    point = result.operating_point
+    held_out = f" (held-out recall {point['recall']:.2f}, precision {point['precision']:.2f})" if point.get("recall") is not None else ""
+    lines = [f"{result.document['name']}: {result.document['pages']} pages, {len(result.clauses)} clauses at confidence >= "
+             f"{point['threshold']:g}{held_out}, {len(result.also_check)} more to also check, {len(result.findings)} findings"]
     for f in result.findings:
         lines.append(f"  [{f.severity.upper():6}] {f.message}")
         if f.explanation:

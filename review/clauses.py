@@ -20,6 +20,11 @@ from review.taxonomy import CATEGORY_NAMES
 
 DEFAULT_THRESHOLD = 0.2
 DEFAULT_TOP_K = 8
+# What a review emits at most, whatever its operating point: per category the 30 best
+# non-overlapping spans above 0.001, the candidates held-out recall was measured on
+# (review/train.py), so `review --json` carries the whole precision-recall curve.
+CANDIDATE_TOP_K = 30
+CANDIDATE_FLOOR = 0.001
 
 _MODEL = None
 _LOCK = threading.Lock()
@@ -37,6 +42,42 @@ class ClauseMatch:
         d = asdict(self)
         d["confidence"] = round(float(self.confidence), 6)
         return d
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Where a review draws the line between clauses and "also check" candidates, with
+    what that line scored on contracts the model did not see (None when not measured)."""
+
+    threshold: float
+    recall: float | None = None
+    precision: float | None = None
+    requested_recall: float | None = None  # None: the default line
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def operating_point(recall: float | None = None, classifier: ClauseClassifier | None = None) -> OperatingPoint:
+    """The default line (confidence >= DEFAULT_THRESHOLD), or the highest threshold whose
+    cross-validated pooled recall reaches `recall` (the model's `operating_points`)."""
+    points = (getattr(classifier if classifier is not None else default_classifier(), "config", None) or {}).get(
+        "operating_points") or []
+    if recall is None:
+        at = [p for p in points if p["threshold"] <= DEFAULT_THRESHOLD]
+        best = max(at, key=lambda p: p["threshold"]) if at else None
+        return OperatingPoint(DEFAULT_THRESHOLD, best and best["recall"], best and best["precision"])
+    if not 0 < recall < 1:
+        raise ValueError(f"recall must be between 0 and 1 (e.g. 0.8), not {recall}")
+    if not points:
+        raise ValueError("this clause model has no held-out operating points: retrain it with `docintel review train`")
+    reached = [p for p in points if p["recall"] >= recall]
+    if not reached:
+        top = max(p["recall"] for p in points)
+        raise ValueError(f"the clause model reaches at most {top:.2f} recall on held-out contracts; ask for less")
+    best = max(reached, key=lambda p: p["threshold"])
+    # The CUAD grid keeps confidences strictly above a threshold; candidates are kept from it on.
+    return OperatingPoint(max(best["threshold"], CANDIDATE_FLOOR), best["recall"], best["precision"], recall)
 
 
 def default_classifier() -> ClauseClassifier:

@@ -68,11 +68,16 @@ TEMPLATE = """<!doctype html>
 <h2>Clauses by category</h2>
 {% if not by_category %}<p class="none">No clauses detected.</p>{% endif %}
 {% if hidden %}<p class="meta">Showing clauses detected with at least {{ "%.0f"|format(min_conf * 100) }}% confidence; {{ hidden }} lower-confidence candidate{{ "s" if hidden != 1 }} are in the JSON output.</p>{% endif %}
+{% if point.requested_recall %}<p class="meta">Operating point: every candidate with at least {{ "%.1f"|format(point.threshold * 100) }}% confidence, chosen to find {{ "%.0f"|format(point.requested_recall * 100) }}% of clauses{% if point.recall is not none %} (on contracts the model did not see: recall {{ "%.0f"|format(point.recall * 100) }}%, precision {{ "%.0f"|format(point.precision * 100) }}%){% endif %}.</p>{% endif %}
 {% for cat, items in by_category %}
 <div class="cat"><h3>{{ cat }}</h3>
 {% for c in items %}<blockquote>{{ c.text|truncate(600) }} <span class="conf">p. {{ c.page }} &middot; {{ "%.0f"|format(c.confidence * 100) }}%</span></blockquote>{% endfor %}
 </div>
 {% endfor %}
+{% if also_check %}<h2>Also check</h2>
+<details><summary>{{ r.also_check|length }} lower-confidence candidate{{ "s" if r.also_check|length != 1 }} below the operating point; the {{ also_check|length }} most likely:</summary>
+{% for c in also_check %}<blockquote><b>{{ c.category }}</b>: {{ c.text|truncate(300) }} <span class="conf">p. {{ c.page }} &middot; {{ "%.1f"|format(c.confidence * 100) }}%</span></blockquote>{% endfor %}
+</details>{% endif %}
 <div class="foot">Automated first-pass review by DocIntel ({{ r.model.get("name", "clause model") }}); it is not legal advice. Clause categories: {{ attribution }}.</div>
 </body></html>
 """
@@ -98,6 +103,9 @@ def render_html(review: Review, min_confidence: float = 0.5) -> str:
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
     order = {name: i for i, name in enumerate(CATEGORY_NAMES)}
     grouped: dict[str, list] = {}
+    point = review.operating_point or {}
+    if point.get("requested_recall"):  # the reader chose the line: every clause above it is shown
+        min_confidence = 0.0
     shown = [c for c in review.clauses if c["confidence"] >= min_confidence]
     for c in sorted(shown, key=lambda c: (order.get(c["category"], 99), c["char_start"])):
         grouped.setdefault(c["category"], []).append(c)
@@ -105,7 +113,8 @@ def render_html(review: Review, min_confidence: float = 0.5) -> str:
     return env.from_string(TEMPLATE).render(
         r=review, counts=counts, by_category=list(grouped.items()), n_categories=len(CATEGORY_NAMES),
         term_labels=TERM_LABELS, fmt=_fmt, attribution=ATTRIBUTION,
-        hidden=len(review.clauses) - len(shown), min_conf=min_confidence,
+        hidden=len(review.clauses) - len(shown), min_conf=min_confidence, point=point,
+        also_check=sorted(review.also_check, key=lambda c: -c["confidence"])[:50],
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     )
 

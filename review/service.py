@@ -15,18 +15,22 @@ from review.terms import Term, extract_terms
 @dataclass
 class Review:
     document: dict[str, Any]
-    clauses: list[dict[str, Any]]
+    clauses: list[dict[str, Any]]  # at or above the operating point; what the playbook sees
     terms: dict[str, dict | None]
     findings: list[Finding]
     model: dict[str, Any]
     timings: dict[str, float]
     playbook: str = ""
     text: str = field(default="", repr=False)
+    also_check: list[dict[str, Any]] = field(default_factory=list)  # candidates below the operating point
+    operating_point: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "document": self.document,
             "clauses": self.clauses,
+            "also_check": self.also_check,
+            "operating_point": self.operating_point,
             "terms": self.terms,
             "findings": [f.to_dict() for f in self.findings],
             "playbook": self.playbook,
@@ -88,19 +92,25 @@ def model_info() -> dict[str, Any]:
     }
 
 
-def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = None, classifier=None) -> Review:
-    from review.clauses import detect_clauses
+def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = None, classifier=None,
+                    recall: float | None = None) -> Review:
+    """`recall`: the held-out recall the clauses should reach (e.g. 0.8; lower-confidence
+    candidates move from "also check" into the clauses); None: the default line."""
+    from review.clauses import CANDIDATE_FLOOR, CANDIDATE_TOP_K, detect_clauses, operating_point
 
+    point = operating_point(recall, classifier)  # a bad recall fails before the slow part
     t0 = time.perf_counter()
-    matches = detect_clauses(doc.text, classifier=classifier)
+    matches = detect_clauses(doc.text, classifier=classifier, threshold=CANDIDATE_FLOOR, top_k=CANDIDATE_TOP_K)
     t1 = time.perf_counter()
-    clauses = [
+    candidates = [
         {
             "category": m.category, "text": m.text, "page": doc.page_of(m.char_start),
             "char_start": m.char_start, "char_end": m.char_end, "confidence": round(float(m.confidence), 4),
         }
         for m in matches
     ]
+    clauses = [c for c, m in zip(candidates, matches) if m.confidence >= point.threshold]
+    also_check = [c for c, m in zip(candidates, matches) if m.confidence < point.threshold]
     raw_terms = extract_terms(doc.text)
     terms = {k: _term_dict(v, doc) for k, v in raw_terms.items()}
     clauses.extend(_clauses_from_terms(raw_terms, clauses, doc))
@@ -112,7 +122,7 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
         document={"name": name, "pages": len(doc.pages), "mime": doc.mime, "chars": len(doc.text)},
         clauses=clauses, terms=terms, findings=findings, model=model_info(),
         timings={"clauses": t1 - t0, "terms": t2 - t1, "playbook": t3 - t2},
-        playbook=playbook.name, text=doc.text,
+        playbook=playbook.name, text=doc.text, also_check=also_check, operating_point=point.to_dict(),
     )
 
 
@@ -126,7 +136,7 @@ def add_explanations(review: Review, generator: Any, min_support: float) -> None
 
 
 def review_file(path: str | Path, playbook_path: str | Path | None = None, generator: Any = None,
-                min_support: float = 0.5, name: str | None = None) -> Review:
+                min_support: float = 0.5, name: str | None = None, recall: float | None = None) -> Review:
     """Review a PDF, DOCX or TXT contract (`name`: its document name, default the file's).
     Raises LoaderError/PlaybookError with a clear message.
 
@@ -134,10 +144,14 @@ def review_file(path: str | Path, playbook_path: str | Path | None = None, gener
     path = Path(path)
     name = name or path.name
     playbook = load_playbook(playbook_path)  # validate before the slow part
+    if recall is not None:
+        from review.clauses import operating_point
+
+        operating_point(recall)
     t0 = time.perf_counter()
     doc = load_bytes(path.read_bytes(), name)
     t_load = time.perf_counter() - t0
-    review = review_document(doc, name, playbook)
+    review = review_document(doc, name, playbook, recall=recall)
     if generator is not None:
         add_explanations(review, generator, min_support)
     review.timings = {"load": t_load, **review.timings, "total": time.perf_counter() - t0}

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from review.taxonomy import ATTRIBUTION, CATEGORY_NAMES, N_CATEGORIES
-from review.clauses import select_candidates
+from review.clauses import CANDIDATE_FLOOR, CANDIDATE_TOP_K, select_candidates
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +302,9 @@ def _sanitize(obj):
 
 
 # The shipped model (review/model) was trained with exactly these defaults.
-DEFAULTS = {"C": 2.0, "neg_rate": 0.04, "min_df": 3, "min_pos_df": 2, "max_terms": 40000, "top_k": 8, "min_prob": 0.001, "seed": 0}
+# top_k and min_prob: the candidates a review emits, on which held-out recall is measured.
+DEFAULTS = {"C": 2.0, "neg_rate": 0.04, "min_df": 3, "min_pos_df": 2, "max_terms": 40000, "top_k": CANDIDATE_TOP_K,
+            "min_prob": CANDIDATE_FLOOR, "seed": 0}
 
 
 def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, write: bool = True, **params) -> dict:
@@ -371,7 +373,14 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
             gold[(cs.contract.name, cat)] = cs.contract.gold[cat]
         preds.update(predictions_for(cs, probs[offs[i]:offs[i + 1]], cfg["top_k"], cfg["min_prob"]))
     cv = cuad_evaluate(preds, gold)
-    cv.pop("curve", None)
+    curve = cv.pop("curve")
+    # Held-out precision and recall at each confidence threshold: what an operating point
+    # (`review --recall 0.8`) costs, read off contracts the model did not see.
+    operating_points = [
+        {"threshold": t, "recall": round(r, 4), "precision": round(p, 4)}
+        for t, p, r in zip(curve["thresholds"], curve["precision"], curve["recall"])
+        if r == r and p == p  # NaN: nothing kept at that threshold
+    ]
     cv_official = cuad_evaluate(preds, gold, parties_containment="gold_in_pred")
     # upper bound: some segment matches the gold clause (segment-level labels cover overlapping spans)
     ub = upper_bound(seg_sets)
@@ -382,6 +391,7 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
         "contracts": len(seg_sets),
         "segments": int(n_seg),
         "cv": cv,
+        "operating_points": operating_points,
         "cv_parties_gold_in_pred": {k: cv_official[k] for k in ("aupr", "prec_at_80_recall", "prec_at_90_recall")},
         "segmentation_upper_bound": ub,
         "seconds": {"segment_and_label": round(t_seg, 1)},
@@ -401,6 +411,7 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
         "training_contracts": len(seg_sets), "params": cfg,
         "policy": {"top_k": cfg["top_k"], "min_prob": cfg["min_prob"]},
         "cv": {k: cv[k] for k in ("aupr", "prec_at_80_recall", "prec_at_90_recall")},
+        "operating_points": operating_points,
     }
     model = LinearClauseModel(feat, W, b, a, bb, config)
     result["seconds"]["total"] = round(time.time() - t0, 1)

@@ -281,7 +281,7 @@ class Runtime:
 
     def review(
         self, path: Path, collection: str | None = None, tenant: str | None = None, playbook_path: str | None = None,
-        name: str | None = None, document_id: int | None = None,
+        name: str | None = None, document_id: int | None = None, recall: float | None = None,
     ) -> tuple[dict[str, Any], str]:
         """Review a contract: ingest it into the collection first (so its clauses are
         searchable), then clauses, key terms and playbook findings. Returns (the
@@ -296,7 +296,7 @@ class Runtime:
                 raise ValueError(f"{name}: {ingested.error}")
             document_id = ingested.document_id
         generator = self.generator if self.settings.review_explain else None
-        result = review_file(path, playbook_path, generator, self.settings.citation_min_support, name)
+        result = review_file(path, playbook_path, generator, self.settings.citation_min_support, name, recall)
         out = result.to_dict()
         if document_id is not None:
             out["document"] = {**out.get("document", {}), "document_id": document_id, "collection": collection}

@@ -90,7 +90,8 @@ def _review(rt, job, tenant: str, report, jobs) -> dict[str, Any]:
     playbook = p.get("playbook_path")
     if p.get("playbook_yaml"):  # sent with the request: validated and kept beside the upload
         playbook = str(rt.stage_upload(p["playbook_yaml"].encode("utf-8")))
-    review, html = rt.review(Path(p["path"]), job.collection, tenant, playbook, p.get("name"), p.get("document_id"))
+    review, html = rt.review(Path(p["path"]), job.collection, tenant, playbook, p.get("name"), p.get("document_id"),
+                             p.get("recall"))
     return {"review": review, "report_html": html}
 
 

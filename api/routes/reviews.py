@@ -46,11 +46,20 @@ async def create_review(
     document_id: Annotated[int | None, Form(ge=1, le=MAX_ID, description="Or a document already ingested.")] = None,
     playbook: Annotated[UploadFile | None, File(description="Playbook YAML (default: vendor/services).")] = None,
     collection: Annotated[str | None, Form(description="Also ingest the upload into this collection.")] = None,
+    recall: Annotated[float | None, Form(gt=0, lt=1, description="Operating point: the held-out recall the clauses "
+                                         "should reach (e.g. 0.8); the rest are listed under also_check.")] = None,
     callback_url: Annotated[str | None, Form()] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
 ) -> dict:
     if (file is None) == (document_id is None):
         raise ApiProblem(422, "validation", "send either a file or a document_id", field="file")
+    if recall is not None:
+        from review.clauses import operating_point
+
+        try:  # refused now, not as a failed job: the model may not reach that recall
+            operating_point(recall)
+        except ValueError as exc:
+            raise ApiProblem(422, "validation", str(exc), field="recall") from exc
     playbook_yaml = await _playbook_text(playbook)
     if file is not None:
         if collection:
@@ -60,7 +69,7 @@ async def create_review(
     else:
         found, name, _ = await run_in_threadpool(rt.document_file, document_id, who.tenant)
         path, collection = str(found), None  # already stored: reviewed as it is
-    payload = {"path": path, "name": name, "playbook_yaml": playbook_yaml, "document_id": document_id}
+    payload = {"path": path, "name": name, "playbook_yaml": playbook_yaml, "document_id": document_id, "recall": recall}
     return await run_in_threadpool(rt.submit_job, "review", payload, collection, who.tenant, idempotency_key, callback_url)
 
 

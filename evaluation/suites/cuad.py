@@ -251,8 +251,7 @@ class CuadSuite:
     def run_item(self, ctx: EvalContext, item: EvalItem) -> ItemResult:
         from core.types import LoadedDocument, PageSpan
         from evaluation.cuad_terms import score as score_terms
-        from review.clauses import DEFAULT_THRESHOLD, default_classifier, detect_clauses
-        from review.train import DEFAULTS
+        from review.clauses import DEFAULT_THRESHOLD, default_classifier
         from review.service import review_document
 
         t_start = time.perf_counter()
@@ -275,14 +274,11 @@ class CuadSuite:
         t0 = time.perf_counter()
         review = review_document(doc, doc_row.name, classifier=clf)
         review_s = time.perf_counter() - t0
-        # The product shows clauses with confidence >= DEFAULT_THRESHOLD; the CUAD curve
-        # needs the ones below it too (same segments, same NMS, so the two lists agree above it).
-        low = [m for m in detect_clauses(doc.text, classifier=clf, threshold=DEFAULTS["min_prob"]) if m.confidence < DEFAULT_THRESHOLD]
+        # The CUAD curve is scored on every candidate the review emits: its clauses and the
+        # "also check" ones below its operating point.
         preds: dict[str, list[tuple[str, float]]] = {}
-        for c in review.clauses:
+        for c in review.clauses + review.also_check:
             preds.setdefault(c["category"], []).append((c["text"], float(c["confidence"])))
-        for m in low:
-            preds.setdefault(m.category, []).append((m.text, float(m.confidence)))
         gold: dict[str, list[str]] = item.data["gold"]
         stats = {cat: clause_stats(preds.get(cat, []), golds, cat) for cat, golds in gold.items()}
 

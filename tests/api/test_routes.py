@@ -208,6 +208,14 @@ def test_review_upload_result_and_report(api, legal):
                    headers=h), 422, "invalid-playbook")
     by_id = wait_job(c, h, c.post("/v1/reviews", data={"document_id": str(doc_id)}, headers=h).json()["id"])
     assert by_id["status"] == "succeeded"
+    # a recall operating point: more clauses, fewer left to also check, the held-out numbers named
+    default = c.get(f"/v1/reviews/{by_id['id']}", headers=h).json()["review"]
+    high = wait_job(c, h, c.post("/v1/reviews", data={"document_id": str(doc_id), "recall": "0.8"}, headers=h).json()["id"])
+    high = c.get(f"/v1/reviews/{high['id']}", headers=h).json()["review"]
+    assert high["operating_point"]["requested_recall"] == 0.8 and high["operating_point"]["recall"] >= 0.8
+    assert len(high["clauses"]) > len(default["clauses"])
+    assert len(high["clauses"]) + len(high["also_check"]) == len(default["clauses"]) + len(default["also_check"])
+    problem(c.post("/v1/reviews", data={"document_id": str(doc_id), "recall": "1.5"}, headers=h), 422, "validation")
     problem(c.post("/v1/reviews", headers=h), 422, "validation")
     problem(c.get(f"/v1/reviews/{legal['job']['id']}", headers=h), 404, "not-found")  # an ingest job is not a review
 
