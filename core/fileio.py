@@ -34,6 +34,20 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, json.dumps(obj, indent=2, sort_keys=True).encode("utf-8"))
 
 
+def remove_files(folder: Path, names: tuple[str, ...] | list[str]) -> None:
+    """Delete these files of a folder, with any temp files an interrupted atomic write of them
+    left, then the folder itself once nothing else is in it."""
+    folder = Path(folder)
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:  # absent, or other files still in it
+        pass
+
+
 def sha256_file(path: Path, block_size: int = 1 << 22) -> str:
     """Hex sha256 of a file, read in 4 MB blocks (model files are hundreds of MB)."""
     h = hashlib.sha256()

@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # document's. A clause or section split over chunks then still matches a query whose words
     # are spread across it; within one document the chunks keep their own order. 0 = chunks only.
     bm25_document_weight: float = 1.0
+    # Where collection indexes live (retrieval/index_factory.py, the only reader): files =
+    # FAISS + BM25 files per collection under <data_dir>/indexes. PostgreSQL + pgvector
+    # ("postgres") is issue 19.
+    index_backend: Literal["files"] = "files"
     # Collections with at least this many chunks also get an HNSW graph (approximate, <1 ms
     # at 100k vs ~20 ms exact); 0 = always exact. See docs/benchmarks.md.
     hnsw_min_vectors: int = 20000

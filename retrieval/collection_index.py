@@ -1,14 +1,14 @@
-"""A collection's indexes on disk, kept in step with the SQL chunk rows."""
+"""A collection's indexes (its VectorIndex and KeywordIndex), kept in step with the SQL chunk rows.
+
+Both are built by retrieval.index_factory and used only through their Protocols: nothing
+here knows which backend holds them.
+"""
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 
 import numpy as np
 
@@ -16,33 +16,38 @@ from core.settings import Settings
 from core.store import Store
 from ingestion.chunking import index_text
 from ingestion.embedding import Embedder
-from retrieval.keyword_index import Bm25KeywordIndex
-from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
+from retrieval.index_factory import collection_writer_lock, index_location, make_keyword_index, make_vector_index
+from retrieval.keyword_index import KeywordIndex
+from retrieval.vector_index import VectorIndex
 
 log = logging.getLogger(__name__)
 
 
 class CollectionIndex:
-    """Dense vectors and BM25 keywords for one collection, kept in step with each other
-    and with the chunk rows; satisfies ingestion's IndexSink."""
+    """Dense vectors and keywords for one collection, kept in step with each other and
+    with the chunk rows; satisfies ingestion's IndexSink."""
 
-    def __init__(
-        self, folder: Path, store: Store, embedder: Embedder, collection_id: int, hnsw: HnswOptions | None = None,
-        keyword_document_weight: float = 0.0,
-    ):
-        self.folder = Path(folder)
+    def __init__(self, store: Store, embedder: Embedder, collection_id: int, vectors: VectorIndex, keywords: KeywordIndex):
         self.store = store
         self.embedder = embedder
         self.collection_id = collection_id
-        self.vectors = FaissVectorIndex(self.folder, embedder.dim, hnsw, model_id=embedder.model_id)
-        self.keywords = Bm25KeywordIndex(self.folder, document_weight=keyword_document_weight)
+        self.vectors = vectors
+        self.keywords = keywords
         self.reconciled = False
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store, embedder: Embedder, collection_id: int) -> "CollectionIndex":
+        """A new instance on the collection's stored index, from the seams' factories
+        (open_collection_index keeps one per collection per process: use that)."""
+        return cls(store, embedder, collection_id,
+                   make_vector_index(settings, collection_id, embedder.dim, embedder.model_id),
+                   make_keyword_index(settings, collection_id))
 
     def reconcile(self) -> dict[str, int]:
         """Repair drift after a crash: rows without vectors are embedded, vectors without rows dropped."""
         owners = self.store.chunk_documents(self.collection_id)
         db_ids = set(owners)
-        vec_ids, kw_ids = faiss_ids(self.vectors), self.keywords.ids()
+        vec_ids, kw_ids = self.vectors.ids(), self.keywords.ids()
         missing_vec, extra_vec = sorted(db_ids - vec_ids), sorted(vec_ids - db_ids)
         missing_kw, extra_kw = sorted(db_ids - kw_ids), sorted(kw_ids - db_ids)
         self.vectors.remove(extra_vec)
@@ -101,15 +106,15 @@ class CollectionIndex:
         self.keywords.refresh()
 
     def drop(self) -> None:
+        """Delete the collection's stored index (vectors and keywords)."""
         self.vectors.drop()
         self.keywords.drop()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
     def __len__(self) -> int:
         return len(self.vectors)
 
 
-_OPEN: dict[tuple[str, int], CollectionIndex] = {}
+_OPEN: dict[tuple, CollectionIndex] = {}
 _OPEN_LOCK = threading.Lock()
 
 
@@ -120,13 +125,11 @@ def open_collection_index(
 
     Only a writer (ingest, delete) reconciles the index with the chunk rows: a reader that
     repaired and saved would race the one writer of the collection."""
-    folder = settings.index_dir / "collections" / str(collection_id)
-    key = (os.path.abspath(folder), collection_id)  # no realpath syscalls on every search
+    key = (index_location(settings, collection_id), collection_id)
     with _OPEN_LOCK:
         index = _OPEN.get(key)
         if index is None:
-            hnsw = HnswOptions(min_vectors=settings.hnsw_min_vectors, ef_search=settings.hnsw_ef_search)
-            index = CollectionIndex(folder, store, embedder, collection_id, hnsw, settings.bm25_document_weight)
+            index = CollectionIndex.build(settings, store, embedder, collection_id)
             _OPEN[key] = index
         else:
             index.refresh()
@@ -136,37 +139,24 @@ def open_collection_index(
         return index
 
 
-_THREAD_LOCKS: dict[str, threading.Lock] = {}
-
-
 @contextmanager
 def collection_writer(
     settings: Settings, store: Store, embedder: Embedder, collection_id: int, repair: bool = True
 ) -> Iterator[CollectionIndex]:
     """The one writer of a collection's index, across threads and processes.
 
-    An exclusive lock on `<collection>.lock` (flock; the index folder is on one machine or a
-    shared volume that honours it) is held for the whole write: the index is reloaded if
-    another process saved a newer version, and repaired against the chunk rows (a worker
-    killed mid-ingest leaves rows without vectors, which the next writer embeds), then
-    changed and saved. Two ingests into one collection take turns; into different
-    collections they run side by side."""
-    folder = settings.index_dir / "collections"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{collection_id}.lock"
-    with _OPEN_LOCK:
-        thread_lock = _THREAD_LOCKS.setdefault(str(path.resolve()), threading.Lock())
-    with thread_lock, open(path, "a+") as fh:  # flock is per open file: threads need their own lock
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            index = open_collection_index(settings, store, embedder, collection_id)
-            index.refresh()
-            if repair:  # not for a collection about to be dropped
-                index.reconcile()
-                index.reconciled = True
-            yield index
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    The backend's writer lock (retrieval.index_factory.collection_writer_lock) is held for
+    the whole write: the index is reloaded if another process saved a newer version, and
+    repaired against the chunk rows (a worker killed mid-ingest leaves rows without vectors,
+    which the next writer embeds), then changed and saved. Two ingests into one collection
+    take turns; into different collections they run side by side."""
+    with collection_writer_lock(settings, collection_id):
+        index = open_collection_index(settings, store, embedder, collection_id)
+        index.refresh()
+        if repair:  # not for a collection about to be dropped
+            index.reconcile()
+            index.reconciled = True
+        yield index
 
 
 class BatchedCollectionWriter:
@@ -215,6 +205,5 @@ class BatchedCollectionWriter:
 
 
 def forget_collection_index(settings: Settings, collection_id: int) -> None:
-    folder = settings.index_dir / "collections" / str(collection_id)
     with _OPEN_LOCK:
-        _OPEN.pop((str(folder.resolve()), collection_id), None)
+        _OPEN.pop((index_location(settings, collection_id), collection_id), None)

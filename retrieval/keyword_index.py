@@ -21,25 +21,61 @@ from typing import Protocol
 
 import numpy as np
 
-from core.fileio import WatchedJson, atomic_write_bytes, atomic_write_json
+from core.fileio import WatchedJson, atomic_write_bytes, atomic_write_json, remove_files
 
 
 class KeywordIndex(Protocol):
-    def add(self, ids: list[int], texts: list[str], groups: list[int] | None = None) -> None: ...
+    """The keyword (full-text) side of one collection, keyed by chunk id (the KeywordIndex seam).
 
-    def remove(self, ids: list[int]) -> int: ...
+    Built only by `retrieval.index_factory.make_keyword_index`; every implementation passes
+    tests/index_conformance.py::KeywordIndexConformance. Between instances open on one
+    collection the contract is VectorIndex's: a change is seen by its own instance at once and
+    by others after `save()` and their `refresh()`, only ever as whole saved versions; ids
+    are the caller's chunk ids and survive a reopen; a collection sees only its own entries.
+    `add` of an id already present replaces its text.
 
-    def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]: ...
+    Each chunk may name its group (its document): a backend may let a chunk's score rise
+    with its whole document's (`bm25_document_weight`).
+    """
 
-    def ungrouped(self) -> set[int]: ...
+    def add(self, ids: list[int], texts: list[str], groups: list[int] | None = None) -> None:
+        """Index `texts` under `ids`; `groups` gives each chunk's document (None: each stands alone)."""
+        ...
 
-    def set_groups(self, groups: dict[int, int]) -> None: ...
+    def remove(self, ids: list[int]) -> int:
+        """Drop these ids (absent ones are ignored); returns how many were present."""
+        ...
 
-    def ids(self) -> set[int]: ...
+    def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+        """Up to k (id, score > 0) of chunks matching the query's terms, best first;
+        `allowed_ids` filters inside the search, so k come back whenever k allowed chunks match."""
+        ...
+
+    def ungrouped(self) -> set[int]:
+        """Ids indexed without a group (by a release before groups); crash repair groups them."""
+        ...
+
+    def set_groups(self, groups: dict[int, int]) -> None:
+        """Give indexed chunks their group (ids not indexed are ignored)."""
+        ...
+
+    def ids(self) -> set[int]:
+        """Every indexed id (crash repair compares them with the chunk rows)."""
+        ...
 
     def __len__(self) -> int: ...
 
-    def save(self) -> None: ...
+    def save(self) -> None:
+        """Make this instance's changes durable and visible to other instances, as one version."""
+        ...
+
+    def refresh(self) -> None:
+        """Load the newest saved version if another instance saved one; cheap when none did."""
+        ...
+
+    def drop(self) -> None:
+        """Delete the collection's stored entries; the instance is empty afterwards."""
+        ...
 
 
 class Bm25KeywordIndex:
@@ -236,6 +272,5 @@ class Bm25KeywordIndex:
 
     def drop(self) -> None:
         with self._lock:
-            for name in (self.FILE, self.VOCAB, self.MANIFEST):
-                (self.folder / name).unlink(missing_ok=True)
+            remove_files(self.folder, (self.FILE, self.VOCAB, self.MANIFEST))
             self._tokens, self._groups, self._vocab, self._bm25, self._version = {}, {}, {}, None, 0

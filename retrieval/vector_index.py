@@ -22,23 +22,67 @@ from typing import Protocol
 import numpy as np
 
 from core.errors import EmbedderMismatchError
-from core.fileio import WatchedJson, atomic_write_bytes, atomic_write_json
+from core.fileio import WatchedJson, atomic_write_bytes, atomic_write_json, remove_files
 
 
 class VectorIndex(Protocol):
+    """The dense vectors of one collection, keyed by chunk id (the VectorIndex seam).
+
+    Built only by `retrieval.index_factory.make_vector_index`; every implementation passes
+    tests/index_conformance.py::VectorIndexConformance. Several instances may be open on one
+    collection's stored index (processes, API replicas); the contract between them:
+
+    - A change (add, remove) is seen at once by the instance that made it and by no other
+      until it calls `save()`; another instance sees the saved version after `refresh()`.
+      A reader only ever sees whole saved versions, never part of a save.
+    - Ids are the chunk ids the caller gives; they are the same after a reopen. `add` takes
+      ids the index does not hold: a chunk is replaced by `remove` then `add`.
+    - A collection's index sees only its own vectors (tenants are separated by collection).
+    - Opening a collection whose vectors another embedder made (`model_id`) or whose
+      dimension differs raises an error that says to re-ingest.
+
+    One writer per collection at a time (retrieval.collection_index.collection_writer);
+    readers any number, from any thread.
+    """
+
     dim: int
 
-    def add(self, ids: list[int], vectors: np.ndarray) -> None: ...
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        """Index `vectors` (one normalised row per id) under `ids`."""
+        ...
 
-    def remove(self, ids: list[int]) -> int: ...
+    def remove(self, ids: list[int]) -> int:
+        """Drop these ids (absent ones are ignored); returns how many were present."""
+        ...
 
-    def search(self, query: np.ndarray, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]: ...
+    def search(self, query: np.ndarray, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+        """Up to k (id, cosine score), best first. `allowed_ids` restricts the search to those
+        ids inside the search itself, so k come back whenever k allowed ids are indexed; an
+        empty set finds nothing."""
+        ...
 
-    def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]: ...
+    def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of those ids that are present (unchanged chunks reuse theirs)."""
+        ...
+
+    def ids(self) -> set[int]:
+        """Every indexed id (crash repair compares them with the chunk rows)."""
+        ...
 
     def __len__(self) -> int: ...
 
-    def save(self) -> None: ...
+    def save(self) -> None:
+        """Make this instance's changes durable and visible to other instances, as one version."""
+        ...
+
+    def refresh(self) -> None:
+        """Load the newest saved version if another instance saved one; cheap when none did
+        (readers call it before every search)."""
+        ...
+
+    def drop(self) -> None:
+        """Delete the collection's stored vectors; the instance is empty afterwards."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -232,6 +276,10 @@ class FaissVectorIndex:
     def uses_graph(self) -> bool:
         return self._graph is not None
 
+    def ids(self) -> set[int]:
+        with self._lock:
+            return set(_ids(self._index).tolist())
+
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
@@ -253,10 +301,10 @@ class FaissVectorIndex:
 
     def drop(self) -> None:
         with self._lock:
-            for name in (self.FILE, self.HNSW_FILE, self.MANIFEST):
-                (self.folder / name).unlink(missing_ok=True)
+            remove_files(self.folder, (self.FILE, self.HNSW_FILE, self.MANIFEST))
             self._index = self._new()
             self._graph, self._stale = None, set()
+            self._legacy, self._recorded_model_id = False, None  # the next vectors stamp it anew
             self._version = 0
 
 
@@ -270,8 +318,3 @@ def _batch(ids: set[int]):
     import faiss
 
     return faiss.IDSelectorBatch(np.fromiter(ids, dtype=np.int64, count=len(ids)))
-
-
-def faiss_ids(index: FaissVectorIndex) -> set[int]:
-    with index._lock:
-        return set(int(i) for i in _ids(index._index))

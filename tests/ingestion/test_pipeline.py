@@ -4,8 +4,6 @@ from pathlib import Path
 import pytest
 from docgen import encrypt_pdf, make_image_only_pdf, make_pdf, multipage_pdf_with_unique_sentence
 
-from retrieval.vector_index import faiss_ids
-
 pytestmark = pytest.mark.slow
 
 
@@ -66,7 +64,7 @@ def test_reingest_identical_is_noop_and_changed_replaces(runtime, tmp_path):
     ids_v2 = set(runtime.store.chunk_ids(first.document_id))
     assert ids_v2.isdisjoint(ids_v1)
     index = runtime.index(coll.id)
-    assert faiss_ids(index.vectors) == ids_v2
+    assert index.vectors.ids() == ids_v2
     assert runtime.store.get_document(first.document_id).version == 2
     assert "30 days" in runtime.search("refund period", "p", k=1)[0].text
 
@@ -78,7 +76,7 @@ def test_delete_document_removes_rows_and_vectors(runtime, tmp_path):
     runtime.delete_document(ra.document_id, "d")
     assert [h.document_name for h in runtime.search("termination clause", "d", k=5)] == ["b.txt"]
     coll = runtime.store.collection(runtime.settings.default_tenant, "d")
-    assert faiss_ids(runtime.index(coll.id).vectors) == set(runtime.store.chunk_ids(rb.document_id))
+    assert runtime.index(coll.id).vectors.ids() == set(runtime.store.chunk_ids(rb.document_id))
 
 
 def test_reconcile_repairs_index_after_crash(runtime, tmp_path, any_settings):

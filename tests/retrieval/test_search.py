@@ -2,7 +2,6 @@
 import pytest
 
 from core.types import SearchFilters
-from retrieval.vector_index import faiss_ids
 
 pytestmark = pytest.mark.slow
 
@@ -70,8 +69,8 @@ def test_delete_removes_from_both_indexes(corpus):
     gone = set(corpus.store.chunk_ids(parts["document_id"]))
     corpus.delete_document(parts["document_id"], "s")
     index = corpus.index(coll.id)
-    assert gone.isdisjoint(faiss_ids(index.vectors)) and gone.isdisjoint(index.keywords.ids())
-    assert faiss_ids(index.vectors) == index.keywords.ids() == set(corpus.store.all_chunk_ids(coll.id))
+    assert gone.isdisjoint(index.vectors.ids()) and gone.isdisjoint(index.keywords.ids())
+    assert index.vectors.ids() == index.keywords.ids() == set(corpus.store.all_chunk_ids(coll.id))
     for mode in ("dense", "bm25", "hybrid"):
         assert all(h.document_name != "parts.md" for h in corpus.search("ZQ-88412-K", "s", k=10, mode=mode))
 

@@ -1,9 +1,10 @@
-"""Conformance tests every VectorIndex implementation must pass (one mixin, many backends)."""
+"""The FAISS VectorIndex beyond the shared contract: atomic files, dimension and embedder
+checks, the HNSW graph. The contract itself is tests/index_conformance.py."""
 import numpy as np
 import pytest
 
-from core.errors import EmbedderMismatchError
-from retrieval.vector_index import FaissVectorIndex, HnswOptions, faiss_ids
+from retrieval.keyword_index import Bm25KeywordIndex
+from retrieval.vector_index import FaissVectorIndex, HnswOptions
 
 pytestmark = pytest.mark.unit
 
@@ -13,63 +14,11 @@ def _unit(rng, n, d):
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-class VectorIndexConformance:
-    """Subclass and provide `make(folder, dim)` to check a new backend."""
+class TestFaissVectorIndex:
+    """What the files backend adds to the shared contract (tests/index_conformance.py, run
+    on it by tests/retrieval/test_index_conformance.py)."""
 
     dim = 16
-
-    def make(self, folder, dim):
-        raise NotImplementedError
-
-    def test_add_search_stable_ids(self, tmp_path):
-        rng = np.random.default_rng(0)
-        idx = self.make(tmp_path, self.dim)
-        vecs = _unit(rng, 50, self.dim)
-        ids = list(range(1000, 1050))
-        idx.add(ids, vecs)
-        top = idx.search(vecs[7], 3)
-        assert top[0][0] == 1007 and top[0][1] == pytest.approx(1.0, abs=1e-5)
-        assert len(idx) == 50
-
-    def test_remove_by_id(self, tmp_path):
-        rng = np.random.default_rng(1)
-        idx = self.make(tmp_path, self.dim)
-        vecs = _unit(rng, 10, self.dim)
-        idx.add(list(range(10)), vecs)
-        assert idx.remove([3, 4, 99]) == 2
-        assert all(i not in (3, 4) for i, _ in idx.search(vecs[3], 10))
-        assert len(idx) == 8
-
-    def test_persist_and_reload(self, tmp_path):
-        rng = np.random.default_rng(2)
-        idx = self.make(tmp_path, self.dim)
-        vecs = _unit(rng, 5, self.dim)
-        idx.add([10, 20, 30, 40, 50], vecs)
-        idx.save()
-        again = self.make(tmp_path, self.dim)
-        assert len(again) == 5
-        assert again.search(vecs[2], 1)[0][0] == 30
-        assert set(again.reconstruct([10, 999])) == {10}
-
-    def test_empty_index_and_k_larger_than_size(self, tmp_path):
-        idx = self.make(tmp_path, self.dim)
-        assert idx.search(np.ones(self.dim, np.float32), 5) == []
-        idx.add([1], _unit(np.random.default_rng(3), 1, self.dim))
-        assert len(idx.search(np.ones(self.dim, np.float32), 5)) == 1
-
-
-class TestFaissVectorIndex(VectorIndexConformance):
-    def make(self, folder, dim):
-        return FaissVectorIndex(folder, dim)
-
-    def test_reader_reloads_new_version(self, tmp_path):
-        writer = FaissVectorIndex(tmp_path, self.dim)
-        reader = FaissVectorIndex(tmp_path, self.dim)
-        writer.add([1, 2], _unit(np.random.default_rng(4), 2, self.dim))
-        writer.save()
-        assert len(reader) == 0
-        reader.refresh()
-        assert len(reader) == 2 and faiss_ids(reader) == {1, 2}
 
     def test_save_leaves_no_temp_files(self, tmp_path):
         idx = FaissVectorIndex(tmp_path, self.dim)
@@ -83,9 +32,24 @@ class TestFaissVectorIndex(VectorIndexConformance):
         with pytest.raises(RuntimeError, match="re-ingest the collection"):
             FaissVectorIndex(tmp_path, 32)
 
+    def test_drop_removes_its_files_and_an_interrupted_write_then_the_empty_folder(self, tmp_path):
+        folder = tmp_path / "collection"
+        vectors, keywords = FaissVectorIndex(folder, self.dim, HnswOptions(min_vectors=1)), Bm25KeywordIndex(folder)
+        vectors.add([1], _unit(np.random.default_rng(6), 1, self.dim))
+        keywords.add([1], ["royalty"])
+        vectors.save()
+        keywords.save()
+        (folder / ".vectors.faiss.abc123.tmp").write_bytes(b"half a file")
+        vectors.drop()
+        assert sorted(p.name for p in folder.iterdir()) == ["keywords.manifest.json", "keywords.npz", "keywords.vocab.json"]
+        keywords.drop()
+        assert not folder.exists()
 
-class TestFaissWithHnsw(VectorIndexConformance):
-    """The same contract with the HNSW graph on from the first vector."""
+
+class TestFaissWithHnsw:
+    """The HNSW graph (on from the first vector here): how it is kept and when it is used."""
+
+    dim = 16
 
     def make(self, folder, dim):
         return FaissVectorIndex(folder, dim, HnswOptions(min_vectors=1))
@@ -124,18 +88,6 @@ class TestFaissWithHnsw(VectorIndexConformance):
         idx.add(list(range(10)), _unit(np.random.default_rng(9), 10, self.dim))
         idx.save()
         assert not idx.uses_graph and not (tmp_path / "vectors.hnsw").exists()
-
-
-def test_an_index_refuses_another_embedders_vectors(tmp_path):
-    rng = np.random.default_rng(0)
-    vecs = rng.normal(size=(3, 8)).astype(np.float32)
-    idx = FaissVectorIndex(tmp_path, 8, model_id="sentence-transformers:minilm")
-    idx.add([1, 2, 3], vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
-    idx.save()
-    assert len(FaissVectorIndex(tmp_path, 8, model_id="sentence-transformers:minilm")) == 3
-    with pytest.raises(EmbedderMismatchError, match="re-ingest"):
-        FaissVectorIndex(tmp_path, 8, model_id="onnx-int8:minilm")
-    assert len(FaissVectorIndex(tmp_path, 8)) == 3  # a caller that does not say accepts any
 
 
 def test_an_index_saved_before_model_ids_stays_unstamped(tmp_path):

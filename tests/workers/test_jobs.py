@@ -147,13 +147,11 @@ def eventually(check, timeout: float = 30):
 
 def indexed_counts(rt, collection: str) -> tuple[int, int, int]:
     """(chunk rows, dense vectors, BM25 entries) of a collection, each counted where it lives."""
-    from retrieval.vector_index import faiss_ids
-
     coll = rt.store.collection(rt.settings.default_tenant, collection)
     rows = len(rt.store.all_chunk_ids(coll.id))
     index = rt.index(coll.id)
     index.refresh()
-    return rows, len(faiss_ids(index.vectors)), len(index.keywords.ids())
+    return rows, len(index.vectors.ids()), len(index.keywords.ids())
 
 
 @pytest.mark.slow

@@ -1,0 +1,60 @@
+"""The index seams' conformance suites (tests/index_conformance.py) on every backend of
+retrieval/index_factory.py, each opened only through the factories.
+
+A new backend is one more entry in BACKENDS (PostgreSQL: `pytest.param("postgres",
+marks=pytest.mark.integration)`, its settings on the `pg_settings` schema).
+"""
+from __future__ import annotations
+
+import pytest
+from index_conformance import (
+    DIM,
+    CollectionIndexConformance,
+    HashingEmbedder,
+    KeywordIndexConformance,
+    VectorIndexConformance,
+)
+
+from core.settings import Settings
+from retrieval.index_factory import make_keyword_index, make_vector_index
+
+pytestmark = pytest.mark.unit
+
+BACKENDS = ["files"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_settings(request, tmp_path) -> Settings:
+    """Settings on a fresh storage for the backend (a data directory; a database schema)."""
+    base = Settings(data_dir=tmp_path / "var", _env_file=None)
+    return base.model_copy(update={"index_backend": request.param})
+
+
+class TestVectorIndex(VectorIndexConformance):
+    # Exact search only, and with the approximate graph from the first vector (HNSW in the files backend).
+    @pytest.fixture(params=[0, 1], ids=["exact", "graph"])
+    def open_vectors(self, request, backend_settings):
+        settings = backend_settings.model_copy(update={"hnsw_min_vectors": request.param})
+
+        def open_(collection_id: int = 1, dim: int = DIM, model_id: str | None = None):
+            return make_vector_index(settings, collection_id, dim, model_id)
+
+        return open_
+
+
+class TestKeywordIndex(KeywordIndexConformance):
+    @pytest.fixture
+    def open_keywords(self, backend_settings):
+        return lambda collection_id=1: make_keyword_index(backend_settings, collection_id)
+
+
+class TestCollectionIndex(CollectionIndexConformance):
+    @pytest.fixture
+    def index_runtime(self, backend_settings):
+        from workers.runtime import Runtime
+
+        settings = backend_settings.model_copy(update={"reranker": "none", "chunk_tokens": 40, "chunk_overlap_tokens": 8})
+        rt = Runtime.create(settings)
+        rt.__dict__["embedder"] = HashingEmbedder()  # Runtime.embedder is a cached property
+        yield rt
+        rt.store.engine.dispose()
