@@ -84,9 +84,9 @@ class Settings(BaseSettings):
     # are spread across it; within one document the chunks keep their own order. 0 = chunks only.
     bm25_document_weight: float = 1.0
     # Where collection indexes live (retrieval/index_factory.py, the only reader): files =
-    # FAISS + BM25 files per collection under <data_dir>/indexes. PostgreSQL + pgvector
-    # ("postgres") is issue 19.
-    index_backend: Literal["files"] = "files"
+    # FAISS + BM25 files per collection under <data_dir>/indexes; postgres = pgvector and
+    # BM25 tables beside the chunk rows (needs database_url on PostgreSQL with pgvector).
+    index_backend: Literal["files", "postgres"] = "files"
     # Collections with at least this many chunks also get an HNSW graph (approximate, <1 ms
     # at 100k vs ~20 ms exact); 0 = always exact. See docs/benchmarks.md.
     hnsw_min_vectors: int = 20000

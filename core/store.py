@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import bindparam, create_engine, delete, event, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import NotFoundError
@@ -21,6 +23,24 @@ from core.types import ChunkDraft, PageSpan
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+# Which database (URL, schema) each engine is on, so an index backend on the same one can
+# join a store transaction (active_connection).
+_ENGINE_DATABASES: "weakref.WeakKeyDictionary[Engine, tuple[str, str]]" = weakref.WeakKeyDictionary()
+# The store transaction open in this thread / task, if any.
+_ACTIVE_SESSION: ContextVar[Session | None] = ContextVar("docintel_store_session", default=None)
+
+
+def active_connection(settings: Settings) -> Connection | None:
+    """The connection of the `Store.session()` open in this thread on the database these
+    settings name, if any: an index backend that keeps its entries in the same database
+    writes on it, so chunk rows and index entries commit (or roll back) together."""
+    session = _ACTIVE_SESSION.get()
+    if session is None:
+        return None
+    if _ENGINE_DATABASES.get(session.get_bind()) != (settings.sqlalchemy_url, settings.database_schema):
+        return None
+    return session.connection()
+
 
 def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
@@ -29,7 +49,8 @@ def make_engine(settings: Settings) -> Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 30}
     elif settings.database_schema:
-        kwargs["connect_args"] = {"options": f"-csearch_path={settings.database_schema}"}
+        # public stays on the path: extensions (pgvector's `vector` type) live there
+        kwargs["connect_args"] = {"options": f"-csearch_path={settings.database_schema},public"}
     # A server connection can drop (a PostgreSQL restart): test it on checkout. A SQLite
     # file cannot, and the ping was a fifth of a search's database time.
     engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), **kwargs)
@@ -42,6 +63,7 @@ def make_engine(settings: Settings) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.close()
 
+    _ENGINE_DATABASES[engine] = (url, settings.database_schema)
     return engine
 
 
@@ -75,7 +97,11 @@ class Store:
     def session(self) -> Iterator[Session]:
         with self._sessions() as session:
             with session.begin():
-                yield session
+                token = _ACTIVE_SESSION.set(session)
+                try:
+                    yield session
+                finally:
+                    _ACTIVE_SESSION.reset(token)
 
     # -- tenants and collections -------------------------------------------------
     def tenant(self, name: str, create: bool = True) -> Tenant:

@@ -10,9 +10,9 @@ suite in tests/index_conformance.py.
 - `files` (default): FAISS and bm25s files per collection under
   <data_dir>/indexes/collections/<collection id>/, replaced atomically; the writer lock is
   an flock beside them (one machine, or a shared volume that honours it).
-- `postgres` (issue 19, to come): pgvector and full-text rows keyed by (collection, chunk
-  id) beside the chunk rows. It adds an entry here and "postgres" to the setting's Literal;
-  nothing above the seams changes.
+- `postgres`: pgvector and BM25 postings tables per collection in the store's PostgreSQL
+  database (retrieval/pg_index.py), written in the chunk rows' transaction; the writer lock
+  is a PostgreSQL advisory lock.
 """
 from __future__ import annotations
 
@@ -80,9 +80,34 @@ def _files_writer_lock(settings: Settings, collection_id: int) -> Iterator[None]
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# -- postgres ----------------------------------------------------------------------------
+def _pg_vectors(settings: Settings, collection_id: int, dim: int, model_id: str | None) -> VectorIndex:
+    from retrieval.pg_index import PgVectorIndex
+
+    return PgVectorIndex(settings, collection_id, dim, model_id)
+
+
+def _pg_keywords(settings: Settings, collection_id: int) -> KeywordIndex:
+    from retrieval.pg_index import PgKeywordIndex
+
+    return PgKeywordIndex(settings, collection_id, document_weight=settings.bm25_document_weight)
+
+
+def _pg_location(settings: Settings, collection_id: int) -> tuple:
+    from retrieval.pg_index import location
+
+    return location(settings, collection_id)
+
+
+def _pg_writer_lock(settings: Settings, collection_id: int) -> AbstractContextManager[None]:
+    from retrieval.pg_index import writer_lock
+
+    return writer_lock(settings, collection_id)
+
+
 BACKENDS: dict[str, IndexBackend] = {
     "files": IndexBackend(_files_vectors, _files_keywords, _files_location, _files_writer_lock),
-    # "postgres": IndexBackend(...)  -- issue 19
+    "postgres": IndexBackend(_pg_vectors, _pg_keywords, _pg_location, _pg_writer_lock),
 }
 
 

@@ -78,6 +78,14 @@ class KeywordIndex(Protocol):
         ...
 
 
+def bm25_tokens(texts: list[str], stemmer) -> list[list[str]]:
+    """The keyword tokens of each text: bm25s' splitter, English stop words removed, stemmed
+    (one function for every keyword backend, so they index and query alike)."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)
+
+
 class Bm25KeywordIndex:
     FILE = "keywords.npz"
     VOCAB = "keywords.vocab.json"
@@ -106,9 +114,7 @@ class Bm25KeywordIndex:
 
     # -- tokenising ----------------------------------------------------------------
     def tokenize(self, texts: list[str]) -> list[list[str]]:
-        import bm25s
-
-        return bm25s.tokenize(texts, stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)
+        return bm25_tokens(texts, self._stemmer)
 
     def _to_ids(self, tokens: list[str], grow: bool) -> np.ndarray:
         out = []

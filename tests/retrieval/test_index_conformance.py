@@ -1,8 +1,7 @@
 """The index seams' conformance suites (tests/index_conformance.py) on every backend of
 retrieval/index_factory.py, each opened only through the factories.
 
-A new backend is one more entry in BACKENDS (PostgreSQL: `pytest.param("postgres",
-marks=pytest.mark.integration)`, its settings on the `pg_settings` schema).
+A new backend is one more entry in BACKENDS (one that needs a service is marked integration).
 """
 from __future__ import annotations
 
@@ -18,16 +17,16 @@ from index_conformance import (
 from core.settings import Settings
 from retrieval.index_factory import make_keyword_index, make_vector_index
 
-pytestmark = pytest.mark.unit
-
-BACKENDS = ["files"]
+BACKENDS = [pytest.param("files", marks=pytest.mark.unit), pytest.param("postgres", marks=pytest.mark.integration)]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend_settings(request, tmp_path) -> Settings:
-    """Settings on a fresh storage for the backend (a data directory; a database schema)."""
-    base = Settings(data_dir=tmp_path / "var", _env_file=None)
-    return base.model_copy(update={"index_backend": request.param})
+    """Settings on a fresh storage for the backend (a data directory; a schema of a
+    PostgreSQL that has pgvector)."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pgvector_settings")
+    return Settings(data_dir=tmp_path / "var", _env_file=None)
 
 
 class TestVectorIndex(VectorIndexConformance):
