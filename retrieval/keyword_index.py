@@ -78,6 +78,16 @@ class KeywordIndex(Protocol):
         ...
 
 
+def check_add(ids: list[int], texts: list[str], groups: list[int] | None) -> bool:
+    """The argument checks of every backend's `KeywordIndex.add`: False when there is
+    nothing to add; a ValueError unless each id has one text (and one group, when given)."""
+    if len(texts) != len(ids):
+        raise ValueError("one text per chunk id")
+    if groups is not None and len(groups) != len(ids):
+        raise ValueError("one group per chunk id")
+    return len(ids) > 0
+
+
 def bm25_tokens(texts: list[str], stemmer) -> list[list[str]]:
     """The keyword tokens of each text: bm25s' splitter, English stop words removed, stemmed
     (one function for every keyword backend, so they index and query alike)."""
@@ -130,10 +140,8 @@ class Bm25KeywordIndex:
     # -- changes -------------------------------------------------------------------
     def add(self, ids: list[int], texts: list[str], groups: list[int] | None = None) -> None:
         """Index chunks; `groups` gives each chunk's document (None: each chunk stands alone)."""
-        if not ids:
+        if not check_add(ids, texts, groups):
             return
-        if groups is not None and len(groups) != len(ids):
-            raise ValueError("one group per chunk id")
         tokenized = self.tokenize(list(texts))
         with self._lock:
             for n, (cid, toks) in enumerate(zip(ids, tokenized)):

@@ -24,8 +24,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -34,8 +35,10 @@ from sqlalchemy.engine import Connection, Engine
 from core.errors import EmbedderMismatchError
 from core.settings import Settings
 from core.store import active_connection, make_engine
+from retrieval.keyword_index import bm25_tokens, check_add
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # One stats row per collection and side: the vector and keyword indexes of a collection are
 # separate instances with their own transactions, so they must never wait on one row.
@@ -109,8 +112,20 @@ def writer_lock(settings: Settings, collection_id: int) -> Iterator[None]:
             conn.commit()
 
 
+def _missing_table(exc: sa.exc.DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "42P01"  # undefined_table
+
+
 class _PgTables:
-    """What both indexes share: the engine, the pending own transaction, the stats row."""
+    """What both indexes share: the engine, the pending own transaction, the stats row, and
+    whether the collection's tables are known to exist.
+
+    That last one is cached per instance (no DDL on every add, no existence check on every
+    search). It is learnt from a read (this instance's own transaction or the last commit),
+    from a creation in the own transaction, or from the last commit seen on a connection of
+    its own; never from a creation in the store's transaction, which may still roll back. It
+    is forgotten by `drop()`, and when another instance dropped the tables a read finds
+    them missing and answers as the empty index."""
 
     META = ""  # the stats table (VECTOR_META / KEYWORD_META)
     COLUMNS = ""
@@ -121,6 +136,8 @@ class _PgTables:
         self.collection_id = int(collection_id)
         self._lock = threading.RLock()
         self._own: Connection | None = None  # an open transaction with this instance's unsaved changes
+        self._main = ""  # the table whose existence stands for all of the index's (set by each index)
+        self._ready = False  # the tables are known to exist
 
     # -- connections ---------------------------------------------------------------
     @contextmanager
@@ -170,8 +187,71 @@ class _PgTables:
             own.rollback()
             own.close()
 
+    # -- the tables ------------------------------------------------------------------
     def _exists(self, conn: Connection, table: str) -> bool:
         return conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar()
+
+    def _committed(self, table: str) -> bool:
+        """Whether the table exists in the last commit (asked on a connection of its own: the
+        writing transaction's view includes creations that may still roll back)."""
+        with self.engine.connect() as conn:
+            return self._exists(conn, table)
+
+    def _create(self, conn: Connection) -> None:
+        raise NotImplementedError
+
+    def _prepare_write(self, conn: Connection) -> None:
+        """Before an add: create the tables unless they are known to exist."""
+        if self._ready:
+            return
+        if conn is not self._own and self._committed(self._main):
+            self._ready = True
+            return
+        self._create(conn)
+        self._ready = conn is self._own  # the store's transaction may still roll the creation back
+
+    def _present(self, conn: Connection) -> bool:
+        """Whether the tables exist for a read or a removal on `conn`."""
+        if self._ready:
+            return True
+        present = self._exists(conn, self._main)
+        if present and conn is not active_connection(self.settings):
+            self._ready = True
+        return present
+
+    def _read(self, run: Callable[[Connection], T], empty: T) -> T:
+        """`run` on a reading connection; `empty` when the tables do not exist (also when
+        another instance dropped them since this one saw them)."""
+        conn = None
+        try:
+            with self._reading() as conn:
+                if not self._present(conn):
+                    return empty
+                return run(conn)
+        except sa.exc.DBAPIError as exc:
+            if not _missing_table(exc):
+                raise
+            self._forget_tables(conn)
+            return empty
+
+    @contextmanager
+    def _changing(self) -> Iterator[Connection]:
+        """`_writing`, forgetting the tables when another instance dropped them since this
+        one saw them (the change fails; the next one creates them again)."""
+        conn = None
+        try:
+            with self._writing() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            if _missing_table(exc):
+                self._forget_tables(conn)
+            raise
+
+    def _forget_tables(self, failed: Connection | None) -> None:
+        with self._lock:
+            self._ready = False
+            if failed is not None and failed is self._own:  # PostgreSQL aborted its transaction
+                self._rollback_own()
 
     def _meta(self, conn: Connection) -> sa.Row | None:
         return conn.execute(
@@ -179,16 +259,16 @@ class _PgTables:
             {"c": self.collection_id},
         ).first()
 
-    def _bump(self, conn: Connection, **deltas: int) -> None:
-        cols = ", ".join(f"{k} = {k} + :{k}" for k in deltas)
-        self._meta_row(conn)
-        conn.execute(sa.text(f"UPDATE {self.META} SET {cols} WHERE collection_id = :c"), {"c": self.collection_id, **deltas})
-
-    def _meta_row(self, conn: Connection) -> None:
-        conn.execute(
-            sa.text(f"INSERT INTO {self.META} (collection_id) VALUES (:c) ON CONFLICT (collection_id) DO NOTHING"),
-            {"c": self.collection_id},
-        )
+    def _bump(self, conn: Connection, **deltas: int) -> sa.Row:
+        """Add `deltas` to the collection's stats row (made if missing), in one statement;
+        returns the new counts."""
+        cols = ", ".join(deltas)
+        updates = ", ".join(f"{k} = {self.META}.{k} + EXCLUDED.{k}" for k in deltas)
+        return conn.execute(
+            sa.text(f"INSERT INTO {self.META} (collection_id, {cols}) VALUES (:c, {', '.join(':' + k for k in deltas)}) "
+                    f"ON CONFLICT (collection_id) DO UPDATE SET {updates} RETURNING {cols}"),
+            {"c": self.collection_id, **deltas},
+        ).one()
 
 
 class PgVectorIndex(_PgTables):
@@ -201,7 +281,8 @@ class PgVectorIndex(_PgTables):
         super().__init__(settings, collection_id)
         self.dim = int(dim)
         self.model_id = model_id
-        self.table = f"docintel_vec_{self.collection_id}"
+        self.table = self._main = f"docintel_vec_{self.collection_id}"
+        self._graph = False  # the HNSW index is known to exist (learnt as the tables are)
         from pgvector.sqlalchemy import Vector
 
         self._vector = Vector(self.dim)
@@ -219,15 +300,10 @@ class PgVectorIndex(_PgTables):
                     f"embeds documents with {self.model_id!r}: set the embedding model/runtime back, or re-ingest the collection"
                 )
 
-    def _ensure_table(self, conn: Connection) -> None:
+    def _create(self, conn: Connection) -> None:
         conn.execute(sa.text(
             f"CREATE TABLE IF NOT EXISTS {self.table} (chunk_id bigint PRIMARY KEY, embedding vector({self.dim}) NOT NULL)"
         ))
-        self._meta_row(conn)
-        conn.execute(
-            sa.text(f"UPDATE {VECTOR_META} SET dim = :d, model_id = COALESCE(model_id, :m) WHERE collection_id = :c"),
-            {"c": self.collection_id, "d": self.dim, "m": self.model_id},
-        )
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         if len(ids) == 0:
@@ -236,25 +312,34 @@ class PgVectorIndex(_PgTables):
         stmt = sa.text(f"INSERT INTO {self.table} (chunk_id, embedding) VALUES (:i, :v)").bindparams(
             sa.bindparam("v", type_=self._vector)
         )
-        with self._writing() as conn:
-            self._ensure_table(conn)
+        with self._changing() as conn:
+            self._prepare_write(conn)
             conn.execute(stmt, [{"i": int(i), "v": v} for i, v in zip(ids, vectors)])
-            self._bump(conn, vectors=len(ids))
-            self._maybe_graph(conn)
+            total = conn.execute(sa.text(
+                f"INSERT INTO {VECTOR_META} (collection_id, dim, model_id, vectors) VALUES (:c, :d, :m, :n) "
+                f"ON CONFLICT (collection_id) DO UPDATE SET vectors = {VECTOR_META}.vectors + EXCLUDED.vectors, "
+                f"dim = EXCLUDED.dim, model_id = COALESCE({VECTOR_META}.model_id, EXCLUDED.model_id) RETURNING vectors"
+            ), {"c": self.collection_id, "d": self.dim, "m": self.model_id, "n": len(ids)}).scalar_one()
+            self._maybe_graph(conn, total)
 
-    def _maybe_graph(self, conn: Connection) -> None:
+    def _maybe_graph(self, conn: Connection, total: int) -> None:
         floor = self.settings.hnsw_min_vectors
-        if floor and (self._meta(conn).vectors >= floor):
-            # m/ef_construction: pgvector's defaults (16/64); built once, then kept by inserts.
-            conn.execute(sa.text(
-                f"CREATE INDEX IF NOT EXISTS {self.table}_hnsw ON {self.table} USING hnsw (embedding vector_ip_ops)"
-            ))
+        if self._graph or not floor or total < floor:
+            return
+        if conn is not self._own and self._committed(self.table + "_hnsw"):
+            self._graph = True
+            return
+        # m/ef_construction: pgvector's defaults (16/64); built once, then kept by inserts.
+        conn.execute(sa.text(
+            f"CREATE INDEX IF NOT EXISTS {self.table}_hnsw ON {self.table} USING hnsw (embedding vector_ip_ops)"
+        ))
+        self._graph = conn is self._own  # the store's transaction may still roll it back
 
     def remove(self, ids: list[int]) -> int:
         if len(ids) == 0:
             return 0
-        with self._writing() as conn:
-            if not self._exists(conn, self.table):
+        with self._changing() as conn:
+            if not self._present(conn):
                 return 0
             n = conn.execute(
                 sa.text(f"DELETE FROM {self.table} WHERE chunk_id = ANY(:ids)"), {"ids": [int(i) for i in ids]}
@@ -276,16 +361,16 @@ class PgVectorIndex(_PgTables):
         params = {"q": q, "k": int(k)}
         if allowed_ids is not None:
             params["allowed"] = [int(i) for i in allowed_ids]
-        with self._reading() as conn:
-            if not self._exists(conn, self.table):
-                return []
+
+        def run(conn: Connection) -> list:
             conn.execute(sa.text(
                 "SELECT set_config('hnsw.ef_search', :ef, true), set_config('hnsw.iterative_scan', 'strict_order', true)"
             ), {"ef": str(max(self.settings.hnsw_ef_search, 1))})
-            rows = conn.execute(stmt, params).all()
+            return conn.execute(stmt, params).all()
+
+        rows = self._read(run, [])
         # <#> is the negative inner product; ties keep chunk id order, as the files backend does
-        hits = sorted(((int(cid), -float(d)) for cid, d in rows), key=lambda h: (-h[1], h[0]))
-        return hits
+        return sorted(((int(cid), -float(d)) for cid, d in rows), key=lambda h: (-h[1], h[0]))
 
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]:
         if len(ids) == 0:
@@ -293,30 +378,26 @@ class PgVectorIndex(_PgTables):
         stmt = sa.text(f"SELECT chunk_id, embedding FROM {self.table} WHERE chunk_id = ANY(:ids)").columns(
             sa.column("chunk_id", sa.BigInteger), sa.column("embedding", self._vector)
         )
-        with self._reading() as conn:
-            if not self._exists(conn, self.table):
-                return {}
-            rows = conn.execute(stmt, {"ids": [int(i) for i in ids]}).all()
+        rows = self._read(lambda conn: conn.execute(stmt, {"ids": [int(i) for i in ids]}).all(), [])
         return {int(cid): np.asarray(v, dtype=np.float32) for cid, v in rows}
 
     def ids(self) -> set[int]:
-        with self._reading() as conn:
-            if not self._exists(conn, self.table):
-                return set()
-            return {int(r[0]) for r in conn.execute(sa.text(f"SELECT chunk_id FROM {self.table}"))}
+        return self._read(lambda conn: {int(r[0]) for r in conn.execute(sa.text(f"SELECT chunk_id FROM {self.table}"))},
+                          set())
 
     def __len__(self) -> int:
         with self._reading() as conn:
             meta = self._meta(conn)
         return int(meta.vectors) if meta is not None else 0
 
-    def uses_graph(self) -> bool:
-        with self._reading() as conn:
-            return bool(conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": self.table + "_hnsw"}).scalar())
+    def _forget_tables(self, failed: Connection | None) -> None:
+        super()._forget_tables(failed)
+        self._graph = False
 
     def drop(self) -> None:
         with self._lock:
             self._rollback_own()
+            self._ready = self._graph = False
             with self.engine.begin() as conn:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.table}"))
                 conn.execute(sa.text(
@@ -335,7 +416,7 @@ class PgKeywordIndex(_PgTables):
             raise ValueError("document_weight must be between 0 and 1")
         super().__init__(settings, collection_id)
         self.k1, self.b, self.document_weight = k1, b, document_weight
-        self.chunks = f"docintel_kw_{self.collection_id}"
+        self.chunks = self._main = f"docintel_kw_{self.collection_id}"
         self.postings = f"docintel_post_{self.collection_id}"
         self.groups = f"docintel_kwgroup_{self.collection_id}"
         import Stemmer
@@ -343,11 +424,9 @@ class PgKeywordIndex(_PgTables):
         self._stemmer = Stemmer.Stemmer("english")
 
     def tokenize(self, texts: list[str]) -> list[list[str]]:
-        from retrieval.keyword_index import bm25_tokens
-
         return bm25_tokens(texts, self._stemmer)
 
-    def _ensure_tables(self, conn: Connection) -> None:
+    def _create(self, conn: Connection) -> None:
         # group_id: the chunk's document, or -(chunk id)-1 for a chunk indexed without one (its own group)
         conn.execute(sa.text(
             f"CREATE TABLE IF NOT EXISTS {self.chunks} (chunk_id bigint PRIMARY KEY, group_id bigint NOT NULL,"
@@ -392,18 +471,16 @@ class PgKeywordIndex(_PgTables):
         conn.execute(sa.text(f"DELETE FROM {self.groups} WHERE chunks <= 0"))
 
     def add(self, ids: list[int], texts: list[str], groups: list[int] | None = None) -> None:
-        if not ids:
+        if not check_add(ids, texts, groups):
             return
-        if groups is not None and len(groups) != len(ids):
-            raise ValueError("one group per chunk id")
         tokenized = self.tokenize(list(texts))
         ids = [int(i) for i in ids]
         group_of = [int(groups[n]) if groups is not None else -i - 1 for n, i in enumerate(ids)]
         # bm25s gives an empty chunk one sentinel token: its length is 1 there, and here
         lengths = [max(len(t), 1) for t in tokenized]
         postings = [{"t": term, "c": cid, "f": tf} for cid, toks in zip(ids, tokenized) for term, tf in Counter(toks).items()]
-        with self._writing() as conn:
-            self._ensure_tables(conn)
+        with self._changing() as conn:
+            self._prepare_write(conn)
             self._remove(conn, ids)  # an id already present has its text replaced
             conn.execute(
                 sa.text(f"INSERT INTO {self.chunks} (chunk_id, group_id, length) VALUES (:c, :g, :l)"),
@@ -417,22 +494,20 @@ class PgKeywordIndex(_PgTables):
     def remove(self, ids: list[int]) -> int:
         if not ids:
             return 0
-        with self._writing() as conn:
-            if not self._exists(conn, self.chunks):
+        with self._changing() as conn:
+            if not self._present(conn):
                 return 0
             return self._remove(conn, [int(i) for i in ids])
 
     def ungrouped(self) -> set[int]:
-        with self._reading() as conn:
-            if not self._exists(conn, self.chunks):
-                return set()
-            return {int(r[0]) for r in conn.execute(sa.text(f"SELECT chunk_id FROM {self.chunks} WHERE group_id < 0"))}
+        sql = sa.text(f"SELECT chunk_id FROM {self.chunks} WHERE group_id < 0")
+        return self._read(lambda conn: {int(r[0]) for r in conn.execute(sql)}, set())
 
     def set_groups(self, groups: dict[int, int]) -> None:
         if not groups:
             return
-        with self._writing() as conn:
-            if not self._exists(conn, self.chunks):
+        with self._changing() as conn:
+            if not self._present(conn):
                 return
             rows = conn.execute(
                 sa.text(f"SELECT chunk_id, group_id, length FROM {self.chunks} WHERE chunk_id = ANY(:ids)"),
@@ -448,10 +523,8 @@ class PgKeywordIndex(_PgTables):
             self._group_delta(conn, [(g, -1, -ln) for _, g, ln in moved] + [(int(groups[c]), 1, ln) for c, _, ln in moved])
 
     def ids(self) -> set[int]:
-        with self._reading() as conn:
-            if not self._exists(conn, self.chunks):
-                return set()
-            return {int(r[0]) for r in conn.execute(sa.text(f"SELECT chunk_id FROM {self.chunks}"))}
+        sql = sa.text(f"SELECT chunk_id FROM {self.chunks}")
+        return self._read(lambda conn: {int(r[0]) for r in conn.execute(sql)}, set())
 
     def __len__(self) -> int:
         with self._reading() as conn:
@@ -474,10 +547,12 @@ class PgKeywordIndex(_PgTables):
         # documents (a group's tf and length are its chunks' sums), mixed as the files backend does.
         sql = f"""
         WITH q AS (SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:qn AS float8[])) AS q(term, qn)),
-        m AS (SELECT chunks::float8 AS n, tokens::float8 / GREATEST(chunks, 1) AS avglen,
-                     (SELECT count(*) FROM {self.groups})::float8 AS ng,
-                     tokens::float8 / GREATEST((SELECT count(*) FROM {self.groups}), 1) AS gavglen
-              FROM {KEYWORD_META} WHERE collection_id = :c),
+        totals AS (SELECT chunks::float8 AS n, tokens::float8 AS tokens,
+                          (SELECT count(*) FROM {self.groups})::float8 AS ng
+                   FROM {KEYWORD_META} WHERE collection_id = :c),
+        m AS (SELECT n, tokens / GREATEST(n, 1) AS avglen, ng, tokens / GREATEST(ng, 1) AS gavglen,
+                     ng < n AND :w > 0 AS mix  -- some document has several chunks, and documents count
+              FROM totals),
         hits AS (SELECT p.term, p.chunk_id, p.tf::float8 AS tf, c.group_id, c.length::float8 AS length
                  FROM {self.postings} p JOIN q USING (term) JOIN {self.chunks} c USING (chunk_id)),
         df AS (SELECT term, count(*)::float8 AS df, count(DISTINCT group_id)::float8 AS gdf FROM hits GROUP BY term),
@@ -495,21 +570,19 @@ class PgKeywordIndex(_PgTables):
                   CROSS JOIN m GROUP BY g.group_id),
         scored AS (SELECT o.chunk_id, o.s AS own, w.s AS whole, max(o.s) OVER () AS omax, max(w.s) OVER () AS wmax
                    FROM own o JOIN whole w USING (group_id) WHERE o.s > 0),
-        mixed AS (SELECT chunk_id, CASE WHEN (SELECT ng < n FROM m) AND :w > 0
+        mixed AS (SELECT chunk_id, mix, CASE WHEN mix
                          THEN own / omax * (CASE WHEN wmax > 0 THEN 1 - :w + :w * whole / wmax ELSE 1 END)
-                         ELSE own END AS s FROM scored)
-        SELECT chunk_id, s / CASE WHEN (SELECT ng < n FROM m) AND :w > 0 THEN max(s) OVER () ELSE 1 END AS s
+                         ELSE own END AS s FROM scored CROSS JOIN m)
+        SELECT chunk_id, s / CASE WHEN mix THEN max(s) OVER () ELSE 1 END AS s
         FROM mixed ORDER BY s DESC, chunk_id LIMIT :k
         """
-        with self._reading() as conn:
-            if not self._exists(conn, self.chunks):
-                return []
-            rows = conn.execute(sa.text(sql), params).all()
+        rows = self._read(lambda conn: conn.execute(sa.text(sql), params).all(), [])
         return [(int(c), float(s)) for c, s in rows]
 
     def drop(self) -> None:
         with self._lock:
             self._rollback_own()
+            self._ready = False
             with self.engine.begin() as conn:
                 conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.postings}, {self.chunks}, {self.groups}"))
                 conn.execute(sa.text(f"UPDATE {KEYWORD_META} SET chunks = 0, tokens = 0 WHERE collection_id = :c"),
