@@ -16,7 +16,13 @@ from core.settings import Settings
 from core.store import Store
 from ingestion.chunking import index_text
 from ingestion.embedding import Embedder
-from retrieval.index_factory import collection_writer_lock, index_location, make_keyword_index, make_vector_index
+from retrieval.index_factory import (
+    collection_writer_lock,
+    index_location,
+    index_needs_reconcile,
+    make_keyword_index,
+    make_vector_index,
+)
 from retrieval.keyword_index import KeywordIndex
 from retrieval.vector_index import VectorIndex
 
@@ -27,12 +33,15 @@ class CollectionIndex:
     """Dense vectors and keywords for one collection, kept in step with each other and
     with the chunk rows; satisfies ingestion's IndexSink."""
 
-    def __init__(self, store: Store, embedder: Embedder, collection_id: int, vectors: VectorIndex, keywords: KeywordIndex):
+    def __init__(self, store: Store, embedder: Embedder, collection_id: int, vectors: VectorIndex, keywords: KeywordIndex,
+                 needs_reconcile: bool = True):
         self.store = store
         self.embedder = embedder
         self.collection_id = collection_id
         self.vectors = vectors
         self.keywords = keywords
+        # False when the backend commits entries with the chunk rows: there is no drift to repair.
+        self.needs_reconcile = needs_reconcile
         self.reconciled = False
 
     @classmethod
@@ -41,10 +50,15 @@ class CollectionIndex:
         (open_collection_index keeps one per collection per process: use that)."""
         return cls(store, embedder, collection_id,
                    make_vector_index(settings, collection_id, embedder.dim, embedder.model_id),
-                   make_keyword_index(settings, collection_id))
+                   make_keyword_index(settings, collection_id), index_needs_reconcile(settings))
+
+    REPAIRS = ("vectors_added", "vectors_removed", "keywords_added", "keywords_removed", "keywords_grouped")
 
     def reconcile(self) -> dict[str, int]:
-        """Repair drift after a crash: rows without vectors are embedded, vectors without rows dropped."""
+        """Repair drift after a crash: rows without vectors are embedded, vectors without rows
+        dropped. Nothing to do (and no query) on a backend whose entries commit with the rows."""
+        if not self.needs_reconcile:
+            return dict.fromkeys(self.REPAIRS, 0)
         owners = self.store.chunk_documents(self.collection_id)
         db_ids = set(owners)
         vec_ids, kw_ids = self.vectors.ids(), self.keywords.ids()
@@ -61,9 +75,8 @@ class CollectionIndex:
         # Chunks indexed before the keyword index knew documents learn theirs now.
         ungrouped = {cid: owners[cid] for cid in self.keywords.ungrouped() if cid in owners}
         self.keywords.set_groups(ungrouped)
-        report = {"vectors_added": len(missing_vec), "vectors_removed": len(extra_vec),
-                  "keywords_added": len(missing_kw), "keywords_removed": len(extra_kw),
-                  "keywords_grouped": len(ungrouped)}
+        report = dict(zip(self.REPAIRS, (len(missing_vec), len(extra_vec), len(missing_kw), len(extra_kw),
+                                         len(ungrouped))))
         if any(report.values()):
             log.warning("index reconciled", extra={"collection_id": self.collection_id, **report})
             self.save()
@@ -147,8 +160,8 @@ def collection_writer(
 
     The backend's writer lock (retrieval.index_factory.collection_writer_lock) is held for
     the whole write: the index is reloaded if another process saved a newer version, and
-    repaired against the chunk rows (a worker killed mid-ingest leaves rows without vectors,
-    which the next writer embeds), then changed and saved. Two ingests into one collection
+    repaired against the chunk rows where the backend needs it (a worker killed mid-ingest
+    leaves rows without vectors, which the next writer embeds), then changed and saved. Two ingests into one collection
     take turns; into different collections they run side by side."""
     with collection_writer_lock(settings, collection_id):
         index = open_collection_index(settings, store, embedder, collection_id)

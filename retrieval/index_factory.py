@@ -9,10 +9,11 @@ suite in tests/index_conformance.py.
 
 - `files` (default): FAISS and bm25s files per collection under
   <data_dir>/indexes/collections/<collection id>/, replaced atomically; the writer lock is
-  an flock beside them (one machine, or a shared volume that honours it).
+  an flock beside them (one machine, or a shared volume that honours it). Saved apart from
+  the chunk rows, so writers repair drift after a crash.
 - `postgres`: pgvector and BM25 postings tables per collection in the store's PostgreSQL
-  database (retrieval/pg_index.py), written in the chunk rows' transaction; the writer lock
-  is a PostgreSQL advisory lock.
+  database (retrieval/pg_index.py), written in the chunk rows' transaction (nothing to
+  repair); the writer lock is a PostgreSQL advisory lock.
 """
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ class IndexBackend:
     location: Callable[[Settings, int], tuple]
     # (settings, collection id) -> held by the collection's one writer, across threads and processes
     writer_lock: Callable[[Settings, int], AbstractContextManager[None]]
+    # Whether a collection's entries can drift from its chunk rows (entries saved apart from
+    # the rows' commit, so a crash in between leaves rows without entries or the reverse) and
+    # its writers must repair them first (retrieval.collection_index.CollectionIndex.reconcile).
+    needs_reconcile: bool = True
 
 
 # -- files -------------------------------------------------------------------------------
@@ -107,15 +112,19 @@ def _pg_writer_lock(settings: Settings, collection_id: int) -> AbstractContextMa
 
 BACKENDS: dict[str, IndexBackend] = {
     "files": IndexBackend(_files_vectors, _files_keywords, _files_location, _files_writer_lock),
-    "postgres": IndexBackend(_pg_vectors, _pg_keywords, _pg_location, _pg_writer_lock),
+    "postgres": IndexBackend(_pg_vectors, _pg_keywords, _pg_location, _pg_writer_lock, needs_reconcile=False),
 }
 
 
 def _backend(settings: Settings) -> IndexBackend:
+    return _named(settings.index_backend)
+
+
+def _named(name: str) -> IndexBackend:
     try:
-        return BACKENDS[settings.index_backend]
+        return BACKENDS[name]
     except KeyError:
-        raise ValueError(f"unknown index_backend '{settings.index_backend}' (use {', '.join(BACKENDS)})") from None
+        raise ValueError(f"unknown index_backend '{name}' (use {', '.join(BACKENDS)})") from None
 
 
 # -- the factories ---------------------------------------------------------------------
@@ -139,3 +148,9 @@ def index_location(settings: Settings, collection_id: int) -> tuple:
 def collection_writer_lock(settings: Settings, collection_id: int) -> AbstractContextManager[None]:
     """The lock the collection's one writer holds, across threads and processes."""
     return _backend(settings).writer_lock(settings, collection_id)
+
+
+def index_needs_reconcile(settings: Settings) -> bool:
+    """Whether a collection's writers repair its entries against the chunk rows (see
+    IndexBackend.needs_reconcile): not when entries commit with the rows."""
+    return _backend(settings).needs_reconcile

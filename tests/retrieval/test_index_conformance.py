@@ -9,9 +9,9 @@ import pytest
 from index_conformance import (
     DIM,
     CollectionIndexConformance,
-    HashingEmbedder,
     KeywordIndexConformance,
     VectorIndexConformance,
+    hashing_runtime,
 )
 
 from core.settings import Settings
@@ -50,10 +50,6 @@ class TestKeywordIndex(KeywordIndexConformance):
 class TestCollectionIndex(CollectionIndexConformance):
     @pytest.fixture
     def index_runtime(self, backend_settings):
-        from workers.runtime import Runtime
-
-        settings = backend_settings.model_copy(update={"reranker": "none", "chunk_tokens": 40, "chunk_overlap_tokens": 8})
-        rt = Runtime.create(settings)
-        rt.__dict__["embedder"] = HashingEmbedder()  # Runtime.embedder is a cached property
+        rt = hashing_runtime(backend_settings)
         yield rt
         rt.store.engine.dispose()
