@@ -74,7 +74,12 @@ def _run_job(task, job_id: str) -> str:
 
 def worker_main(queues: list[str], concurrency: int, hostname: str | None = None, pool: str = "prefork") -> None:
     """`docintel worker`: consume the given queues. SIGTERM finishes the running job, then exits."""
+    from core.logging import configure_logging
+
     settings = get_settings()
+    # Ours before Celery's: Celery keeps a root logger that has handlers (worker_hijack_root_logger
+    # is off), so worker logs honour DOCINTEL_LOG_JSON and carry their fields (job_id, kind, ...).
+    configure_logging(settings.log_level, settings.log_json)
     app = make_celery(settings)
     argv = ["worker", "-Q", ",".join(queue_name(settings, q) for q in queues), "-c", str(concurrency),
             "--loglevel", settings.log_level, "-P", pool, "--without-gossip", "--without-mingle", "--without-heartbeat"]
