@@ -118,8 +118,8 @@ class Ingestor:
         title = str(metadata.get("title") or "").strip() or None
         sha = hashlib.sha256(data).hexdigest()
         existing = self.store.find_document(collection_id, name)
-        if existing is not None and existing.sha256 == sha and existing.status == "indexed":
-            return IngestResult(path, existing.id, "unchanged", existing.pages, self.store.chunk_count(existing.id))
+        if unchanged := self._unchanged(existing, sha, path):
+            return unchanged
         try:
             loaded = load_bytes(data, name)
         except LoaderError as exc:
@@ -138,6 +138,15 @@ class Ingestor:
             {**loaded.metadata, **metadata},  # what the caller says wins over what the file says
             existing.id if same_title else None,
         )
+
+    def _unchanged(self, existing, sha: str, path: str) -> IngestResult | None:
+        """"unchanged" when these bytes are already indexed under this name. Asked before the
+        work and again under the writer's lock: another writer (two jobs given the same file at
+        once) may have indexed them in between, and writing them again would only make a
+        second version of the same bytes."""
+        if existing is not None and existing.sha256 == sha and existing.status == "indexed":
+            return IngestResult(path, existing.id, "unchanged", existing.pages, self.store.chunk_count(existing.id))
+        return None
 
     def _save(self, doc: _Prepared, vectors: np.ndarray, sink: IndexSink) -> IngestResult:
         def apply(old_ids: list[int], new_ids: list[int], document_id: int) -> None:
@@ -193,7 +202,8 @@ class Ingestor:
                 try:
                     if isinstance(vectors[n], Exception):
                         raise vectors[n]
-                    results.append(self._save(item, vectors[n], sink))
+                    now = self.store.find_document(item.collection_id, item.name)
+                    results.append(self._unchanged(now, item.sha, item.path) or self._save(item, vectors[n], sink))
                 except Exception as exc:  # an unexpected bug is still reported per document
                     results.append(self._internal_failure(item.collection_id, item.name, item.path, exc))
                 n += 1
