@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from docgen import make_pdf
+from workerproc import Worker, wait_for
 
 from core.jobs import JobStore
 from core.settings import Settings
@@ -47,33 +47,6 @@ def contracts(folder: Path, n: int, long: bool = False) -> list[Path]:
         p.write_bytes(make_pdf(pages))
         out.append(p)
     return out
-
-
-class Worker:
-    """`docintel worker` as a real subprocess."""
-
-    def __init__(self, env: dict, log: Path):
-        self.env, self.log = env, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "Worker":
-        fh = open(self.log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker", "-Q", "ingest,llm,eval", "-c", "1", "--pool", "solo",
-             "-n", f"test-{uuid.uuid4().hex[:6]}@localhost"], env=self.env, stdout=fh, stderr=subprocess.STDOUT)
-        return self
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 @pytest.fixture(params=["embedded", pytest.param("celery", marks=pytest.mark.integration)])
@@ -122,20 +95,6 @@ def jobs_env(request, tmp_path):
         if keys:
             r.delete(*keys)
     rt.store.engine.dispose()
-
-
-def wait_for(rt, job_id: str, timeout: float = 180, until=("succeeded", "failed", "cancelled"), seen=None) -> dict:
-    from core.jobs import job_summary
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = job_summary(JobStore(rt.store).get(job_id))
-        if seen is not None:
-            seen.append(job)
-        if job["status"] in until:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
 
 
 def eventually(check, timeout: float = 30):
