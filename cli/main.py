@@ -15,7 +15,7 @@ from core.settings import get_settings
 
 app = typer.Typer(help="DocIntel: self-hosted document intelligence.", no_args_is_help=True, add_completion=False)
 documents_app = typer.Typer(help="List, show and delete documents.", no_args_is_help=True)
-collections_app = typer.Typer(help="List and delete collections.", no_args_is_help=True)
+collections_app = typer.Typer(help="List, delete and migrate collections.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
 models_app = typer.Typer(help="Install, list and verify the local LLM files (install also builds the int8 ONNX encoder).", no_args_is_help=True)
@@ -317,6 +317,36 @@ def collections_delete(name: str, tenant: Optional[str] = TenantOpt, as_json: bo
     except DocIntelError as exc:
         fail(exc, as_json)
     emit(out, as_json, f"deleted collection {name} ({out['deleted_documents']} documents)")
+
+
+@collections_app.command("migrate")
+def collections_migrate(
+    name: str,
+    to: str = typer.Option(..., "--to", help="The index backend to copy the collection's index to: postgres or files."),
+    source: Optional[str] = typer.Option(None, "--from", help="The backend to copy from (default: DOCINTEL_INDEX_BACKEND)."),
+    batch: int = typer.Option(1000, "--batch", min=1, help="Chunks per batch."),
+    tenant: Optional[str] = TenantOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Copy a collection's vectors and keyword entries to another index backend without
+    re-embedding, verified at the end; then set DOCINTEL_INDEX_BACKEND to it. postgres needs
+    DOCINTEL_DATABASE_URL on a PostgreSQL database with pgvector. Running it again replaces the copy."""
+    from tqdm import tqdm
+
+    rt = _runtime()
+    bar = tqdm(unit="chunk", desc=f"migrate {name}", file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        out = rt.migrate_collection(name, to, tenant, source, batch, progress)
+    except (DocIntelError, ValueError) as exc:
+        fail(exc, as_json)
+    finally:
+        bar.close()
+    emit(out, as_json, json.dumps({k: v for k, v in out.items() if k != "next"}, indent=2) + "\n" + out["next"])
 
 
 def _settings_error(exc: Exception) -> str | None:

@@ -14,6 +14,8 @@ suite in tests/index_conformance.py.
 - `postgres`: pgvector and BM25 postings tables per collection in the store's PostgreSQL
   database (retrieval/pg_index.py), written in the chunk rows' transaction (nothing to
   repair); the writer lock is a PostgreSQL advisory lock.
+
+`with_backend` names another backend for one operation (a migration opens both sides).
 """
 from __future__ import annotations
 
@@ -125,6 +127,19 @@ def _named(name: str) -> IndexBackend:
         return BACKENDS[name]
     except KeyError:
         raise ValueError(f"unknown index_backend '{name}' (use {', '.join(BACKENDS)})") from None
+
+
+def backend_name(settings: Settings) -> str:
+    """The index backend these settings choose (DOCINTEL_INDEX_BACKEND)."""
+    _backend(settings)
+    return settings.index_backend
+
+
+def with_backend(settings: Settings, name: str) -> Settings:
+    """The same settings with the index backend `name`: every function below then builds,
+    locates and locks that backend's indexes (a migration opens both sides this way)."""
+    _named(name)
+    return settings.model_copy(update={"index_backend": name})
 
 
 # -- the factories ---------------------------------------------------------------------

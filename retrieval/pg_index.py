@@ -55,9 +55,11 @@ def engine_for(settings: Settings) -> Engine:
     """One engine per database and schema per process (indexes of every collection share its pool)."""
     url = settings.sqlalchemy_url
     if not url.startswith("postgresql"):
+        store = "SQLite" if url.startswith("sqlite") else url.split(":", 1)[0]
         raise ValueError(
-            "DOCINTEL_INDEX_BACKEND=postgres keeps the indexes beside the chunk rows: set DOCINTEL_DATABASE_URL "
-            "to a PostgreSQL database that has the pgvector extension (>= 0.8)"
+            f"the postgres index backend keeps its tables beside the chunk rows, in the store's database, and this "
+            f"store is {store}: set DOCINTEL_DATABASE_URL to a PostgreSQL database that has the pgvector extension "
+            "(>= 0.8)"
         )
     key = (url, settings.database_schema)
     with _ENGINES_LOCK:
@@ -78,9 +80,9 @@ def _ensure_base(engine: Engine) -> None:
                 with conn.begin_nested():
                     conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
             except sa.exc.DBAPIError as exc:
-                raise RuntimeError(
-                    "the PostgreSQL database has no pgvector and this user cannot create it: run "
-                    "CREATE EXTENSION vector as a superuser (pgvector >= 0.8), or use DOCINTEL_INDEX_BACKEND=files"
+                raise ValueError(
+                    "the PostgreSQL database of DOCINTEL_DATABASE_URL has no pgvector and this user cannot create it: "
+                    "run CREATE EXTENSION vector as a superuser (pgvector >= 0.8), or use DOCINTEL_INDEX_BACKEND=files"
                 ) from exc
         conn.execute(sa.text(
             f"CREATE TABLE IF NOT EXISTS {VECTOR_META} ("

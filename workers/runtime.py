@@ -315,6 +315,20 @@ class Runtime:
             forget_collection_index(self.settings, coll.id)
         return {"collection": collection, "deleted_documents": docs}
 
+    def migrate_collection(self, collection: str, to: str, tenant: str | None = None, source: str | None = None,
+                           batch_size: int = 1000, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Copy a collection's index to the index backend `to` (from `source`, default the
+        configured one) without re-embedding, verified (retrieval.index_migration); the
+        summary says which DOCINTEL_INDEX_BACKEND then serves it. `progress(done, total)` in chunks."""
+        from retrieval.index_migration import migrate_collection_index
+
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        out = migrate_collection_index(self.settings, self.store, self.embedder, coll.id, to, source,
+                                       batch_size=batch_size, progress=progress)
+        return {"collection": collection, **out,
+                "next": f"set DOCINTEL_INDEX_BACKEND={out['to']} to search and ingest with the copy; the "
+                        f"{out['from']} index is left as it was"}
+
     def list_documents(self, collection: str, tenant: str | None = None) -> list[dict[str, Any]]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         chunks = self.store.chunk_counts(coll.id)
