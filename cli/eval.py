@@ -7,10 +7,9 @@ from typing import Any, Optional
 
 import typer
 
-from cli.output import JsonOpt, fail
+from cli.output import JsonOpt, fail, get_settings
 from core.errors import DocIntelError
 from core.logging import configure_logging
-from core.settings import get_settings
 
 eval_app = typer.Typer(help="Run evaluation suites, keep every run, compare runs.", no_args_is_help=True)
 

@@ -8,10 +8,9 @@ from typing import Optional
 
 import typer
 
-from cli.output import JsonOpt, emit, fail
+from cli.output import JsonOpt, emit, fail, get_settings
 from core.errors import DocIntelError
 from core.logging import configure_logging
-from core.settings import get_settings
 
 app = typer.Typer(help="DocIntel: self-hosted document intelligence.", no_args_is_help=True, add_completion=False)
 documents_app = typer.Typer(help="List, show and delete documents.", no_args_is_help=True)

@@ -9,6 +9,14 @@ import typer
 JsonOpt = typer.Option(False, "--json", help="Print JSON.")
 
 
+def get_settings():
+    """core.settings.get_settings, imported when a command runs: pydantic-settings is a good
+    part of the CLI's start, and `docintel --help` needs no settings."""
+    from core.settings import get_settings as settings
+
+    return settings()
+
+
 def emit(obj: Any, as_json: bool, human: str) -> None:
     if as_json:
         typer.echo(json.dumps(obj, ensure_ascii=False, indent=2))

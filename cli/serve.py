@@ -5,9 +5,8 @@ from typing import Optional
 
 import typer
 
-from cli.output import JsonOpt, emit, fail
+from cli.output import JsonOpt, emit, fail, get_settings
 from core.errors import DocIntelError
-from core.settings import get_settings
 
 keys_app = typer.Typer(help="Create, list and revoke API keys (each belongs to one tenant).", no_args_is_help=True)
 

@@ -1,10 +1,6 @@
-"""Core: settings, domain types, errors and the SQL store."""
-from core.errors import DocIntelError, LoaderError, NotFoundError
-from core.settings import Settings, get_settings
-from core.store import Store
-from core.types import ChunkDraft, IngestResult, LoadedDocument, PageSpan, SearchFilters, SearchHit
+"""Core: settings, domain types, errors and the SQL store.
 
-__all__ = [
-    "ChunkDraft", "DocIntelError", "IngestResult", "LoadedDocument", "LoaderError", "NotFoundError",
-    "PageSpan", "SearchFilters", "SearchHit", "Settings", "Store", "get_settings",
-]
+Import what you need from its module (core.settings, core.store, core.types...): this
+package imports nothing, so a process that needs only the errors or the types (`docintel
+--help`) does not load SQLAlchemy, Alembic and pydantic-settings.
+"""
