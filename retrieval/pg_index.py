@@ -22,6 +22,7 @@ document weighting, so both backends rank alike (docs/benchmarks.md, issue 19).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -90,8 +91,14 @@ def _ensure_base(engine: Engine) -> None:
         ))
         conn.execute(sa.text(
             f"CREATE TABLE IF NOT EXISTS {KEYWORD_META} ("
-            " collection_id bigint PRIMARY KEY, chunks bigint NOT NULL DEFAULT 0, tokens bigint NOT NULL DEFAULT 0)"
+            " collection_id bigint PRIMARY KEY, chunks bigint NOT NULL DEFAULT 0, tokens bigint NOT NULL DEFAULT 0,"
+            " groups bigint)"
         ))
+        # groups (how many documents; NULL in a collection written before it was kept)
+        if not conn.execute(sa.text(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(:t) AND attname = 'groups' AND NOT attisdropped"
+        ), {"t": KEYWORD_META}).first():
+            conn.execute(sa.text(f"ALTER TABLE {KEYWORD_META} ADD COLUMN IF NOT EXISTS groups bigint"))
 
 
 def location(settings: Settings, collection_id: int) -> tuple:
@@ -265,7 +272,7 @@ class _PgTables:
         """Add `deltas` to the collection's stats row (made if missing), in one statement;
         returns the new counts."""
         cols = ", ".join(deltas)
-        updates = ", ".join(f"{k} = {self.META}.{k} + EXCLUDED.{k}" for k in deltas)
+        updates = ", ".join(f"{k} = COALESCE({self.META}.{k}, 0) + EXCLUDED.{k}" for k in deltas)
         return conn.execute(
             sa.text(f"INSERT INTO {self.META} (collection_id, {cols}) VALUES (:c, {', '.join(':' + k for k in deltas)}) "
                     f"ON CONFLICT (collection_id) DO UPDATE SET {updates} RETURNING {cols}"),
@@ -408,9 +415,23 @@ class PgVectorIndex(_PgTables):
 
 
 class PgKeywordIndex(_PgTables):
-    """KeywordIndex as BM25 in SQL: postings (term, chunk, tf), chunk lengths and groups."""
+    """KeywordIndex as BM25 in SQL, over five tables per collection, all kept by add, remove
+    and set_groups in the writing transaction:
 
-    META, COLUMNS = KEYWORD_META, "chunks, tokens"
+    - `docintel_kw_<id>` (chunk_id, group_id, length): one row per chunk;
+    - `docintel_post_<id>` (term, chunk_id, tf, length, group_id): the postings, with the
+      chunk's length and document copied in and all of it in the (term, chunk_id) key's index
+      (INCLUDE), so a term's postings are one index-only range scan;
+    - `docintel_kwgpost_<id>` (term, group_id, tf): each document's term frequencies (the
+      sums over its chunks), so documents are scored without reading their chunks' postings;
+    - `docintel_kwterm_<id>` (term, df, gdf): how many chunks and documents hold each term;
+    - `docintel_kwgroup_<id>` (group_id, chunks, length): each document's size.
+
+    A collection written before the last three columns of the postings and the term and
+    document-postings tables existed is rebuilt in place the first time an instance finds
+    its tables (`_upgrade`)."""
+
+    META, COLUMNS = KEYWORD_META, "chunks, tokens, groups"
 
     def __init__(self, settings: Settings, collection_id: int, k1: float = 1.2, b: float = 0.75,
                  document_weight: float = 0.0):
@@ -421,6 +442,8 @@ class PgKeywordIndex(_PgTables):
         self.chunks = self._main = f"docintel_kw_{self.collection_id}"
         self.postings = f"docintel_post_{self.collection_id}"
         self.groups = f"docintel_kwgroup_{self.collection_id}"
+        self.group_postings = f"docintel_kwgpost_{self.collection_id}"
+        self.terms = f"docintel_kwterm_{self.collection_id}"
         import Stemmer
 
         self._stemmer = Stemmer.Stemmer("english")
@@ -428,22 +451,118 @@ class PgKeywordIndex(_PgTables):
     def tokenize(self, texts: list[str]) -> list[list[str]]:
         return bm25_tokens(texts, self._stemmer)
 
+    # -- the tables ------------------------------------------------------------------
     def _create(self, conn: Connection) -> None:
+        if self._layout(conn) == "old":
+            self._upgrade()
+        self._create_tables(conn)
+
+    def _create_tables(self, conn: Connection) -> None:
         # group_id: the chunk's document, or -(chunk id)-1 for a chunk indexed without one (its own group)
-        conn.execute(sa.text(
+        for ddl in (
             f"CREATE TABLE IF NOT EXISTS {self.chunks} (chunk_id bigint PRIMARY KEY, group_id bigint NOT NULL,"
-            " length integer NOT NULL)"
-        ))
-        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {self.chunks}_group ON {self.chunks} (group_id)"))
-        conn.execute(sa.text(
+            " length integer NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {self.chunks}_group ON {self.chunks} (group_id)",
             f"CREATE TABLE IF NOT EXISTS {self.postings} (term text NOT NULL, chunk_id bigint NOT NULL,"
-            " tf integer NOT NULL, PRIMARY KEY (term, chunk_id))"
-        ))
-        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {self.postings}_chunk ON {self.postings} (chunk_id)"))
-        conn.execute(sa.text(
+            " tf integer NOT NULL, length integer NOT NULL, group_id bigint NOT NULL,"
+            " PRIMARY KEY (term, chunk_id) INCLUDE (tf, length, group_id))",
+            f"CREATE INDEX IF NOT EXISTS {self.postings}_chunk ON {self.postings} (chunk_id)",
+            f"CREATE TABLE IF NOT EXISTS {self.group_postings} (term text NOT NULL, group_id bigint NOT NULL,"
+            " tf integer NOT NULL, PRIMARY KEY (term, group_id) INCLUDE (tf))",
+            f"CREATE TABLE IF NOT EXISTS {self.terms} (term text PRIMARY KEY, df integer NOT NULL, gdf integer NOT NULL)",
             f"CREATE TABLE IF NOT EXISTS {self.groups} (group_id bigint PRIMARY KEY, chunks integer NOT NULL,"
-            " length bigint NOT NULL)"
-        ))
+            " length bigint NOT NULL)",
+        ):
+            conn.execute(sa.text(ddl))
+
+    def _layout(self, conn: Connection) -> str | None:
+        """None (no tables), "old" (a collection written before the term table) or "current"."""
+        chunks, terms = conn.execute(sa.text("SELECT to_regclass(:a) IS NOT NULL, to_regclass(:b) IS NOT NULL"),
+                                     {"a": self.chunks, "b": self.terms}).one()
+        return None if not chunks else "current" if terms else "old"
+
+    def _exists(self, conn: Connection, table: str) -> bool:
+        if table != self.chunks:
+            return super()._exists(conn, table)
+        layout = self._layout(conn)
+        if layout == "old":
+            self._upgrade()
+        return layout is not None
+
+    def _upgrade(self) -> None:
+        """Rebuild a collection written by the layout before this one, in one transaction of
+        its own (committed, so every instance sees it): the postings get their chunk's length
+        and document, and the term and document-postings tables and the document count are
+        derived from them. Nothing is re-tokenised; readers wait for the rebuild."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('docintel.index.ddl'))"))
+            if self._layout(conn) != "old":
+                return  # another instance did it meanwhile
+            log.info("rebuilding the keyword tables of collection %s for the current layout", self.collection_id)
+            old = f"{self.postings}_old"
+            conn.execute(sa.text(f"ALTER TABLE {self.postings} RENAME TO {old}"))
+            conn.execute(sa.text(f"ALTER INDEX IF EXISTS {self.postings}_pkey RENAME TO {old}_pkey"))
+            conn.execute(sa.text(f"ALTER INDEX IF EXISTS {self.postings}_chunk RENAME TO {old}_chunk"))
+            self._create_tables(conn)
+            conn.execute(sa.text(
+                f"INSERT INTO {self.postings} (term, chunk_id, tf, length, group_id) "
+                f"SELECT p.term, p.chunk_id, p.tf, c.length, c.group_id FROM {old} p JOIN {self.chunks} c USING (chunk_id)"
+            ))
+            conn.execute(sa.text(f"DROP TABLE {old}"))
+            conn.execute(sa.text(
+                f"INSERT INTO {self.group_postings} (term, group_id, tf) "
+                f"SELECT term, group_id, sum(tf) FROM {self.postings} GROUP BY term, group_id"
+            ))
+            conn.execute(sa.text(
+                f"INSERT INTO {self.terms} (term, df, gdf) SELECT term, c.df, g.gdf "
+                f"FROM (SELECT term, count(*) AS df FROM {self.postings} GROUP BY term) c "
+                f"JOIN (SELECT term, count(*) AS gdf FROM {self.group_postings} GROUP BY term) g USING (term)"
+            ))
+            conn.execute(sa.text(
+                f"INSERT INTO {KEYWORD_META} (collection_id, groups) VALUES (:c, (SELECT count(*) FROM {self.groups})) "
+                "ON CONFLICT (collection_id) DO UPDATE SET groups = EXCLUDED.groups"
+            ), {"c": self.collection_id})
+            for table in (self.postings, self.group_postings, self.terms):
+                conn.execute(sa.text(f"ANALYZE {table}"))
+
+    # -- changes ---------------------------------------------------------------------
+    # Both statements take `d` (term, group_id, tf, n): per term and document, the term
+    # frequency added or taken away and in how many chunks (n, the change of the term's df).
+    # A term's document frequency changes when a (term, document) row appears or goes; `old`
+    # is those rows as they were when the statement began (every part of a statement sees
+    # one snapshot).
+    def _add_terms_sql(self, source: str) -> str:
+        gp = self.group_postings
+        return f"""
+        WITH {source},
+        old AS (SELECT x.term, x.group_id FROM {gp} x JOIN d USING (term, group_id)),
+        up AS (INSERT INTO {gp} AS x (term, group_id, tf) SELECT term, group_id, tf FROM d ORDER BY term, group_id
+               ON CONFLICT (term, group_id) DO UPDATE SET tf = x.tf + EXCLUDED.tf)
+        INSERT INTO {self.terms} AS t (term, df, gdf)
+        SELECT d.term, sum(d.n), count(*) FILTER (WHERE old.term IS NULL)
+        FROM d LEFT JOIN old USING (term, group_id) GROUP BY d.term ORDER BY d.term
+        ON CONFLICT (term) DO UPDATE SET df = t.df + EXCLUDED.df, gdf = t.gdf + EXCLUDED.gdf
+        """
+
+    def _sub_terms_sql(self, source: str) -> str:
+        """Returns the terms no chunk holds any more (deleted by `_drop_terms`)."""
+        gp = self.group_postings
+        return f"""
+        WITH {source},
+        old AS (SELECT x.term, x.group_id, x.tf FROM {gp} x JOIN d USING (term, group_id)),
+        gone AS (DELETE FROM {gp} x USING d WHERE x.term = d.term AND x.group_id = d.group_id AND x.tf <= d.tf),
+        kept AS (UPDATE {gp} x SET tf = x.tf - d.tf FROM d
+                 WHERE x.term = d.term AND x.group_id = d.group_id AND x.tf > d.tf),
+        s AS (SELECT d.term, sum(d.n) AS n, count(*) FILTER (WHERE old.tf <= d.tf) AS gone
+              FROM d JOIN old USING (term, group_id) GROUP BY d.term),
+        t AS (UPDATE {self.terms} t SET df = t.df - s.n, gdf = t.gdf - s.gone FROM s WHERE t.term = s.term
+              RETURNING t.term, t.df)
+        SELECT term FROM t WHERE df <= 0
+        """
+
+    def _drop_terms(self, conn: Connection, emptied: list[str]) -> None:
+        if emptied:
+            conn.execute(sa.text(f"DELETE FROM {self.terms} WHERE term = ANY(:t) AND df <= 0"), {"t": emptied})
 
     def _remove(self, conn: Connection, ids: list[int]) -> int:
         gone = conn.execute(
@@ -452,25 +571,36 @@ class PgKeywordIndex(_PgTables):
         ).all()
         if not gone:
             return 0
-        conn.execute(sa.text(f"DELETE FROM {self.postings} WHERE chunk_id = ANY(:ids)"), {"ids": ids})
-        self._group_delta(conn, [(g, -1, -ln) for g, ln in gone])
-        self._bump(conn, chunks=-len(gone), tokens=-sum(ln for _, ln in gone))
+        source = (f"del AS (DELETE FROM {self.postings} WHERE chunk_id = ANY(:ids) RETURNING term, group_id, tf), "
+                  "d AS (SELECT term, group_id, sum(tf)::integer AS tf, count(*)::integer AS n FROM del GROUP BY term, group_id)")
+        emptied = conn.execute(sa.text(self._sub_terms_sql(source)), {"ids": ids}).scalars().all()
+        self._drop_terms(conn, emptied)
+        groups = self._group_delta(conn, [(g, -1, -ln) for g, ln in gone])
+        self._bump(conn, chunks=-len(gone), tokens=-sum(ln for _, ln in gone), groups=groups)
         return len(gone)
 
-    def _group_delta(self, conn: Connection, deltas: list[tuple[int, int, int]]) -> None:
+    def _group_delta(self, conn: Connection, deltas: list[tuple[int, int, int]]) -> int:
+        """Apply (group, chunks, length) changes to the documents' sizes; returns the change
+        in the number of documents."""
         total: dict[int, list[int]] = {}
         for g, n, ln in deltas:
             acc = total.setdefault(int(g), [0, 0])
             acc[0] += n
             acc[1] += ln
+        gs = sorted(total)
+        before = conn.execute(sa.text(f"SELECT count(*) FROM {self.groups} WHERE group_id = ANY(:g)"), {"g": gs}).scalar()
         conn.execute(
             sa.text(
-                f"INSERT INTO {self.groups} (group_id, chunks, length) VALUES (:g, :n, :l) ON CONFLICT (group_id) "
-                f"DO UPDATE SET chunks = {self.groups}.chunks + EXCLUDED.chunks, length = {self.groups}.length + EXCLUDED.length"
+                f"INSERT INTO {self.groups} AS x (group_id, chunks, length) "
+                "SELECT * FROM unnest(CAST(:g AS bigint[]), CAST(:n AS integer[]), CAST(:l AS bigint[])) "
+                "ON CONFLICT (group_id) DO UPDATE SET chunks = x.chunks + EXCLUDED.chunks, length = x.length + EXCLUDED.length"
             ),
-            [{"g": g, "n": n, "l": ln} for g, (n, ln) in sorted(total.items())],
+            {"g": gs, "n": [total[g][0] for g in gs], "l": [total[g][1] for g in gs]},
         )
-        conn.execute(sa.text(f"DELETE FROM {self.groups} WHERE chunks <= 0"))
+        removed = conn.execute(
+            sa.text(f"DELETE FROM {self.groups} WHERE group_id = ANY(:g) AND chunks <= 0"), {"g": gs}
+        ).rowcount
+        return len(gs) - int(before) - removed
 
     def add(self, ids: list[int], texts: list[str], groups: list[int] | None = None) -> None:
         if not check_add(ids, texts, groups):
@@ -480,18 +610,30 @@ class PgKeywordIndex(_PgTables):
         group_of = [int(groups[n]) if groups is not None else -i - 1 for n, i in enumerate(ids)]
         # bm25s gives an empty chunk one sentinel token: its length is 1 there, and here
         lengths = [max(len(t), 1) for t in tokenized]
-        postings = [{"t": term, "c": cid, "f": tf} for cid, toks in zip(ids, tokenized) for term, tf in Counter(toks).items()]
+        cols: tuple[list, ...] = ([], [], [], [], [])
+        for cid, g, ln, toks in zip(ids, group_of, lengths, tokenized):
+            for term, tf in Counter(toks).items():
+                for col, v in zip(cols, (term, cid, tf, ln, g)):
+                    col.append(v)
         with self._changing() as conn:
             self._prepare_write(conn)
             self._remove(conn, ids)  # an id already present has its text replaced
             conn.execute(
-                sa.text(f"INSERT INTO {self.chunks} (chunk_id, group_id, length) VALUES (:c, :g, :l)"),
-                [{"c": c, "g": g, "l": ln} for c, g, ln in zip(ids, group_of, lengths)],
+                sa.text(f"INSERT INTO {self.chunks} (chunk_id, group_id, length) "
+                        "SELECT * FROM unnest(CAST(:c AS bigint[]), CAST(:g AS bigint[]), CAST(:l AS integer[]))"),
+                {"c": ids, "g": group_of, "l": lengths},
             )
-            if postings:
-                conn.execute(sa.text(f"INSERT INTO {self.postings} (term, chunk_id, tf) VALUES (:t, :c, :f)"), postings)
-            self._group_delta(conn, [(g, 1, ln) for g, ln in zip(group_of, lengths)])
-            self._bump(conn, chunks=len(ids), tokens=sum(lengths))
+            added = 0
+            if cols[0]:
+                source = (
+                    f"ins AS (INSERT INTO {self.postings} (term, chunk_id, tf, length, group_id) "
+                    "SELECT * FROM unnest(CAST(:t AS text[]), CAST(:c AS bigint[]), CAST(:f AS integer[]), "
+                    "CAST(:l AS integer[]), CAST(:g AS bigint[])) RETURNING term, group_id, tf), "
+                    "d AS (SELECT term, group_id, sum(tf)::integer AS tf, count(*)::integer AS n FROM ins GROUP BY term, group_id)"
+                )
+                conn.execute(sa.text(self._add_terms_sql(source)), dict(zip("tcflg", cols)))
+            added = self._group_delta(conn, [(g, 1, ln) for g, ln in zip(group_of, lengths)])
+            self._bump(conn, chunks=len(ids), tokens=sum(lengths), groups=added)
 
     def remove(self, ids: list[int]) -> int:
         if not ids:
@@ -518,11 +660,22 @@ class PgKeywordIndex(_PgTables):
             moved = [(int(c), int(g), int(ln)) for c, g, ln in rows if int(groups[int(c)]) != int(g)]
             if not moved:
                 return
-            conn.execute(
-                sa.text(f"UPDATE {self.chunks} SET group_id = :g WHERE chunk_id = :c"),
-                [{"c": c, "g": int(groups[c])} for c, _, _ in moved],
-            )
-            self._group_delta(conn, [(g, -1, -ln) for _, g, ln in moved] + [(int(groups[c]), 1, ln) for c, _, ln in moved])
+            params = {"c": [c for c, _, _ in moved], "g": [int(groups[c]) for c, _, _ in moved]}
+            # the documents' term frequencies leave the old documents and join the new ones
+            # (the chunks' df stays: n = 0)
+            of_moved = (f"d AS (SELECT term, group_id, sum(tf)::integer AS tf, 0 AS n FROM {self.postings} "
+                        "WHERE chunk_id = ANY(:c) GROUP BY term, group_id)")
+            conn.execute(sa.text(self._sub_terms_sql(of_moved)), params).all()
+            mv = "SELECT * FROM unnest(CAST(:c AS bigint[]), CAST(:g AS bigint[])) AS mv(chunk_id, group_id)"
+            conn.execute(sa.text(f"UPDATE {self.chunks} x SET group_id = mv.group_id FROM ({mv}) mv "
+                                 "WHERE x.chunk_id = mv.chunk_id"), params)
+            conn.execute(sa.text(f"UPDATE {self.postings} x SET group_id = mv.group_id FROM ({mv}) mv "
+                                 "WHERE x.chunk_id = mv.chunk_id"), params)
+            conn.execute(sa.text(self._add_terms_sql(of_moved)), params)
+            delta = self._group_delta(
+                conn, [(g, -1, -ln) for _, g, ln in moved] + [(int(groups[c]), 1, ln) for c, _, ln in moved])
+            if delta:
+                self._bump(conn, groups=delta)
 
     def ids(self) -> set[int]:
         sql = sa.text(f"SELECT chunk_id FROM {self.chunks}")
@@ -531,64 +684,156 @@ class PgKeywordIndex(_PgTables):
     def __len__(self) -> int:
         with self._reading() as conn:
             meta = self._meta(conn)
-        return int(meta.chunks) if meta is not None else 0
+        return int(meta.chunks) if meta is not None and meta.chunks else 0
 
+    # -- search ----------------------------------------------------------------------
     def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+        """Lucene BM25 (bm25s' default) over the chunks, each scaled by its whole document's
+        BM25 as the files backend does (`Bm25KeywordIndex.search`): idf = ln(1 + (N - df + 0.5)
+        / (df + 0.5)) with df read from the term table, tf part = tf / (tf + k1 (1 - b + b len /
+        avglen)), a document's tf and length being its chunks' sums (its row of the document
+        postings). Unfiltered: one statement, one index-only scan per term of the postings and
+        of the document postings. Filtered: the allowed chunks' postings of the query terms
+        (index probes on (term, chunk_id)), then the documents of those that match."""
         terms = self.tokenize([query])[0]
         if k <= 0 or not terms or (allowed_ids is not None and not allowed_ids):
             return []
-        counts = Counter(terms)  # a word said twice counts twice, as in bm25s
-        params = {"terms": list(counts), "qn": list(counts.values()), "k": int(k), "k1": self.k1, "b": self.b,
-                  "w": self.document_weight, "c": self.collection_id}
-        allowed = ""
-        if allowed_ids is not None:
-            allowed = "WHERE h.chunk_id = ANY(:allowed)"
-            params["allowed"] = [int(i) for i in allowed_ids]
-        # Lucene BM25 (bm25s' default): idf = ln(1 + (N - df + 0.5) / (df + 0.5)),
-        # tf part = tf / (tf + k1 (1 - b + b len / avglen)); chunks first, then their whole
-        # documents (a group's tf and length are its chunks' sums), mixed as the files backend does.
-        sql = f"""
-        WITH q AS (SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:qn AS float8[])) AS q(term, qn)),
-        totals AS (SELECT chunks::float8 AS n, tokens::float8 AS tokens,
-                          (SELECT count(*) FROM {self.groups})::float8 AS ng
-                   FROM {KEYWORD_META} WHERE collection_id = :c),
-        m AS (SELECT n, tokens / GREATEST(n, 1) AS avglen, ng, tokens / GREATEST(ng, 1) AS gavglen,
-                     ng < n AND :w > 0 AS mix  -- some document has several chunks, and documents count
-              FROM totals),
-        hits AS (SELECT p.term, p.chunk_id, p.tf::float8 AS tf, c.group_id, c.length::float8 AS length
-                 FROM {self.postings} p JOIN q USING (term) JOIN {self.chunks} c USING (chunk_id)),
-        df AS (SELECT term, count(*)::float8 AS df, count(DISTINCT group_id)::float8 AS gdf FROM hits GROUP BY term),
-        own AS (SELECT h.chunk_id, h.group_id,
-                       sum(q.qn * ln(1 + (m.n - df.df + 0.5) / (df.df + 0.5))
-                           * h.tf / (h.tf + :k1 * (1 - :b + :b * h.length / m.avglen))) AS s
-                FROM hits h JOIN q USING (term) JOIN df USING (term) CROSS JOIN m {allowed}
-                GROUP BY h.chunk_id, h.group_id),
-        gtf AS (SELECT h.group_id, h.term, sum(h.tf) AS tf FROM hits h
-                WHERE h.group_id IN (SELECT group_id FROM own) GROUP BY h.group_id, h.term),
-        whole AS (SELECT g.group_id,
-                         sum(q.qn * ln(1 + (m.ng - df.gdf + 0.5) / (df.gdf + 0.5))
-                             * g.tf / (g.tf + :k1 * (1 - :b + :b * gl.length / m.gavglen))) AS s
-                  FROM gtf g JOIN q USING (term) JOIN df USING (term) JOIN {self.groups} gl USING (group_id)
-                  CROSS JOIN m GROUP BY g.group_id),
-        scored AS (SELECT o.chunk_id, o.s AS own, w.s AS whole, max(o.s) OVER () AS omax, max(w.s) OVER () AS wmax
-                   FROM own o JOIN whole w USING (group_id) WHERE o.s > 0),
-        mixed AS (SELECT chunk_id, mix, CASE WHEN mix
-                         THEN own / omax * (CASE WHEN wmax > 0 THEN 1 - :w + :w * whole / wmax ELSE 1 END)
-                         ELSE own END AS s FROM scored CROSS JOIN m)
-        SELECT chunk_id, s / CASE WHEN mix THEN max(s) OVER () ELSE 1 END AS s
-        FROM mixed ORDER BY s DESC, chunk_id LIMIT :k
-        """
-        rows = self._read(lambda conn: conn.execute(sa.text(sql), params).all(), [])
-        return [(int(c), float(s)) for c, s in rows]
+        allowed = sorted(int(i) for i in allowed_ids) if allowed_ids is not None else None
+        return self._read(lambda conn: self._search(conn, Counter(terms), int(k), allowed), [])
+
+    def _search(self, conn: Connection, counts: Counter, k: int, allowed: list[int] | None) -> list[tuple[int, float]]:
+        # No parallel workers for a search: starting them costs more than the scan they share.
+        rows = conn.execute(sa.text(
+            f"SELECT m.chunks, m.tokens, m.groups, t.term, t.df, t.gdf FROM {KEYWORD_META} m "
+            f"LEFT JOIN {self.terms} t ON t.term = ANY(:terms) "
+            "CROSS JOIN (SELECT set_config('max_parallel_workers_per_gather', '0', true)) p WHERE m.collection_id = :c"
+        ), {"terms": sorted(counts), "c": self.collection_id}).all()
+        if not rows or not rows[0].chunks:
+            return []
+        n, tokens, ng = float(rows[0].chunks), float(rows[0].tokens), rows[0].groups
+        if ng is None:
+            ng = conn.execute(sa.text(f"SELECT count(*) FROM {self.groups}")).scalar()
+        ng = float(ng)
+        # (term, weight in a chunk, weight in a document, df), rarest (heaviest) first
+        terms = sorted(
+            ((r.term, counts[r.term] * math.log(1 + (n - r.df + 0.5) / (r.df + 0.5)),
+              counts[r.term] * math.log(1 + (ng - r.gdf + 0.5) / (r.gdf + 0.5)), int(r.df))
+             for r in rows if r.term is not None and r.df > 0),
+            key=lambda t: (-t[1], t[0]),
+        )
+        if not terms:
+            return []
+        s = _Scorer(self, conn, terms, tokens / max(n, 1.0), tokens / max(ng, 1.0),
+                    mix=ng < n and self.document_weight > 0)
+        if allowed is None:
+            return s.exact(k)
+        cid, gid, own = s.own(terms, allowed=allowed)
+        return s.top(cid, own * s.factor(gid, s.whole(np.unique(gid))), k)
 
     def drop(self) -> None:
         with self._lock:
             self._rollback_own()
             self._ready = False
             with self.engine.begin() as conn:
-                conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.postings}, {self.chunks}, {self.groups}"))
-                conn.execute(sa.text(f"UPDATE {KEYWORD_META} SET chunks = 0, tokens = 0 WHERE collection_id = :c"),
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.postings}, {self.chunks}, {self.groups}, "
+                                     f"{self.group_postings}, {self.terms}"))
+                conn.execute(sa.text(f"UPDATE {KEYWORD_META} SET chunks = 0, tokens = 0, groups = 0 WHERE collection_id = :c"),
                              {"c": self.collection_id})
+
+
+class _Scorer:
+    """One query's BM25 in SQL: chunks' own scores, documents' scores, the final ranking."""
+
+    def __init__(self, index: PgKeywordIndex, conn: Connection, terms: list[tuple[str, float, float, int]],
+                 avglen: float, gavglen: float, mix: bool):
+        self.ix, self.conn, self.terms, self.mix = index, conn, terms, mix
+        k1, b = index.k1, index.b
+        self.c0, self.c1, self.gc1 = k1 * (1 - b), k1 * b / avglen, k1 * b / gavglen
+        self.w = index.document_weight
+
+    def own(self, terms, allowed: list[int]):
+        """(chunk ids sorted, their documents, their scores over `terms`) for the allowed
+        chunks holding any of `terms`: probes of the postings' key (term, chunk_id)."""
+        where = " AND p.chunk_id = ANY(:allowed)"
+        params = {"t": [t[0] for t in terms], "wt": [t[1] for t in terms], "c0": self.c0, "c1": self.c1,
+                  "allowed": allowed}
+        row = self.conn.execute(sa.text(
+            "SELECT array_agg(chunk_id), array_agg(group_id), array_agg(s) FROM ("
+            " SELECT p.chunk_id, p.group_id, sum(q.wt * p.tf / (p.tf + :c0 + :c1 * p.length)) AS s"
+            " FROM unnest(CAST(:t AS text[]), CAST(:wt AS float8[])) AS q(term, wt)"
+            f" JOIN {self.ix.postings} p ON p.term = q.term WHERE p.term = ANY(:t){where}"
+            " GROUP BY p.chunk_id, p.group_id) o"
+        ), params).one()
+        if row[0] is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        cid = np.asarray(row[0], np.int64)
+        order = np.argsort(cid)  # by chunk id
+        return cid[order], np.asarray(row[1], np.int64)[order], np.asarray(row[2], np.float64)[order]
+
+    def whole(self, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(document ids sorted, their scores, their chunk counts) of `groups`; empty when
+        documents do not count."""
+        if not self.mix:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+        params = {"t": [t[0] for t in self.terms], "gwt": [t[2] for t in self.terms], "c0": self.c0, "gc1": self.gc1}
+        where = " AND g.group_id = ANY(:g)"
+        params["g"] = [int(g) for g in groups]
+        row = self.conn.execute(sa.text(
+            "SELECT array_agg(group_id ORDER BY group_id), array_agg(s ORDER BY group_id),"
+            " array_agg(chunks ORDER BY group_id) FROM ("
+            " SELECT g.group_id, sum(q.gwt * g.tf / (g.tf + :c0 + :gc1 * l.length)) AS s, min(l.chunks) AS chunks"
+            " FROM unnest(CAST(:t AS text[]), CAST(:gwt AS float8[])) AS q(term, gwt)"
+            f" JOIN {self.ix.group_postings} g ON g.term = q.term JOIN {self.ix.groups} l USING (group_id)"
+            f" WHERE g.term = ANY(:t){where} GROUP BY g.group_id) w"
+        ), params).one()
+        if row[0] is None:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+        return np.asarray(row[0], np.int64), np.asarray(row[1], np.float64), np.asarray(row[2], np.int64)
+
+    def factor(self, gid: np.ndarray, whole: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        """Each chunk's document factor: 1 - w + w x document / best document (1 when
+        documents do not count)."""
+        groups, scores, _ = whole
+        if not self.mix or not len(groups) or scores.max() <= 0:
+            return np.ones(len(gid))
+        return 1 - self.w + self.w * scores[np.searchsorted(groups, gid)] / scores.max()
+
+    def top(self, cid: np.ndarray, final: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if not len(cid):
+            return []
+        best = np.lexsort((cid, -final))[:k]  # best first; ties by chunk id
+        top = final[best]
+        if self.mix:  # scores in [0, 1] whatever the collection's BM25 scale, as the files backend gives
+            top = top / top[0]
+        return [(int(c), float(s)) for c, s in zip(cid[best], top)]
+
+    def exact(self, k: int) -> list[tuple[int, float]]:
+        """Every chunk holding a query term scored, in one statement that returns the top k.
+        One index-only range scan per term, its weight a constant (the planner sees each
+        term's own row estimate and aggregates by hashing)."""
+        t = self.terms
+        params: dict = {"c0": self.c0, "c1": self.c1, "gc1": self.gc1, "w": self.w, "k": k}
+        own, whole = [], []
+        for n, (term, wt, gwt, _) in enumerate(t):
+            params.update({f"t{n}": term, f"w{n}": wt, f"g{n}": gwt})
+            own.append(f"SELECT chunk_id, group_id, :w{n} * tf / (tf + :c0 + :c1 * length) AS s "
+                       f"FROM {self.ix.postings} WHERE term = :t{n}")
+            whole.append(f"SELECT group_id, :g{n} AS wt, tf FROM {self.ix.group_postings} WHERE term = :t{n}")
+        own_sql = f"SELECT chunk_id, group_id, sum(s) AS s FROM ({' UNION ALL '.join(own)}) p GROUP BY chunk_id, group_id"
+        if not self.mix:
+            sql = f"WITH own AS ({own_sql}) SELECT chunk_id, s FROM own ORDER BY s DESC, chunk_id LIMIT :k"
+        else:
+            # every document holding a term has a chunk holding it: the best document is among these
+            sql = f"""WITH own AS ({own_sql}),
+            whole AS (SELECT g.group_id, sum(g.wt * g.tf / (g.tf + :c0 + :gc1 * l.length)) AS s
+                      FROM ({' UNION ALL '.join(whole)}) g JOIN {self.ix.groups} l USING (group_id) GROUP BY g.group_id),
+            best AS (SELECT max(s) AS s FROM whole)
+            SELECT o.chunk_id, o.s * (1 - :w + :w * w.s / best.s) AS f FROM own o JOIN whole w USING (group_id) CROSS JOIN best
+            ORDER BY f DESC, o.chunk_id LIMIT :k"""
+        rows = self.conn.execute(sa.text(sql), params).all()
+        if not rows:
+            return []
+        return self.top(np.asarray([r[0] for r in rows], np.int64), np.asarray([r[1] for r in rows], np.float64), k)
 
 
 def forget_engines() -> None:

@@ -42,7 +42,7 @@ def test_tables_are_created_and_checked_once_per_instance(pgvector_settings, sta
         keywords.add([2 * n, 2 * n + 1], ["royalty clause", "warranty clause"], [n, n])
         vectors.save()
         keywords.save()
-    assert _count(statements, "CREATE TABLE") == 4  # one vector table, three keyword tables, once
+    assert _count(statements, "CREATE TABLE") == 6  # one vector table, five keyword tables, once
     assert _count(statements, "CREATE INDEX") == 2
     statements.clear()
     reader_v, reader_k = make_vector_index(pgvector_settings, 1, DIM), make_keyword_index(pgvector_settings, 1)
@@ -91,3 +91,109 @@ def test_a_write_after_another_instances_drop_fails_once_then_recreates(pgvector
     writer.add([3], vecs[2:])
     writer.save()
     assert make_vector_index(pgvector_settings, 1, DIM).ids() == {3}
+
+
+WORDS = ("royalty licence term termination notice party agreement warranty indemnity liability damages "
+         "governing law state court exclusive non compete territory payment fee invoice audit confidential "
+         "information disclosure assignment consent insurance").split()
+
+
+def _texts(rng, n: int) -> list[str]:
+    # a Zipf-like draw: a few words in most chunks, most words in few
+    p = 1 / np.arange(1, len(WORDS) + 1)
+    return [" ".join(rng.choice(WORDS, size=int(rng.integers(0, 30)), p=p / p.sum())) for _ in range(n)]
+
+
+def _same_ranking(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> None:
+    assert len(a) == len(b)
+    np.testing.assert_allclose([s for _, s in a], [s for _, s in b], rtol=1e-5)
+    # ties aside: equal scores may come in either order only if bm25s' float32 scores tie
+    for (ia, sa_), (ib, _) in zip(a, b):
+        if ia != ib:
+            assert any(i == ia and abs(s - sa_) <= 1e-5 * abs(sa_) for i, s in b), (a, b)
+
+
+def _check_tables(pgvector_settings, c: int = 1) -> None:
+    """The term table, the documents' postings and the document count equal what the chunk
+    postings give."""
+    from retrieval.pg_index import engine_for
+
+    with engine_for(pgvector_settings).connect() as conn:
+        q = lambda sql: sorted(tuple(r) for r in conn.execute(sa.text(sql)))  # noqa: E731
+        assert q(f"SELECT term, df, gdf FROM docintel_kwterm_{c}") == q(
+            f"SELECT term, count(*), count(DISTINCT group_id) FROM docintel_post_{c} GROUP BY term")
+        assert q(f"SELECT term, group_id, tf FROM docintel_kwgpost_{c}") == q(
+            f"SELECT term, group_id, sum(tf) FROM docintel_post_{c} GROUP BY term, group_id")
+        assert q(f"SELECT p.chunk_id, p.length, p.group_id FROM docintel_post_{c} p") == q(
+            f"SELECT p.chunk_id, k.length, k.group_id FROM docintel_post_{c} p JOIN docintel_kw_{c} k USING (chunk_id)")
+        assert q(f"SELECT groups FROM docintel_index_keywords WHERE collection_id = {c}") == q(
+            f"SELECT count(*) FROM docintel_kwgroup_{c}")
+
+
+def test_bm25_in_sql_ranks_as_bm25s_through_changes(pgvector_settings):
+    """Random texts in documents, then replacements, removals and moved documents: every
+    query ranks as bm25s does, unfiltered and filtered; the derived tables (term and
+    document frequencies, document postings, document count) stay equal to what the
+    postings give."""
+    from retrieval.index_factory import with_backend
+
+    rng = np.random.default_rng(7)
+    files = make_keyword_index(with_backend(pgvector_settings, "files"), 1)
+    sql = make_keyword_index(pgvector_settings, 1)
+    for index in (files, sql):
+        index.document_weight = 1.0
+    n = 240
+    texts, groups = _texts(rng, n), [int(g) for g in rng.integers(0, 30, n)]
+    ungrouped = list(range(200, 240))
+    for index in (files, sql):
+        index.add(list(range(200)), texts[:200], groups[:200])
+        index.add(ungrouped, texts[200:])
+        index.save()
+    _check_tables(pgvector_settings)
+
+    def compare() -> None:
+        for q in ["royalty", "party agreement", "termination notice party", "audit audit fee insurance",
+                  " ".join(WORDS), "consent assignment law", "unknownword", "the"]:
+            for k in (1, 5, 50):
+                _same_ranking(files.search(q, k), sql.search(q, k))
+                allowed = {int(i) for i in rng.choice(240, 40, replace=False)}
+                _same_ranking(files.search(q, k, allowed), sql.search(q, k, allowed))
+
+    compare()
+    replaced = [int(i) for i in rng.choice(200, 30, replace=False)]
+    new_texts = _texts(rng, 30)
+    new_groups = [int(g) for g in rng.integers(0, 30, 30)]
+    for index in (files, sql):
+        index.add(replaced, new_texts, new_groups)  # replaces their texts
+        assert index.remove(list(range(0, 200, 7)) + [999]) == len(range(0, 200, 7))
+        index.set_groups({i: 100 + i % 3 for i in ungrouped[:20]} | {1: 5, 2: 5, 3: 17})
+        index.save()
+    _check_tables(pgvector_settings)
+    compare()
+
+
+def test_a_collection_of_the_layout_before_is_rebuilt_on_first_open(pgvector_settings):
+    """Tables written before the term and document-postings tables: the first instance to
+    find them rebuilds them (once), and searches rank as before."""
+    from retrieval.pg_index import KEYWORD_META, engine_for
+
+    rng = np.random.default_rng(3)
+    texts, groups = _texts(rng, 80), [int(g) for g in rng.integers(0, 8, 80)]
+    writer = make_keyword_index(pgvector_settings, 1)
+    writer.document_weight = 1.0
+    writer.add(list(range(80)), texts, groups)
+    writer.save()
+    expected = {q: writer.search(q, 10) for q in ("royalty", "party agreement notice", "fee audit")}
+    with engine_for(pgvector_settings).begin() as conn:  # back to the layout before
+        conn.execute(sa.text("DROP TABLE docintel_kwterm_1, docintel_kwgpost_1"))
+        conn.execute(sa.text("ALTER TABLE docintel_post_1 DROP COLUMN length, DROP COLUMN group_id"))
+        conn.execute(sa.text(f"UPDATE {KEYWORD_META} SET groups = NULL"))
+    reader = make_keyword_index(pgvector_settings, 1)
+    reader.document_weight = 1.0
+    for q, hits in expected.items():
+        _same_ranking(hits, reader.search(q, 10))
+    _check_tables(pgvector_settings)
+    reader.add([80], ["royalty royalty"], [3])  # and it takes writes
+    reader.save()
+    _check_tables(pgvector_settings)
+    assert 80 in [i for i, _ in reader.search("royalty", 100)]
