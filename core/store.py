@@ -1,18 +1,18 @@
 """The SQL store: SQLite by default, PostgreSQL by URL. Schema managed by Alembic."""
 from __future__ import annotations
 
+import ast
 import hashlib
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import bindparam, create_engine, delete, event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, create_engine, delete, event, func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,13 +67,66 @@ def make_engine(settings: Settings) -> Engine:
     return engine
 
 
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest revision of core/migrations/versions, read from the scripts' `revision` and
+    `down_revision` lines without Alembic (importing it is a good part of a CLI command's
+    start); None unless exactly one head (Alembic then decides)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                if node.targets[0].id in ("revision", "down_revision"):
+                    found[node.targets[0].id] = ast.literal_eval(node.value)
+        if "revision" not in found:
+            continue
+        revisions.add(found["revision"])
+        down = found.get("down_revision")
+        parents.update(down if isinstance(down, (tuple, list)) else [down] if down else [])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def current_revisions(engine: Engine) -> tuple[str, ...] | None:
+    """The revisions recorded in the database's alembic_version table (one query); None when
+    it cannot be read (a fresh database has no such table)."""
+    try:
+        with engine.connect() as conn:
+            return tuple(sorted(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()))
+    except DBAPIError:
+        return None
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest Alembic revision."""
+    """Bring the schema to the latest Alembic revision. A database already there costs one
+    query: Alembic runs (and is imported) only for one that is behind or new."""
+    head = head_revision()
+    if head is not None and current_revisions(engine) == (head,):
+        return
+    upgrade(engine)
+
+
+def upgrade(engine: Engine) -> None:
+    """Alembic's upgrade to head in one transaction that first takes the database's
+    migration lock, so that processes opening a fresh (or behind) database at once take
+    turns: the first migrates, the next find it done (Alembic reads the version under the
+    lock). SQLite: BEGIN IMMEDIATE, its write lock (a waiting process waits up to the
+    connection's 30 s busy timeout); the DDL commits or rolls back with the version row.
+    PostgreSQL: a transaction-scoped advisory lock per schema."""
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('docintel.migrations.' || current_schema()))"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        conn.commit()
 
 
 def text_sha256(text: str) -> str:

@@ -56,6 +56,100 @@ def test_migrations_are_idempotent(any_settings):
         second.engine.dispose()
 
 
+def _alembic_config():
+    from alembic.config import Config
+
+    from core.store import MIGRATIONS_DIR
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def test_the_head_is_read_from_the_scripts_as_alembic_reads_it():
+    from alembic.script import ScriptDirectory
+
+    from core.store import head_revision
+
+    assert ScriptDirectory.from_config(_alembic_config()).get_heads() == [head_revision()]
+
+
+def test_an_up_to_date_database_opens_without_alembic_a_behind_one_is_upgraded(any_settings, monkeypatch):
+    """Every CLI command opens the store: on a database at the newest revision that is one
+    query, no upgrade; a database one revision behind (an older DocIntel's) is upgraded."""
+    from alembic import command
+
+    import core.store
+
+    upgrades = []
+    real_upgrade = core.store.upgrade
+    monkeypatch.setattr(core.store, "upgrade", lambda engine: (upgrades.append(engine), real_upgrade(engine)))
+    first = Store.from_settings(any_settings)  # fresh: migrated
+    coll = first.collection("t", "c", create=True)
+    assert len(upgrades) == 1
+    first.engine.dispose()
+    second = Store.from_settings(any_settings)
+    assert len(upgrades) == 1  # up to date: no upgrade
+    cfg = _alembic_config()
+    with second.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "-1")
+    assert core.store.current_revisions(second.engine) != (core.store.head_revision(),)
+    second.engine.dispose()
+    third = Store.from_settings(any_settings)
+    try:
+        assert len(upgrades) == 2
+        heads, drift = _heads_and_drift(third)
+        assert heads == (core.store.head_revision(),) and drift == []
+        assert third.collection("t", "c").id == coll.id  # the data survived
+    finally:
+        third.engine.dispose()
+
+
+OPEN_WHEN_TOLD = """
+import sys, time
+from pathlib import Path
+from core.settings import Settings
+from core.store import Store
+ready, go = Path(sys.argv[1]), Path(sys.argv[2])
+ready.touch()
+while not go.exists():
+    time.sleep(0.005)
+Store.from_settings(Settings(_env_file=None)).collection("t", "c", create=True)
+"""
+
+
+def test_processes_opening_a_fresh_database_at_once_all_succeed(any_settings, tmp_path):
+    """Two workers (or a worker and the CLI) starting on a new database: the first migrates,
+    the others wait for it and find the schema there (before, all but one failed with
+    'table alembic_version already exists')."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from core.store import head_revision
+
+    env = {**os.environ, "DOCINTEL_DATA_DIR": str(any_settings.data_dir),
+           "DOCINTEL_DATABASE_URL": any_settings.database_url, "DOCINTEL_DATABASE_SCHEMA": any_settings.database_schema}
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_WHEN_TOLD, str(tmp_path / f"ready{i}"), str(go)], env=env,
+                              stderr=subprocess.PIPE, text=True) for i in range(3)]
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"ready{i}").exists() for i in range(3)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    go.touch()
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    store = Store.from_settings(any_settings)
+    try:
+        heads, drift = _heads_and_drift(store)
+        assert heads == (head_revision(),) and drift == []
+        assert [c["name"] for c in store.list_collections("t")] == ["c"]
+    finally:
+        store.engine.dispose()
+
+
 def test_collections_are_per_tenant(store):
     a = store.collection("acme", "contracts", create=True)
     b = store.collection("globex", "contracts", create=True)
