@@ -12,8 +12,10 @@ arrays + JSON (no pickle), replaced atomically, with a versioned manifest for re
 """
 from __future__ import annotations
 
+import importlib.abc
 import io
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -88,10 +90,45 @@ def check_add(ids: list[int], texts: list[str], groups: list[int] | None) -> boo
     return len(ids) > 0
 
 
+class _HideScipy(importlib.abc.MetaPathFinder):
+    """Makes scipy unimportable for the thread that installed it (and no other)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if (name == "scipy" or name.startswith("scipy.")) and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named '{name}' (hidden while importing bm25s)", name=name)
+        return None
+
+
+def import_bm25s():
+    """bm25s, imported without scipy. bm25s imports scipy.sparse when it is installed (the
+    train and eval extras bring it), only to build its score matrix; this index has bm25s
+    build it with numpy (CSC_BACKEND: the same arrays and scores, and what an install without
+    scipy, the serving one, does anyway). Loading scipy was the largest single part of a
+    `docintel search` process's start. Other threads import scipy as usual meanwhile."""
+    if "bm25s" in sys.modules:
+        return sys.modules["bm25s"]
+    finder = _HideScipy()
+    sys.meta_path.insert(0, finder)
+    try:
+        import bm25s
+    finally:
+        sys.meta_path.remove(finder)
+    return bm25s
+
+
+# bm25s' score matrix built with numpy, whether or not scipy is installed: scores do not
+# depend on it (tests/retrieval/test_keyword_index.py); scipy builds ~15% faster at 50k
+# chunks but costs its import in every process.
+CSC_BACKEND = "numpy"
+
+
 def bm25_tokens(texts: list[str], stemmer) -> list[list[str]]:
     """The keyword tokens of each text: bm25s' splitter, English stop words removed, stemmed
     (one function for every keyword backend, so they index and query alike)."""
-    import bm25s
+    bm25s = import_bm25s()
 
     return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, return_ids=False, show_progress=False)
 
@@ -182,11 +219,11 @@ class Bm25KeywordIndex:
 
     # -- search --------------------------------------------------------------------
     def _build(self):
-        import bm25s
+        bm25s = import_bm25s()
         from bm25s.tokenization import Tokenized
 
         order = np.fromiter(sorted(self._tokens), dtype=np.int64, count=len(self._tokens))
-        bm25 = bm25s.BM25(k1=self.k1, b=self.b)
+        bm25 = bm25s.BM25(k1=self.k1, b=self.b, csc_backend=CSC_BACKEND)
         # bm25s needs at least one token per document; an empty chunk gets a sentinel.
         sentinel = len(self._vocab)
         vocab = {**self._vocab, "\x00empty": sentinel}
@@ -203,7 +240,7 @@ class Bm25KeywordIndex:
                 members: list[list[int]] = [[] for _ in uniq]
                 for row, d in enumerate(row_doc):
                     members[d].extend(docs[row])
-                doc_bm25 = bm25s.BM25(k1=self.k1, b=self.b)
+                doc_bm25 = bm25s.BM25(k1=self.k1, b=self.b, csc_backend=CSC_BACKEND)
                 doc_bm25.index(Tokenized(ids=members, vocab=vocab), show_progress=False)
                 self._doc_bm25, self._row_doc = doc_bm25, row_doc
 

@@ -69,3 +69,27 @@ def test_human_output(tmp_path):
     assert p.returncode == 0 and "1 indexed, 0 unchanged, 0 failed" in p.stdout
     p = run(tmp_path, "search", "payment terms", "--collection", "c")
     assert "a.pdf p.1" in p.stdout
+
+
+def test_a_search_process_loads_neither_torch_nor_scipy_nor_alembic(tmp_path):
+    """Issue 17 (fast start): `docintel search` on an up-to-date database with the int8 ONNX
+    query encoder (the default query runtime) loads no torch or sentence-transformers (the
+    document runtime), no scipy (bm25s builds with numpy) and no Alembic (the schema is
+    current), and still finds the passage."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "msa.md").write_text("# MSA\n\nTermination for convenience requires ninety days written notice.\n\n"
+                                              "# Fees\n\nInvoices are payable within thirty days.")
+    assert run(tmp_path, "ingest", "docs", "--collection", "legal", "--json").returncode == 0
+    # built once per test session (as `docintel models install` does on a server), not by the search
+    assert run(tmp_path, "models", "install", "minilm-onnx-int8", "--json").returncode == 0
+    probe = ("import json, sys\nfrom cli.main import main\n"
+             "sys.argv = ['docintel', 'search', 'notice period for termination', '--collection', 'legal', '--k', '1', '--json']\n"
+             "try:\n    main()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+             "heavy = ('torch', 'sentence_transformers', 'transformers', 'scipy', 'alembic', 'sklearn')\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))")
+    env = {**os.environ, "DOCINTEL_DATA_DIR": str(tmp_path / "var"), "DOCINTEL_QUERY_EMBEDDING_RUNTIME": "onnx-int8"}
+    p = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    *results, loaded = p.stdout.strip().splitlines()
+    assert "ninety days" in json.loads("\n".join(results))["results"][0]["text"]
+    assert json.loads(loaded) == []

@@ -95,3 +95,38 @@ def test_within_one_document_the_chunks_keep_their_own_order(tmp_path):
     one_document = {1, 2, 3, 4}
     assert [i for i, _ in mixed.search("royalty audit", 5, one_document)] == \
         [i for i, _ in plain.search("royalty audit", 5, one_document)]
+
+
+def test_a_search_does_not_load_scipy_and_scores_as_scipy_would(tmp_path, monkeypatch):
+    """bm25s is imported with scipy hidden (its import was the largest part of a CLI
+    search's start) and builds its matrix with numpy: the scores are the ones scipy's
+    matrix gives."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom retrieval.keyword_index import Bm25KeywordIndex\n"
+             f"idx = Bm25KeywordIndex({str(tmp_path / 'a')!r})\n"
+             f"idx.add({list(TEXTS)!r}, {list(TEXTS.values())!r})\n"
+             "assert idx.search('royalty', 2)[0][0] in (1, 3)\n"
+             "print('scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+    sparse = pytest.importorskip("scipy.sparse")
+    import bm25s
+    from bm25s.tokenization import Tokenized
+
+    idx = _index(tmp_path / "b")
+    docs = [idx._tokens[c].tolist() for c in sorted(idx._tokens)]
+    query = [t for t in idx.tokenize(["royalties paid within days"])[0] if t in idx._vocab]
+    scores = {}
+    for backend in ("numpy", "scipy"):
+        bm25 = bm25s.BM25(csc_backend="numpy")
+        if backend == "scipy":  # as bm25s builds it when it has scipy
+            bm25.csc_backend = "scipy"
+            monkeypatch.setattr(bm25s, "sp", sparse, raising=False)
+            monkeypatch.setattr(bm25s, "SCIPY_AVAILABLE", True)
+        bm25.index(Tokenized(ids=docs, vocab=idx._vocab), show_progress=False)
+        scores[backend] = bm25.get_scores(query)
+    assert scores["numpy"].tolist() == scores["scipy"].tolist() and scores["numpy"].max() > 0
