@@ -154,8 +154,14 @@ def capture_config(settings: Settings) -> dict[str, Any]:
 
 
 def collection_name(suite: str, data_fp: str, settings: Settings, options: dict[str, str]) -> str:
-    """One eval collection per (suite, data, ingestion settings): reruns reuse the index."""
-    key = repr([getattr(settings, k) for k in INGEST_SETTINGS] + [options.get("source")])
+    """One eval collection per (suite, data, ingestion settings): reruns reuse the index.
+
+    The document runtime changes the stored vectors, so it is part of the key, but only
+    when it is not torch: collections built before it was keyed (all torch) keep their names."""
+    parts: list[Any] = [getattr(settings, k) for k in INGEST_SETTINGS] + [options.get("source")]
+    if settings.embedding_runtime != "torch":
+        parts.append(("embedding_runtime", settings.embedding_runtime))
+    key = repr(parts)
     return f"{suite}-{data_fp[:12]}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 

@@ -1,6 +1,7 @@
 """Evaluation runs end to end: a JSONL suite over generated PDFs, stored, resumed, compared."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from docgen import make_pdf
 
 from core.store import Store
 from evaluation.compare import compare_runs
-from evaluation.runner import EvaluationError, RunRequest, apply_overrides, check_gates, fingerprint, parse_pairs, run_evaluation
+from evaluation.runner import (EvaluationError, RunRequest, apply_overrides, check_gates, collection_name, fingerprint,
+                               parse_pairs, run_evaluation)
 from evaluation.runs import RunStore
 from evaluation.suites import get_suite
 from evaluation.suites.base import ItemResult, sample
@@ -78,6 +80,20 @@ def test_fingerprint_follows_bytes(tmp_path):
     assert fp1 == fingerprint([tmp_path / "a.txt"], tmp_path)
     (tmp_path / "a.txt").write_text("two")
     assert fingerprint([tmp_path / "a.txt"], tmp_path) != fp1
+
+
+@pytest.mark.unit
+def test_document_runtime_keys_the_eval_collection_but_torch_keeps_old_names(settings):
+    torch = settings.model_copy(update={"embedding_runtime": "torch"})
+    int8 = settings.model_copy(update={"embedding_runtime": "onnx-int8"})
+    fp = "ab" * 32
+    # the name torch-built collections had before the runtime was part of the key
+    old_key = repr([getattr(torch, k) for k in ("chunk_tokens", "chunk_overlap_tokens", "embedding_model_path")] + [None])
+    assert collection_name("beir", fp, torch, {}) == f"beir-{fp[:12]}-{hashlib.sha256(old_key.encode()).hexdigest()[:6]}"
+    assert collection_name("beir", fp, int8, {}) != collection_name("beir", fp, torch, {})
+    # the query runtime does not change what is stored
+    assert collection_name("beir", fp, int8.model_copy(update={"query_embedding_runtime": "torch"}), {}) == \
+        collection_name("beir", fp, int8, {})
 
 
 @pytest.mark.unit
