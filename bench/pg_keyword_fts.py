@@ -33,6 +33,7 @@ from core.settings import Settings
 from evaluation.datasets import load_beir, load_squad
 from evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 from retrieval.index_factory import make_keyword_index
+from retrieval.pg_index import forget_engines
 
 DEPTH = 100
 Ranker = Callable[[str, list[int]], list[int]]  # (question, the ids it may return) -> ranking
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             ("policyqa", policyqa(args.policyqa, args.policyqa_questions), False),
         ):
             print(f"{name}: {len(texts)} passages, {len(questions)} questions", file=sys.stderr)
+            forget_engines()  # the previous set's index connections, so that its schema can go
             with engine.begin() as conn:  # committed before the index's own connections look for it
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
             with tempfile.TemporaryDirectory() as tmp, engine.begin() as conn:
@@ -145,13 +147,9 @@ def main(argv: list[str] | None = None) -> int:
                 reference = scored["bm25s (files)"][1]
                 results[name] = {label: {**means, "delta_vs_bm25s_ci95": paired_ci(reference, per_question)}
                                  for label, (means, per_question) in scored.items()}
-                from retrieval.pg_index import forget_engines
-
-                forget_engines()
     finally:
+        forget_engines()
         with engine.begin() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE pid <> pg_backend_pid() AND datname = current_database() AND state = 'idle in transaction'"))
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
     print(json.dumps(results, indent=2))

@@ -93,6 +93,12 @@ def current_revisions(engine: Engine) -> tuple[str, ...] | None:
     it cannot be read (a fresh database has no such table)."""
     try:
         with engine.connect() as conn:
+            # PostgreSQL: the configured schema's table only (public, also on the search path,
+            # may hold another deployment's), as core/migrations/env.py has Alembic read it
+            if conn.dialect.name == "postgresql" and conn.execute(text(
+                "SELECT to_regclass(quote_ident(current_schema()) || '.alembic_version') IS NULL"
+            )).scalar():
+                return None
             return tuple(sorted(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()))
     except DBAPIError:
         return None

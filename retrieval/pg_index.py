@@ -47,6 +47,11 @@ VECTOR_META = "docintel_index_vectors"
 KEYWORD_META = "docintel_index_keywords"
 _LOCK_NAMESPACE = "docintel.index"  # pg_advisory_lock(hashtext(namespace || schema), collection id)
 
+# A table of the configured schema only. The search path is `schema, public` (pgvector's type
+# and operators live in public), so an unqualified name missing from the schema would
+# resolve to a same-named table in public: another deployment's collection.
+_IN_SCHEMA = "to_regclass(quote_ident(current_schema()) || '.' || {})"
+
 _ENGINES: dict[tuple[str, str], Engine] = {}
 _READY: set[tuple[str, str]] = set()
 _ENGINES_LOCK = threading.Lock()
@@ -198,7 +203,7 @@ class _PgTables:
 
     # -- the tables ------------------------------------------------------------------
     def _exists(self, conn: Connection, table: str) -> bool:
-        return conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar()
+        return conn.execute(sa.text(f"SELECT {_IN_SCHEMA.format(':t')} IS NOT NULL"), {"t": table}).scalar()
 
     def _committed(self, table: str) -> bool:
         """Whether the table exists in the last commit (asked on a connection of its own: the
@@ -477,7 +482,8 @@ class PgKeywordIndex(_PgTables):
 
     def _layout(self, conn: Connection) -> str | None:
         """None (no tables), "old" (a collection written before the term table) or "current"."""
-        chunks, terms = conn.execute(sa.text("SELECT to_regclass(:a) IS NOT NULL, to_regclass(:b) IS NOT NULL"),
+        chunks, terms = conn.execute(sa.text(f"SELECT {_IN_SCHEMA.format(':a')} IS NOT NULL, "
+                                             f"{_IN_SCHEMA.format(':b')} IS NOT NULL"),
                                      {"a": self.chunks, "b": self.terms}).one()
         return None if not chunks else "current" if terms else "old"
 

@@ -213,3 +213,33 @@ def test_delete_document_and_collection(store):
     store.save_document_version(coll.id, "b.txt", "h", "text/plain", "t", PAGES, {}, _chunks(["x"]), lambda o, n, d: None)
     store.delete_collection(coll.id)
     assert store.list_collections("t") == []
+
+
+@pytest.mark.integration
+def test_a_schema_is_migrated_even_when_public_holds_an_up_to_date_database(pgvector_settings):
+    """The search path is `schema, public`: another deployment's alembic_version in public
+    must not make a new schema look migrated."""
+    import sqlalchemy as sa
+
+    import core.store
+
+    engine = sa.create_engine(pgvector_settings.database_url)
+    with engine.begin() as conn:
+        created = conn.execute(sa.text("SELECT to_regclass('public.alembic_version') IS NULL")).scalar()
+        if created:
+            conn.execute(sa.text("CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY)"))
+            conn.execute(sa.text("INSERT INTO public.alembic_version VALUES (:v)"), {"v": core.store.head_revision()})
+    store = None
+    try:
+        store = Store.from_settings(pgvector_settings)
+        assert store.collection("t", "c", create=True).id
+        with engine.connect() as conn:
+            schema = pgvector_settings.database_schema
+            assert conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": f'"{schema}".collections'}).scalar()
+    finally:
+        if store is not None:
+            store.engine.dispose()
+        if created:
+            with engine.begin() as conn:
+                conn.execute(sa.text("DROP TABLE public.alembic_version"))
+        engine.dispose()

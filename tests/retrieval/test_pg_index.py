@@ -197,3 +197,32 @@ def test_a_collection_of_the_layout_before_is_rebuilt_on_first_open(pgvector_set
     reader.save()
     _check_tables(pgvector_settings)
     assert 80 in [i for i, _ in reader.search("royalty", 100)]
+
+
+def test_a_schema_never_sees_another_deployments_tables_in_public(pgvector_settings, pgvector_url):
+    """The search path is `schema, public`: a collection's tables in public (another
+    deployment on the same database, without a schema) must not be read or changed through
+    a schema that lacks them."""
+    public = pgvector_settings.model_copy(update={"database_schema": ""})
+    rng = np.random.default_rng(3)
+    vecs = unit_vectors(rng, 2)
+    theirs_v, theirs_k = make_vector_index(public, 987654, DIM), make_keyword_index(public, 987654)
+    try:
+        theirs_v.add([1], vecs[:1])
+        theirs_k.add([1], ["their royalty clause"], [1])
+        theirs_v.save()
+        theirs_k.save()
+        ours_v, ours_k = make_vector_index(pgvector_settings, 987654, DIM), make_keyword_index(pgvector_settings, 987654)
+        assert ours_v.search(vecs[0], 3) == [] and len(ours_v) == 0
+        assert ours_k.search("royalty", 3) == [] and len(ours_k) == 0
+        ours_v.add([2], vecs[1:2])
+        ours_k.add([2], ["our warranty clause"], [2])
+        ours_v.save()
+        ours_k.save()
+        assert [i for i, _ in ours_v.search(vecs[1], 3)] == [2]
+        assert [i for i, _ in ours_k.search("warranty royalty", 3)] == [2]
+        assert [i for i, _ in theirs_k.search("warranty royalty", 3)] == [1]
+        assert len(theirs_v) == 1
+    finally:
+        theirs_v.drop()
+        theirs_k.drop()
