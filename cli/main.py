@@ -14,7 +14,7 @@ from core.logging import configure_logging
 
 app = typer.Typer(help="DocIntel: self-hosted document intelligence.", no_args_is_help=True, add_completion=False)
 documents_app = typer.Typer(help="List, show and delete documents.", no_args_is_help=True)
-collections_app = typer.Typer(help="List, delete and migrate collections.", no_args_is_help=True)
+collections_app = typer.Typer(help="List, delete, migrate and re-embed collections.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 app.add_typer(collections_app, name="collections")
 models_app = typer.Typer(help="Install, list and verify the local LLM files (install also builds the int8 ONNX encoder).", no_args_is_help=True)
@@ -346,6 +346,37 @@ def collections_migrate(
     finally:
         bar.close()
     emit(out, as_json, json.dumps({k: v for k, v in out.items() if k != "next"}, indent=2) + "\n" + out["next"])
+
+
+@collections_app.command("reembed")
+def collections_reembed(
+    name: str,
+    batch: int = typer.Option(256, "--batch", min=1, help="Chunks per embedding batch."),
+    force: bool = typer.Option(False, "--force", help="Re-embed even if the index records the configured embedder."),
+    tenant: Optional[str] = TenantOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Embed a collection's chunks again with the configured DOCINTEL_EMBEDDING_RUNTIME and
+    replace its vectors: the explicit step after changing the runtime (a collection built by
+    another runtime refuses to open rather than mix vectors)."""
+    from tqdm import tqdm
+
+    rt = _runtime()
+    bar = tqdm(unit="chunk", desc=f"reembed {name}", file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        out = rt.reembed_collection(name, tenant, batch, force, progress)
+    except (DocIntelError, ValueError) as exc:
+        fail(exc, as_json)
+    finally:
+        bar.close()
+    text = (f"{name}: already embedded by {out['model_id']} (--force to redo)" if out["up_to_date"] else
+            f"{name}: {out['reembedded']} chunks re-embedded by {out['model_id']} in {out['seconds']} s")
+    emit(out, as_json, text)
 
 
 def _settings_error(exc: Exception) -> str | None:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, create_engine, delete, event, func, select, text
+from sqlalchemy import bindparam, create_engine, delete, event, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -379,6 +379,18 @@ class Store:
                 )
                 out.update((cid, blob) for cid, blob in rows)
         return out
+
+    def set_sentence_vectors(self, collection_id: int, blobs: dict[int, bytes] | None) -> None:
+        """Store these chunks' sentence embeddings (chunk id -> packed block), or with None
+        clear those of every chunk of the collection (one transaction)."""
+        with self.session() as s:
+            if blobs is None:
+                chunk_ids = select(Chunk.id).join(Document, Document.id == Chunk.document_id).where(
+                    Document.collection_id == collection_id)
+                s.execute(update(Chunk).where(Chunk.id.in_(chunk_ids)).values(sentence_vectors=None),
+                          execution_options={"synchronize_session": False})
+            elif blobs:
+                s.execute(update(Chunk), [{"id": cid, "sentence_vectors": blob} for cid, blob in blobs.items()])
 
     def chunks_by_ids(self, chunk_ids: Sequence[int]) -> list[Chunk]:
         with self.session() as s:

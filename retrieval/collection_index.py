@@ -12,6 +12,7 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
+from core.errors import EmbedderMismatchError
 from core.settings import Settings
 from core.store import Store
 from ingestion.chunking import index_text
@@ -48,9 +49,12 @@ class CollectionIndex:
     def build(cls, settings: Settings, store: Store, embedder: Embedder, collection_id: int) -> "CollectionIndex":
         """A new instance on the collection's stored index, from the seams' factories
         (open_collection_index keeps one per collection per process: use that)."""
-        return cls(store, embedder, collection_id,
-                   make_vector_index(settings, collection_id, embedder.dim, embedder.model_id),
-                   make_keyword_index(settings, collection_id), index_needs_reconcile(settings))
+        try:
+            vectors = make_vector_index(settings, collection_id, embedder.dim, embedder.model_id)
+        except EmbedderMismatchError as exc:
+            raise EmbedderMismatchError(f"{exc}. {reembed_hint(store, collection_id)}") from None
+        return cls(store, embedder, collection_id, vectors, make_keyword_index(settings, collection_id),
+                   index_needs_reconcile(settings))
 
     REPAIRS = ("vectors_added", "vectors_removed", "keywords_added", "keywords_removed", "keywords_grouped")
 
@@ -125,6 +129,17 @@ class CollectionIndex:
 
     def __len__(self) -> int:
         return len(self.vectors)
+
+
+def reembed_hint(store: Store, collection_id: int) -> str:
+    """The command that re-embeds the collection with the configured runtime."""
+    from core.models import Collection
+
+    with store.session() as s:
+        coll = s.get(Collection, collection_id)
+        name, tenant = (coll.name, coll.tenant.name) if coll is not None else (str(collection_id), None)
+    return (f"To keep its vectors, set DOCINTEL_EMBEDDING_RUNTIME back; to re-embed it with the configured one, "
+            f"run `docintel collections reembed {name}" + (f" --tenant {tenant}`" if tenant else "`"))
 
 
 _OPEN: dict[tuple, CollectionIndex] = {}

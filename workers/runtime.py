@@ -329,6 +329,17 @@ class Runtime:
                 "next": f"set DOCINTEL_INDEX_BACKEND={out['to']} to search and ingest with the copy; the "
                         f"{out['from']} index is left as it was"}
 
+    def reembed_collection(self, collection: str, tenant: str | None = None, batch_size: int = 256, force: bool = False,
+                           progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Embed every chunk of a collection again with the configured document runtime and
+        replace its vectors (retrieval.reembed): the explicit step after changing
+        DOCINTEL_EMBEDDING_RUNTIME, whose collections otherwise refuse to open rather than mix."""
+        from retrieval.reembed import reembed_collection_index
+
+        coll = self.store.collection(self.tenant_name(tenant), collection)
+        out = reembed_collection_index(self.settings, self.store, self.embedder, coll.id, batch_size, force, progress)
+        return {"collection": collection, "runtime": self.settings.embedding_runtime, **out}
+
     def list_documents(self, collection: str, tenant: str | None = None) -> list[dict[str, Any]]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
         chunks = self.store.chunk_counts(coll.id)
