@@ -159,3 +159,34 @@ def test_a_source_that_drifted_is_repaired_before_the_copy(pgvector_settings):
     expected = HashingEmbedder().embed_documents(list(files.index(coll.id).index_texts(rows[:1]).values()))[0]
     assert np.allclose(copy.vectors.reconstruct(rows[:1])[rows[0]], expected, atol=1e-6)
     files.store.engine.dispose()
+
+
+@pytest.mark.integration
+def test_a_collection_past_the_graph_floor_gets_its_graph_built_once_after_the_copy(pgvector_settings):
+    """Building the HNSW graph over the whole copy is ~4x faster than inserting most of the
+    vectors into a graph built early (docs/benchmarks.md): the graph comes with the last batch."""
+    import sqlalchemy as sa
+
+    from retrieval.pg_index import engine_for
+
+    files = hashing_runtime(pgvector_settings.model_copy(update={"index_backend": "files", "hnsw_min_vectors": 0}),
+                            WeightedHashingEmbedder())
+    files.ingest_texts(generated_documents(), "c")
+    coll = files.store.collection(files.settings.default_tenant, "c")
+    rows = len(files.store.all_chunk_ids(coll.id))
+    settings = files.settings.model_copy(update={"hnsw_min_vectors": 3})
+    sent: list[str] = []
+    engine = engine_for(settings)
+    record = lambda conn, cursor, statement, *args: sent.append(" ".join(statement.split()))  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        hashing_runtime(settings, RefusingEmbedder()).migrate_collection("c", "postgres", batch_size=4)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    inserts = [n for n, s in enumerate(sent) if s.startswith(f"INSERT INTO docintel_vec_{coll.id} ")]
+    graph = [n for n, s in enumerate(sent) if "USING hnsw" in s]
+    assert rows > 8 and len(inserts) == -(-rows // 4) and len(graph) == 1 and graph[0] > inserts[-1]
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"),
+                            {"t": f'"{settings.database_schema}".docintel_vec_{coll.id}_hnsw'}).scalar()
+    files.store.engine.dispose()
