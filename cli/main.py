@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from cli.output import JsonOpt, emit, fail, get_settings
+from cli.output import JsonOpt, chunk_progress, emit, fail, get_settings
 from core.errors import DocIntelError
 from core.logging import configure_logging
 
@@ -330,21 +330,12 @@ def collections_migrate(
     """Copy a collection's vectors and keyword entries to another index backend without
     re-embedding, verified at the end; then set DOCINTEL_INDEX_BACKEND to it. postgres needs
     DOCINTEL_DATABASE_URL on a PostgreSQL database with pgvector. Running it again replaces the copy."""
-    from tqdm import tqdm
-
     rt = _runtime()
-    bar = tqdm(unit="chunk", desc=f"migrate {name}", file=sys.stderr, disable=not sys.stderr.isatty())
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
     try:
-        out = rt.migrate_collection(name, to, tenant, source, batch, progress)
+        with chunk_progress(f"migrate {name}") as progress:
+            out = rt.migrate_collection(name, to, tenant, source, batch, progress)
     except (DocIntelError, ValueError) as exc:
         fail(exc, as_json)
-    finally:
-        bar.close()
     emit(out, as_json, json.dumps({k: v for k, v in out.items() if k != "next"}, indent=2) + "\n" + out["next"])
 
 
@@ -359,21 +350,12 @@ def collections_reembed(
     """Embed a collection's chunks again with the configured DOCINTEL_EMBEDDING_RUNTIME and
     replace its vectors: the explicit step after changing the runtime (a collection built by
     another runtime refuses to open rather than mix vectors)."""
-    from tqdm import tqdm
-
     rt = _runtime()
-    bar = tqdm(unit="chunk", desc=f"reembed {name}", file=sys.stderr, disable=not sys.stderr.isatty())
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
     try:
-        out = rt.reembed_collection(name, tenant, batch, force, progress)
+        with chunk_progress(f"reembed {name}") as progress:
+            out = rt.reembed_collection(name, tenant, batch, force, progress)
     except (DocIntelError, ValueError) as exc:
         fail(exc, as_json)
-    finally:
-        bar.close()
     text = (f"{name}: already embedded by {out['model_id']} (--force to redo)" if out["up_to_date"] else
             f"{name}: {out['reembedded']} chunks re-embedded by {out['model_id']} in {out['seconds']} s")
     emit(out, as_json, text)

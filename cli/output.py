@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -31,3 +34,21 @@ def fail(exc: Exception, as_json: bool, code: int = 1) -> None:
     else:
         typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def chunk_progress(desc: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr (when it is a terminal) fed by a use case's
+    `progress(done, total)` callback; closed however the command ends."""
+    from tqdm import tqdm
+
+    bar = tqdm(unit="chunk", desc=desc, file=sys.stderr, disable=not sys.stderr.isatty())
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield progress
+    finally:
+        bar.close()
