@@ -63,8 +63,12 @@ class Settings(BaseSettings):
     # `docintel models install` or on first use). embedding_runtime builds document vectors
     # and names the index's model; query_embedding_runtime embeds search queries ("" = the
     # same). int8 query vectors keep 0.9997 cosine to torch's and 0.98 of its exact top 10
-    # against torch-built indexes, see docs/benchmarks.md.
-    embedding_runtime: Literal["torch", "onnx-int8"] = "torch"
+    # against torch-built indexes, see docs/benchmarks.md. int8 documents: ACORD, E-Manual
+    # and PolicyQA within the paired-bootstrap noise of torch, ingestion ~2x faster (issue 17).
+    # A collection built by the other runtime refuses to open rather than mix vectors: set the
+    # runtime back, or `docintel collections reembed NAME`. A custom embedding_model_path
+    # stays on torch (ingestion.embedding.document_runtime).
+    embedding_runtime: Literal["torch", "onnx-int8"] = "onnx-int8"
     query_embedding_runtime: Literal["", "torch", "onnx-int8"] = "onnx-int8"
 
     # Chunking, in embedding-model tokens (MiniLM's window is 256 including [CLS]/[SEP]).

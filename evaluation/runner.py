@@ -158,9 +158,11 @@ def collection_name(suite: str, data_fp: str, settings: Settings, options: dict[
 
     The document runtime changes the stored vectors, so it is part of the key, but only
     when it is not torch: collections built before it was keyed (all torch) keep their names."""
+    from ingestion.embedding import document_runtime
+
     parts: list[Any] = [getattr(settings, k) for k in INGEST_SETTINGS] + [options.get("source")]
-    if settings.embedding_runtime != "torch":
-        parts.append(("embedding_runtime", settings.embedding_runtime))
+    if document_runtime(settings) != "torch":
+        parts.append(("embedding_runtime", document_runtime(settings)))
     key = repr(parts)
     return f"{suite}-{data_fp[:12]}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 

@@ -370,22 +370,28 @@ def _runtime_embedder(settings: Settings, model_dir: str, runtime: str, threads:
     return _EMBEDDERS[key]
 
 
+def document_runtime(settings: Settings) -> str:
+    """The runtime that builds document vectors: embedding_runtime, except that a model of
+    the user's own (embedding_model_path) stays on torch. The ONNX export assumes MiniLM
+    (mean pooling, 256 tokens), so it would not reproduce such a model's vectors."""
+    return "torch" if settings.embedding_model_path else settings.embedding_runtime
+
+
 def get_embedder(settings: Settings) -> Embedder:
     """The embedder factory (one shared instance per model and runtimes per process)."""
     model_dir = resolve_model_dir(settings)
+    doc_runtime = document_runtime(settings)
     with _FACTORY_LOCK:
-        docs = _runtime_embedder(settings, model_dir, settings.embedding_runtime)
-        query_runtime = settings.query_embedding_runtime or settings.embedding_runtime
-        if query_runtime != settings.embedding_runtime and settings.embedding_model_path:
-            # The export assumes MiniLM (mean pooling, 256 tokens); a model of the user's own
-            # would get query vectors that do not match its documents, so it keeps one runtime.
-            log.info("custom embedding model: queries use the document runtime",
-                     extra={"model_dir": model_dir, "runtime": settings.embedding_runtime})
-            query_runtime = settings.embedding_runtime
-        if query_runtime == settings.embedding_runtime and (
+        docs = _runtime_embedder(settings, model_dir, doc_runtime)
+        query_runtime = settings.query_embedding_runtime or doc_runtime
+        if query_runtime != doc_runtime and settings.embedding_model_path:
+            # Likewise for queries: a model of the user's own keeps one runtime (torch).
+            log.info("custom embedding model: documents and queries use torch", extra={"model_dir": model_dir})
+            query_runtime = doc_runtime
+        if query_runtime == doc_runtime and (
                 query_runtime == "torch" or settings.query_embedding_threads == settings.embedding_threads):
             return docs  # torch's thread pool is per process, so one torch instance serves both
-        key = (model_dir, settings.embedding_runtime, query_runtime, settings.embedding_device,
+        key = (model_dir, doc_runtime, query_runtime, settings.embedding_device,
                settings.embedding_threads, settings.query_embedding_threads)
         if key not in _EMBEDDERS:
             # A one-thread query encoder cannot crowd out the LLM's threads, so it does not take

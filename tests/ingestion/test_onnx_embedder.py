@@ -14,6 +14,7 @@ from ingestion.embedding import (
     OnnxInt8Embedder,
     SentenceTransformerEmbedder,
     build_onnx_model,
+    document_runtime,
     get_embedder,
     onnx_model_path,
     resolve_model_dir,
@@ -121,6 +122,12 @@ def test_factory_runtimes(onnx_settings):
     assert isinstance(torch_only, SentenceTransformerEmbedder)
     with pytest.raises(ValueError, match="unknown embedding runtime"):
         get_embedder(onnx_settings.model_copy(update={"query_embedding_runtime": "tensorrt"}))
+    # A model of the user's own stays on torch for documents and queries: the export assumes MiniLM.
+    custom = onnx_settings.model_copy(update={"embedding_model_path": resolve_model_dir(onnx_settings),
+                                              "embedding_runtime": "onnx-int8", "query_embedding_runtime": "onnx-int8"})
+    assert document_runtime(custom) == "torch" and document_runtime(onnx_settings.model_copy(
+        update={"embedding_runtime": "onnx-int8"})) == "onnx-int8"
+    assert isinstance(get_embedder(custom), SentenceTransformerEmbedder)
 
 
 def test_models_status_reports_and_verifies_the_encoder(onnx_settings, tmp_path):
