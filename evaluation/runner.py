@@ -161,8 +161,9 @@ def collection_name(suite: str, data_fp: str, settings: Settings, options: dict[
     from ingestion.embedding import document_runtime
 
     parts: list[Any] = [getattr(settings, k) for k in INGEST_SETTINGS] + [options.get("source")]
-    if document_runtime(settings) != "torch":
-        parts.append(("embedding_runtime", document_runtime(settings)))
+    runtime = document_runtime(settings)
+    if runtime != "torch":
+        parts.append(("embedding_runtime", runtime))
     key = repr(parts)
     return f"{suite}-{data_fp[:12]}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 

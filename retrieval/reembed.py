@@ -70,10 +70,12 @@ def reembed_collection_index(
         sentences = needs_sentence_vectors(settings)
         total = len(ids) * (2 if sentences else 1)
         vectors = np.zeros((len(ids), embedder.dim), dtype=np.float32)
+        texts: list[str] = []  # read once, embedded again for the sentences in (4)
         for start in range(0, len(ids), batch_size):  # (1)
             batch = ids[start : start + batch_size]
-            texts = old.index_texts(batch)
-            vectors[start : start + len(batch)] = embedder.embed_documents([texts[c] for c in batch])
+            found = old.index_texts(batch)
+            texts.extend(found[c] for c in batch)
+            vectors[start : start + len(batch)] = embedder.embed_documents(texts[start:])
             if progress is not None:
                 progress(start + len(batch), total)
         store.set_sentence_vectors(collection_id, None)  # (2)
@@ -85,8 +87,7 @@ def reembed_collection_index(
         if sentences:  # (4)
             for start in range(0, len(ids), batch_size):
                 batch = ids[start : start + batch_size]
-                texts = old.index_texts(batch)
-                blocks = embed_sentences(embedder, [texts[c] for c in batch])
+                blocks = embed_sentences(embedder, texts[start : start + len(batch)])
                 store.set_sentence_vectors(collection_id, {c: pack(b) for c, b in zip(batch, blocks)})
                 if progress is not None:
                     progress(len(ids) + start + len(batch), total)

@@ -334,11 +334,12 @@ class Runtime:
         """Embed every chunk of a collection again with the configured document runtime and
         replace its vectors (retrieval.reembed): the explicit step after changing
         DOCINTEL_EMBEDDING_RUNTIME, whose collections otherwise refuse to open rather than mix."""
+        from ingestion.embedding import document_runtime
         from retrieval.reembed import reembed_collection_index
 
         coll = self.store.collection(self.tenant_name(tenant), collection)
         out = reembed_collection_index(self.settings, self.store, self.embedder, coll.id, batch_size, force, progress)
-        return {"collection": collection, "runtime": self.settings.embedding_runtime, **out}
+        return {"collection": collection, "runtime": document_runtime(self.settings), **out}
 
     def list_documents(self, collection: str, tenant: str | None = None) -> list[dict[str, Any]]:
         coll = self.store.collection(self.tenant_name(tenant), collection)
