@@ -383,7 +383,8 @@ class PgVectorIndex(_PgTables):
             return conn.execute(stmt, params).all()
 
         rows = self._read(run, [])
-        # <#> is the negative inner product; ties keep chunk id order, as the files backend does
+        # <#> is the negative inner product; equal scores in chunk id order (FAISS, in the files
+        # backend, breaks ties its own way, so the two may order tied hits differently)
         return sorted(((int(cid), -float(d)) for cid, d in rows), key=lambda h: (-h[1], h[0]))
 
     def reconstruct(self, ids: list[int]) -> dict[int, np.ndarray]:
