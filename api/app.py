@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -132,6 +133,7 @@ def create_app(runtime: Runtime | None = None, settings: Settings | None = None,
     app.state.runtime = runtime
     app.state.metrics = Metrics(runtime)
     app.state.rate_limiter = RateLimiter(s)
+    app.state.search_limiter = anyio.CapacityLimiter(s.search_concurrency)
     app.state.authenticate = CachedAuthenticator(ApiKeyStore(runtime.store), s.api_key_cache_s)
     errors.install(app)
     for router in [m.router for m in (session, collections, pages, jobs, answers, chat, reviews)] + list(routers):

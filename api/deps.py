@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ApiProblem
 from core.apikeys import Principal
@@ -22,7 +23,11 @@ CSRF_HEADER = "X-DocIntel-UI"
 _bearer = HTTPBearer(auto_error=False, description="An API key from `docintel keys create`.")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are `async def` and do their work inline when it cannot block: FastAPI runs a
+# plain `def` dependency on a worker thread, and three thread hand-offs per request cost
+# more CPU under load than the checks themselves. Only blocking I/O (a key lookup on a cache
+# miss, a Redis-backed rate limit, the tenant row without auth) goes to a thread.
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -43,6 +48,7 @@ class RateLimiter:
         else:
             backend = storage.MemoryStorage()
         self.limiter = strategies.SlidingWindowCounterRateLimiter(backend)
+        self.blocking = settings.job_queue == "celery"  # a network round trip per check
 
     def check(self, key: str) -> None:
         if self.limiter.hit(self.item, key):
@@ -53,13 +59,13 @@ class RateLimiter:
                          headers={"Retry-After": str(retry)})
 
 
-def principal(request: Request, rt: Rt,
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def principal(request: Request, rt: Rt,
+                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
     """The caller, authenticated and within its rate limit."""
     settings = rt.settings
     if not settings.api_auth:
-        who = Principal(settings.default_tenant, rt.store.tenant(settings.default_tenant).id,
-                        frozenset({"read", "write", "admin"}))
+        who = await run_in_threadpool(lambda: Principal(settings.default_tenant, rt.store.tenant(settings.default_tenant).id,
+                                                        frozenset({"read", "write", "admin"})))
         limit_key = f"ip:{request.client.host if request.client else '-'}"
     else:
         token = credentials.credentials if credentials is not None else None
@@ -74,18 +80,25 @@ def principal(request: Request, rt: Rt,
             raise ApiProblem(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>' "
                              "(create one with `docintel keys create --tenant NAME`)",
                              headers={"WWW-Authenticate": "Bearer"})
-        found = request.app.state.authenticate(token)
+        authenticate = request.app.state.authenticate
+        found = authenticate.cached(token)
+        if found is None:  # a database lookup
+            found = await run_in_threadpool(authenticate, token)
         if found is None:
             raise ApiProblem(401, "unauthorized", "the API key is unknown or revoked",
                              headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         who, limit_key = found, f"key:{found.key_prefix}"
     request.state.tenant = who.tenant
-    request.app.state.rate_limiter.check(limit_key)
+    limiter = request.app.state.rate_limiter
+    if limiter.blocking:
+        await run_in_threadpool(limiter.check, limit_key)
+    else:
+        limiter.check(limit_key)
     return who
 
 
 def require(scope: str):
-    def dependency(who: Annotated[Principal, Depends(principal)]) -> Principal:
+    async def dependency(who: Annotated[Principal, Depends(principal)]) -> Principal:
         if not who.allows(scope):
             raise ApiProblem(403, "forbidden", f"this API key lacks the '{scope}' scope "
                              f"(it has: {', '.join(sorted(who.scopes)) or 'none'})")
@@ -94,7 +107,7 @@ def require(scope: str):
     return dependency
 
 
-def model_capacity(rt: Rt) -> None:
+async def model_capacity(rt: Rt) -> None:
     """503 when too many answers already wait for the model: better a quick "retry in a
     few seconds" than a request holding a server thread for minutes."""
     from core.compute import MODEL_CALL

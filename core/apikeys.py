@@ -144,13 +144,18 @@ class CachedAuthenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, key: str) -> Principal | None:
-        digest = _digest(key)
-        now = time.monotonic()
+    def cached(self, key: str) -> Principal | None:
+        """The key's principal when it is remembered and fresh; None means "look it up"
+        (no I/O here, so an event loop may call it)."""
         with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and now - hit[0] < self.ttl_s:
-            return hit[1]
+            hit = self._cache.get(_digest(key))
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl_s else None
+
+    def __call__(self, key: str) -> Principal | None:
+        found = self.cached(key)
+        if found is not None:
+            return found
+        digest, now = _digest(key), time.monotonic()
         found = (self.keys.authenticate_session(key) if key.startswith("dis_") else self.keys.authenticate(key))
         with self._lock:
             if found is None:

@@ -157,6 +157,10 @@ class Settings(BaseSettings):
     # Every /v1 route needs `Authorization: Bearer <key>` (`docintel keys create`). Off only
     # for a single-user laptop: every request is then the default tenant with every scope.
     api_auth: bool = True
+    # Searches computed at once per API process; the rest wait their turn on the event loop.
+    # More threads than cores only add GIL and scheduler churn: throughput is the same
+    # and the tail longer (docs/benchmarks.md, "The HTTP API under load").
+    search_concurrency: int = Field(default=2, ge=1)
     api_key_cache_s: float = 10.0  # a known key is looked up again after this long (revocation delay)
     session_ttl_s: float = 8 * 3600.0  # the web UI's sign-in (an HttpOnly cookie) lasts this long
     # Requests per key (or per client address without auth), a moving window in the

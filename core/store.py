@@ -180,7 +180,7 @@ class Store:
             with self.session() as s:
                 row = s.scalar(_COLLECTION_BY_NAME, {"tenant": tenant, "name": name})
             if row is None:
-                raise NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
+                raise _no_collection(name)
             return row
         t = self.tenant(tenant, create=True)
 
@@ -188,6 +188,14 @@ class Store:
             return s.scalar(select(Collection).where(Collection.tenant_id == t.id, Collection.name == name))
 
         return self._get_or_create(find, lambda: Collection(tenant_id=t.id, name=name))
+
+    def collection_id(self, tenant: str, name: str) -> int:
+        """The collection's id alone (every search asks): a Core query, no ORM object."""
+        with self.engine.connect() as conn:
+            found = conn.execute(_COLLECTION_ID_BY_NAME, {"tenant": tenant, "name": name}).scalar()
+        if found is None:
+            raise _no_collection(name)
+        return found
 
     def _get_or_create(self, find, make):
         """The row, made if missing. Two processes making the same row at once (two workers
@@ -436,8 +444,14 @@ class Store:
             )
 
 
-# The search path's two queries, built once: composing a statement costs more Python time
+def _no_collection(name: str) -> NotFoundError:
+    return NotFoundError(f"collection '{name}' does not exist (ingest documents into it first)")
+
+
+# The search path's queries, built once: composing a statement costs more Python time
 # than SQLite takes to run it.
+_COLLECTION_ID_BY_NAME = (select(Collection.id).join(Tenant, Tenant.id == Collection.tenant_id)
+                          .where(Tenant.name == bindparam("tenant"), Collection.name == bindparam("name")))
 _COLLECTION_BY_NAME = (select(Collection).join(Tenant, Tenant.id == Collection.tenant_id)
                        .where(Tenant.name == bindparam("tenant"), Collection.name == bindparam("name")))
 _HIT_ROWS = (select(Chunk.id, Document.id, Document.collection_id, Document.name, Document.metadata_, Chunk.page_start,

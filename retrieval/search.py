@@ -8,6 +8,7 @@ so a filtered query still returns k results whenever k exist. An optional Rerank
 from __future__ import annotations
 
 import fnmatch
+import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,10 @@ from retrieval.rerank import Reranker, get_reranker
 
 MODES = ("dense", "bm25", "hybrid")
 _POOL: ThreadPoolExecutor | None = None
+# Held by the one search whose BM25 runs on the pool thread. Overlapping BM25 with the
+# query embedding pays only while a core is idle; under concurrent searches the cores are
+# busy anyway and each hand-off between threads is pure cost, so the others run it inline.
+_OVERLAP = threading.Lock()
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -103,9 +108,16 @@ class SearchService:
         depth = max(k, self.settings.hybrid_candidates)
         # BM25 runs on a second thread while the query is embedded and the vectors searched:
         # torch, FAISS and numpy release the GIL, so the two overlap on two cores.
-        pending = _pool().submit(index.keywords.search, query, depth, allowed)
-        dense = index.vectors.search(self.embed_query(query), depth, allowed)
-        sparse = pending.result()
+        if _OVERLAP.acquire(blocking=False):
+            try:
+                pending = _pool().submit(index.keywords.search, query, depth, allowed)
+                dense = index.vectors.search(self.embed_query(query), depth, allowed)
+                sparse = pending.result()
+            finally:
+                _OVERLAP.release()
+        else:
+            sparse = index.keywords.search(query, depth, allowed)
+            dense = index.vectors.search(self.embed_query(query), depth, allowed)
         weights = [self.settings.dense_weight, self.settings.bm25_weight]
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, sparse], weights, k=self.settings.rrf_k)

@@ -215,8 +215,8 @@ class Runtime:
         mode: str | None = None,
         filters: SearchFilters | None = None,
     ) -> list[SearchHit]:
-        coll = self.store.collection(self.tenant_name(tenant), collection)
-        return self.search_service.search(self.index(coll.id), query, k, mode=mode, filters=filters)
+        collection_id = self.store.collection_id(self.tenant_name(tenant), collection)
+        return self.search_service.search(self.index(collection_id), query, k, mode=mode, filters=filters)
 
     def ask(
         self,

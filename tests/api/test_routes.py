@@ -151,6 +151,37 @@ def test_search_returns_cited_results_and_validates(api, legal):
     problem(c.post("/v1/search", json={"collection": "nope", "query": "x"}, headers=h), 404, "not-found")
 
 
+def test_concurrent_searches_are_capped_and_answer_as_alone(api, legal, monkeypatch):
+    """Searches beyond `search_concurrency` wait their turn (no thread pile-up under load),
+    and each answers what it answers alone."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    c, h, rt = api["client"], api["acme_read"], api["rt"]
+    queries = [f"{w} governing law batteries remote {i}" for i, w in enumerate(["Delaware", "warranty", "notice"] * 6)]
+    alone = {q: c.post("/v1/search", json={"collection": "legal", "query": q, "k": 3}, headers=h).json() for q in queries}
+    running, most, lock, search = 0, 0, threading.Lock(), rt.search
+
+    def counted(*args, **kwargs):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            threading.Event().wait(0.02)  # long enough that the requests overlap
+            return search(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(rt, "search", counted)
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda q: c.post("/v1/search", json={"collection": "legal", "query": q, "k": 3}, headers=h), queries))
+    assert all(r.status_code == 200 for r in got)
+    assert [r.json() for r in got] == [alone[q] for q in queries]
+    assert most == rt.settings.search_concurrency == 2
+
+
 def sse(response: httpx.Response) -> list[tuple[str, dict]]:
     events, name, data = [], "message", []
     for line in response.iter_lines():
