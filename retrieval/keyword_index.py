@@ -108,15 +108,24 @@ def import_bm25s():
     build it with numpy (CSC_BACKEND: the same arrays and scores, and what an install without
     scipy, the serving one, does anyway). Loading scipy was the largest single part of a
     `docintel search` process's start. Other threads import scipy as usual meanwhile."""
-    if "bm25s" in sys.modules:
-        return sys.modules["bm25s"]
-    finder = _HideScipy()
-    sys.meta_path.insert(0, finder)
-    try:
-        import bm25s
-    finally:
-        sys.meta_path.remove(finder)
-    return bm25s
+    global _BM25S
+    # Not `sys.modules`: a module is there from the moment its import starts, so a second
+    # thread would get it half initialised (concurrent first searches did).
+    if _BM25S is None:
+        with _BM25S_LOCK:
+            if _BM25S is None:
+                finder = _HideScipy()
+                sys.meta_path.insert(0, finder)
+                try:
+                    import bm25s
+                finally:
+                    sys.meta_path.remove(finder)
+                _BM25S = bm25s
+    return _BM25S
+
+
+_BM25S = None
+_BM25S_LOCK = threading.Lock()
 
 
 # bm25s' score matrix built with numpy, whether or not scipy is installed: scores do not

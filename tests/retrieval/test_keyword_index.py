@@ -130,3 +130,22 @@ def test_a_search_does_not_load_scipy_and_scores_as_scipy_would(tmp_path, monkey
         bm25.index(Tokenized(ids=docs, vocab=idx._vocab), show_progress=False)
         scores[backend] = bm25.get_scores(query)
     assert scores["numpy"].tolist() == scores["scipy"].tolist() and scores["numpy"].max() > 0
+
+
+def test_first_searches_at_once_in_a_new_process_all_work(tmp_path):
+    """Concurrent first searches of a fresh process each import bm25s: none may see it half
+    initialised (an AttributeError on `bm25s.tokenize` did, under load)."""
+    import subprocess
+    import sys
+
+    probe = ("import threading\nfrom retrieval.keyword_index import bm25_tokens\n"
+             "import Stemmer\nstem = Stemmer.Stemmer('english')\n"
+             "gate, errors = threading.Barrier(8), []\n"
+             "def go():\n    gate.wait()\n    try:\n        assert bm25_tokens(['royalties paid'], stem) == [['royalti', 'paid']]\n"
+             "    except Exception as exc:\n        errors.append(repr(exc))\n"
+             "threads = [threading.Thread(target=go) for _ in range(8)]\n"
+             "[t.start() for t in threads]; [t.join() for t in threads]\nprint(errors)")
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "[]"
