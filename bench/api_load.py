@@ -1,7 +1,8 @@
 """Load on the HTTP API from a second process on loopback.
 
     python -m bench.api_load --cuad ../shared/data/cuad-dev [--contracts 20] \\
-        [--clients 1,8,32] [--seconds 20] [--answer-clients 4] [--answers 16] [--rounds 3] [--json OUT]
+        [--clients 1,8,32] [--seconds 20] [--answer-clients 4] [--answers 16] [--rounds 3] [--json OUT] \\
+        [--client h11|httpx] [--data-dir DIR] [--workers N]
 
 Starts `docintel serve` (embedded jobs, the default model, auth on) with its own data
 directory, uploads the first N CUAD dev contracts through `POST /v1/collections/{name}/documents`
@@ -10,7 +11,10 @@ and waits for the ingest job. Then, from this process:
 - `/v1/search` (hybrid, k=10, unique queries made of CUAD clause phrases, so that the
   query-vector cache does not answer them) with 1, 8 and 32 concurrent clients
   for `--seconds` each, repeated `--rounds` times: requests/s and p50/p95/p99 latency,
-  the median over rounds.
+  the median over rounds. Each client holds one keep-alive connection; the default
+  client speaks HTTP/1.1 through h11, because the load generator shares the two cores
+  with the server and httpx spends ~1.5 ms of CPU per request there (`--client httpx`
+  measures with it).
 - `/v1/answer` streamed with `--answer-clients` concurrent clients: answers per minute
   and time to the first checked text (`delta` event) and to the final `answer` event.
 
@@ -113,29 +117,80 @@ def upload(server: Server, pdfs: list[Path]) -> dict:
         return {"contracts": len(pdfs), "ingest_seconds": round(time.perf_counter() - t0, 1)}
 
 
-async def search_load(server: Server, clients: int, seconds: float, seed: int) -> dict:
+class H11Connection:
+    """One keep-alive HTTP/1.1 connection driven by h11 over asyncio streams: a load
+    generator that costs the shared two cores a fraction of what httpx's stack does
+    (~0.3 against ~1.5 ms of CPU per request here), so that less of what is measured is
+    the client's own work."""
+
+    def __init__(self, url: str, headers: dict[str, str]):
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port = host, int(port)
+        self.headers = [("Host", f"{host}:{port}"), ("Content-Type", "application/json"), *headers.items()]
+        self.reader = self.writer = self.conn = None
+
+    async def post(self, path: str, body: dict) -> tuple[int, bytes]:
+        import h11
+
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.conn = h11.Connection(h11.CLIENT)
+        elif self.conn.our_state is h11.DONE:
+            self.conn.start_next_cycle()
+        data = json.dumps(body).encode()
+        out = self.conn.send(h11.Request(method="POST", target=path,
+                                         headers=[*self.headers, ("Content-Length", str(len(data)))]))
+        out += self.conn.send(h11.Data(data=data)) + self.conn.send(h11.EndOfMessage())
+        self.writer.write(out)
+        status, chunks = 0, []
+        while True:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                self.conn.receive_data(await self.reader.read(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                return status, b"".join(chunks)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def search_load(server: Server, clients: int, seconds: float, seed: int, client: str = "h11") -> dict:
+    """`clients` closed-loop clients, each on its own keep-alive connection."""
     rng = random.Random(seed)
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=60, limits=limits) as c:
-        async def client() -> None:
+        async def one() -> None:
             nonlocal errors
-            while time.perf_counter() < stop:
-                # Unique queries: the query-vector cache would otherwise answer most of them.
-                query = f"{rng.choice(QUERIES)} {rng.choice(QUERIES)} section {rng.randint(1, 10**6)}"
-                body = {"collection": "cuad", "query": query, "k": 10}
-                t0 = time.perf_counter()
-                r = await c.post("/v1/search", json=body)
-                latencies.append(time.perf_counter() - t0)
-                errors += r.status_code != 200
+            conn = H11Connection(server.url, server.headers) if client == "h11" else None
+            try:
+                while time.perf_counter() < stop:
+                    # Unique queries: the query-vector cache would otherwise answer most of them.
+                    query = f"{rng.choice(QUERIES)} {rng.choice(QUERIES)} section {rng.randint(1, 10**6)}"
+                    body = {"collection": "cuad", "query": query, "k": 10}
+                    t0 = time.perf_counter()
+                    if conn is not None:
+                        status, _ = await conn.post("/v1/search", body)
+                    else:
+                        status = (await c.post("/v1/search", json=body)).status_code
+                    latencies.append(time.perf_counter() - t0)
+                    errors += status != 200
+            finally:
+                if conn is not None:
+                    await conn.close()
 
         t0 = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
+        await asyncio.gather(*(one() for _ in range(clients)))
         elapsed = time.perf_counter() - t0
     ms = np.array(latencies) * 1000
-    return {"clients": clients, "requests": len(ms), "errors": errors, "rps": round(len(ms) / elapsed, 1),
+    return {"clients": clients, "client": client, "requests": len(ms), "errors": errors, "rps": round(len(ms) / elapsed, 1),
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
             "p99_ms": round(float(np.percentile(ms, 99)), 1)}
 
@@ -189,18 +244,20 @@ def main() -> None:
     ap.add_argument("--answers", type=int, default=16)
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--client", choices=["h11", "httpx"], default="h11",
+                    help="the search load's HTTP client: h11 (lean) or httpx (what an application would use)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn workers (> 1 runs with the celery job queue on Redis)")
     args = ap.parse_args()
     pdfs = sorted((args.cuad / "pdf").glob("*.PDF"))[: args.contracts]
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="docintel-apiload-")) / "var"
     server = Server(data_dir, args.workers)
     try:
-        out: dict = {"machine": f"{os.cpu_count()} cores", **upload(server, pdfs)}
-        asyncio.run(search_load(server, 2, 3, 0))  # warm-up: query encoder, indexes, connections
+        out: dict = {"machine": f"{os.cpu_count()} cores", "client": args.client, **upload(server, pdfs)}
+        asyncio.run(search_load(server, 2, 3, 0, args.client))  # warm-up: query encoder, indexes, connections
         runs: dict[int, list[dict]] = {}
         for r in range(args.rounds):
             for n in (int(x) for x in args.clients.split(",")):
-                runs.setdefault(n, []).append(asyncio.run(search_load(server, n, args.seconds, r)))
+                runs.setdefault(n, []).append(asyncio.run(search_load(server, n, args.seconds, r, args.client)))
                 print(json.dumps(runs[n][-1]), file=sys.stderr)
         out["search"] = [{"clients": n, "rounds": len(rs), "errors": sum(x["errors"] for x in rs),
                           **{k: statistics.median(x[k] for x in rs) for k in ("rps", "p50_ms", "p95_ms", "p99_ms")},

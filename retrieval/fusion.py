@@ -48,7 +48,8 @@ def convex_combination(
     """
     if len(weights) != len(rankings):
         raise ValueError("one weight per ranking")
-    normalised = [_max_normalise(r) for r in rankings]
-    ids = {d for r in rankings for d, _ in r}
-    fused = {d: sum(w * n.get(d, 0.0) for w, n in zip(weights, normalised)) for d in ids}
+    fused: dict[int, float] = {}
+    for w, scores in zip(weights, (_max_normalise(r) for r in rankings)):
+        for d, score in scores.items():  # the same sums, in the same order, as a sum per id
+            fused[d] = fused.get(d, 0.0) + w * score
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))

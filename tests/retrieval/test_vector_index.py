@@ -104,3 +104,32 @@ def test_an_index_saved_before_model_ids_stays_unstamped(tmp_path):
     legacy.add([3], rng.normal(size=(1, 8)).astype(np.float32))
     legacy.save()
     assert json.loads((tmp_path / "manifest.json").read_text())["model_id"] is None
+
+
+def test_searches_from_any_thread_use_the_configured_faiss_team(tmp_path):
+    """OpenMP keeps its team size per thread: the setting made at a server's start must
+    hold in the request threads that search, or each idle team spins a core."""
+    import threading
+
+    import faiss
+
+    from retrieval import vector_index
+
+    idx = FaissVectorIndex(tmp_path, dim=4)
+    idx.add([1, 2], np.eye(4, dtype=np.float32)[:2])
+    before = vector_index._FAISS_THREADS
+    try:
+        vector_index.set_faiss_threads(1)
+        seen = {}
+
+        def search_in_a_new_thread():
+            seen["hits"] = idx.search(np.eye(4, dtype=np.float32)[0], 1)
+            seen["after"] = faiss.omp_get_max_threads()
+
+        t = threading.Thread(target=search_in_a_new_thread)
+        t.start()
+        t.join()
+        assert seen["hits"][0][0] == 1
+        assert seen["after"] == 1
+    finally:
+        vector_index._FAISS_THREADS = before
