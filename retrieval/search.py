@@ -11,6 +11,7 @@ import fnmatch
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,10 +26,24 @@ from retrieval.rerank import Reranker, get_reranker
 
 MODES = ("dense", "bm25", "hybrid")
 _POOL: ThreadPoolExecutor | None = None
-# Held by the one search whose BM25 runs on the pool thread. Overlapping BM25 with the
-# query embedding pays only while a core is idle; under concurrent searches the cores are
-# busy anyway and each hand-off between threads is pure cost, so the others run it inline.
-_OVERLAP = threading.Lock()
+# Overlapping BM25 with the query embedding pays only while a core is idle: a search that
+# runs alone uses the pool thread; while others are in flight the cores are busy anyway and
+# each hand-off between threads is pure cost, so it runs BM25 inline.
+_IN_FLIGHT = [0]
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _in_flight():
+    """Counts this search among those running; yields True when it is the only one."""
+    with _IN_FLIGHT_LOCK:
+        _IN_FLIGHT[0] += 1
+        alone = _IN_FLIGHT[0] == 1
+    try:
+        yield alone
+    finally:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT[0] -= 1
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -108,16 +123,14 @@ class SearchService:
         depth = max(k, self.settings.hybrid_candidates)
         # BM25 runs on a second thread while the query is embedded and the vectors searched:
         # torch, FAISS and numpy release the GIL, so the two overlap on two cores.
-        if _OVERLAP.acquire(blocking=False):
-            try:
+        with _in_flight() as alone:
+            if alone:
                 pending = _pool().submit(index.keywords.search, query, depth, allowed)
                 dense = index.vectors.search(self.embed_query(query), depth, allowed)
                 sparse = pending.result()
-            finally:
-                _OVERLAP.release()
-        else:
-            sparse = index.keywords.search(query, depth, allowed)
-            dense = index.vectors.search(self.embed_query(query), depth, allowed)
+            else:
+                sparse = index.keywords.search(query, depth, allowed)
+                dense = index.vectors.search(self.embed_query(query), depth, allowed)
         weights = [self.settings.dense_weight, self.settings.bm25_weight]
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, sparse], weights, k=self.settings.rrf_k)

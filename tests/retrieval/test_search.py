@@ -81,15 +81,15 @@ def test_unknown_mode_is_a_clear_error(corpus):
 
 
 def test_concurrent_searches_rank_as_one_alone(corpus):
-    """While one search overlaps BM25 with the query embedding, the others run it inline:
-    either way each gets exactly the ranking it gets alone."""
+    """A search alone overlaps BM25 with the query embedding; with others in flight it runs
+    BM25 inline: either way each gets exactly the ranking it gets alone."""
     from concurrent.futures import ThreadPoolExecutor
 
     from retrieval import search as search_module
 
     queries = [f"{topic.split()[1]} filter kit ZQ-8841{i % 10}-K" for i, topic in enumerate(TOPICS * 4)]
     alone = {q: [(h.chunk_id, round(h.score, 6)) for h in corpus.search(q, "s", k=4)] for q in set(queries)}
-    with search_module._OVERLAP:  # held: every search takes the inline path
+    with search_module._in_flight():  # another search "in flight": every search takes the inline path
         inline = {q: [(h.chunk_id, round(h.score, 6)) for h in corpus.search(q, "s", k=4)] for q in set(queries)}
     with ThreadPoolExecutor(8) as pool:
         together = list(pool.map(lambda q: [(h.chunk_id, round(h.score, 6)) for h in corpus.search(q, "s", k=4)], queries))
