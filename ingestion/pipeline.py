@@ -23,7 +23,7 @@ from core.types import ChunkDraft, IngestResult, LoadedDocument
 from ingestion.chunking import Chunker, index_text
 from ingestion.embedding import Embedder
 from ingestion.loaders import LOADERS, load_bytes
-from ingestion.sentences import embed_sentences
+from ingestion.sentences import embed_chunks, embed_sentences
 from ingestion.sentences import pack as pack_sentences
 
 log = logging.getLogger(__name__)
@@ -224,8 +224,7 @@ class Ingestor:
         is left is embedded in one call for all documents."""
         outs: list[np.ndarray] = []
         todo: list[tuple[int, int]] = []  # (document, chunk) still to embed
-        todo_sentences: list[ChunkDraft] = []
-        todo_sentence_texts: list[str] = []
+        todo_sentences: list[tuple[int, int]] = []  # (document, chunk) whose sentences to embed
         for d, doc in enumerate(docs):
             reuse: dict[str, np.ndarray] = {}
             reuse_sentences: dict[str, bytes] = {}
@@ -247,15 +246,24 @@ class Ingestor:
                     if h in reuse_sentences:
                         chunk.sentence_vectors = reuse_sentences[h]
                     else:
-                        todo_sentences.append(chunk)
-                        todo_sentence_texts.append(doc.texts[i])
+                        todo_sentences.append((d, i))
             outs.append(out)
-        if todo:
-            fresh = self.embedder.embed_documents([docs[d].texts[i] for d, i in todo])
-            for (d, i), vec in zip(todo, fresh):
-                outs[d][i] = vec
-        for chunk, block in zip(todo_sentences, embed_sentences(self.embedder, todo_sentence_texts)):
-            chunk.sentence_vectors = pack_sentences(block)
+        # A chunk that needs both gets them from one pass where the embedder can (embed_chunks
+        # pools its sentence vectors from the chunk's token states); the rest as they need.
+        sentences = set(todo_sentences)
+        both = [x for x in todo if x in sentences]
+        vectors_only = [x for x in todo if x not in sentences]
+        pending = set(todo)
+        sentences_only = [x for x in todo_sentences if x not in pending]
+        text = [docs[d].texts[i] for d, i in both + vectors_only + sentences_only]
+        fresh, blocks = embed_chunks(self.embedder, text[: len(both)])
+        if vectors_only:
+            fresh = np.vstack([fresh, self.embedder.embed_documents(text[len(both): len(both) + len(vectors_only)])])
+        blocks += embed_sentences(self.embedder, text[len(both) + len(vectors_only):])
+        for (d, i), vec in zip(both + vectors_only, fresh):
+            outs[d][i] = vec
+        for (d, i), block in zip(both + sentences_only, blocks):
+            docs[d].chunks[i].sentence_vectors = pack_sentences(block)
         return outs
 
     def _prepare_file(

@@ -16,8 +16,10 @@ sentence vectors are refilled batch by batch where the configured reranker uses 
 collection's writer lock is held throughout, so no ingest interleaves. A crash in (3) leaves
 chunks without vectors, which the next writer embeds with its (the new) embedder.
 
-Only the runtime (or any change that keeps the vector dimension) is handled: a model of
-another dimension means re-ingesting the collection.
+Only the runtime (or any change that keeps the vector dimension, such as the int8 export
+with fused attention, model id `onnx-int8:...+fused`) is handled: a model of another dimension means
+re-ingesting the collection. The sentence vectors of (4) are made as ingestion makes them
+(ingestion.sentences.embed_sentences).
 """
 from __future__ import annotations
 
