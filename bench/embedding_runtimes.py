@@ -1,6 +1,7 @@
 """torch vs int8 ONNX MiniLM: vector agreement, search agreement, ingestion throughput.
 
     python -m bench.embedding_runtimes --data ../shared/data [--chunks 2000] [--throughput 500] [--json OUT]
+    python -m bench.embedding_runtimes --throughput-only [--repeats 5] [--onnx-model OTHER.onnx ...]
 
 Real text, chunked by the product's chunker (220 tokens): the e-manual sections, ACORD
 clauses and CUAD contracts; real questions: the e-manual's 50, ACORD's queries and
@@ -9,6 +10,13 @@ chunk, how much of the exact top 10 over torch-built document vectors the int8 q
 vectors find (the question for `query_embedding_runtime=onnx-int8` against existing
 indexes), and whole-corpus ACORD nDCG@10 with either runtime's query vectors.
 Throughput: chunks/s of embed_documents on full-size CUAD chunks.
+
+--throughput-only times the int8 encoder alone (no torch), median of --repeats runs on 2
+cores: chunks/s on the product's full-size CUAD chunks and on 256-token windows, chunks/s of
+ingestion's sentence pass (embed_chunks: chunk vectors plus the reranker's sentence vectors,
+pooled from the chunk pass and, for comparison, every sentence embedded again), and one-query
+latency on one thread; --onnx-model adds other exports (e.g. a previous recipe's file) to
+the embed_documents and query timings.
 """
 from __future__ import annotations
 
@@ -41,7 +49,12 @@ def main(argv=None) -> int:
     ap.add_argument("--throughput", type=int, default=500, help="full-size chunks timed per runtime")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--throughput-only", action="store_true", help="time the int8 encoder(s) only")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--onnx-model", type=Path, action="append", default=[], help="another ONNX file to time")
     args = ap.parse_args(argv)
+    if args.throughput_only:
+        return throughput_only(args)
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="docintel-emb-")), _env_file=None)
     model_dir = resolve_model_dir(settings)
     chunker = TokenChunker(model_dir, settings.chunk_tokens, settings.chunk_overlap_tokens)
@@ -124,6 +137,70 @@ def main(argv=None) -> int:
         for q in questions[:100]:
             emb.embed_query(q)
         out[f"query_{name}_ms"] = round((time.perf_counter() - t) * 1000 / min(100, len(questions)), 2)
+    print(json.dumps(out, indent=2))
+    if args.json:
+        atomic_write_json(args.json, out)
+    return 0
+
+
+def throughput_only(args) -> int:
+    import statistics
+
+    import ingestion.sentences as sentences
+    from core.settings import Settings
+
+    settings = Settings(_env_file=None)  # the configured models directory
+    model_dir = resolve_model_dir(settings)
+    chunker = TokenChunker(model_dir, settings.chunk_tokens, settings.chunk_overlap_tokens)
+    texts = [f.read_text(errors="replace") for f in sorted((args.data / "cuad-dev/txt").glob("*.txt"))[:40]]
+    full = [c for t in texts for c in _chunks(chunker, t) if chunker.count_tokens(c) >= 180][: args.throughput]
+    windows = [t[i: i + 2000] for t in texts for i in range(0, len(t) - 2000, 2000)][: args.throughput]  # cut at 256 tokens
+    questions = [json.loads(line)["text"] for line in (args.data / "acord/queries.jsonl").read_text().splitlines()][:100]
+    docs = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size)
+    query = OnnxInt8Embedder(settings, model_dir, 1, threads=1, exclusive=False)
+    docs.embed_query("warm up")
+    query.embed_query("warm up")
+    files = {"configured": docs.path, **{str(p): p for p in args.onnx_model}}
+
+    def median_rate(fn, n) -> float:
+        fn(full[:32])  # warm
+        runs = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            fn()
+            runs.append(n / (time.perf_counter() - t))
+        return round(statistics.median(runs), 1)
+
+    out = {"threads": os.cpu_count(), "repeats": args.repeats, "chunks": len(full),
+           "chunk_tokens_mean": round(float(np.mean([chunker.count_tokens(c) for c in full])), 1),
+           "windows": len(windows), "window_tokens": len(docs._tokenizer.encode(windows[0]).ids), "loadavg": os.getloadavg(),
+           "models": {}}
+    for name, path in files.items():
+        docs._session, query._session = docs.open_session(path), query.open_session(path)
+        row = {"path": str(path),
+               "chunks_per_s": median_rate(lambda x=None: docs.embed_documents(x or full), len(full)),
+               "windows_256_per_s": median_rate(lambda x=None: docs.embed_documents(x or windows), len(windows))}
+        for q in questions[:10]:
+            query.embed_query(q)
+        lat = []
+        for _ in range(3):
+            for q in questions:
+                t = time.perf_counter()
+                query.embed_query(q)
+                lat.append(time.perf_counter() - t)
+        row["query_ms_p50"] = round(statistics.median(lat) * 1000, 2)
+        if name == "configured":
+            for mode in (True, False):
+                sentences.POOLED = mode
+                before = dict(sentences.STATS)
+                rate = median_rate(lambda x=None: sentences.embed_chunks(docs, x or full), len(full))
+                made = {k: sentences.STATS[k] - before[k] for k in before}
+                row["chunks_with_sentences_per_s_" + ("pooled" if mode else "separate")] = rate
+                row["sentence_vectors_" + ("pooled" if mode else "separate")] = made
+            sentences.POOLED = True
+        out["models"][name] = row
+        print(json.dumps({name: row}), file=sys.stderr, flush=True)
+    out["loadavg_after"] = os.getloadavg()
     print(json.dumps(out, indent=2))
     if args.json:
         atomic_write_json(args.json, out)
