@@ -21,10 +21,14 @@ from review.taxonomy import CATEGORY_NAMES
 DEFAULT_THRESHOLD = 0.2
 DEFAULT_TOP_K = 8
 # What a review emits at most, whatever its operating point: per category the 30 best
-# non-overlapping spans above 0.001, the candidates held-out recall was measured on
-# (review/train.py), so `review --json` carries the whole precision-recall curve.
+# spans above 0.001, the candidates held-out recall was measured on (review/train.py), so
+# `review --json` carries the whole precision-recall curve. Among them a span is dropped
+# only when it mostly covers a more confident one (span IoU >= 0.5): a sentence and the
+# paragraph around it may both stand, so the one a reviewer's gold clause matches is
+# there. Strict non-overlap capped held-out recall at 0.836; this reaches 0.913.
 CANDIDATE_TOP_K = 30
 CANDIDATE_FLOOR = 0.001
+CANDIDATE_MAX_IOU = 0.5
 
 _MODEL = None
 _LOCK = threading.Lock()
@@ -90,9 +94,11 @@ def default_classifier() -> ClauseClassifier:
     return _MODEL
 
 
-def select_candidates(starts, ends, probs: np.ndarray, top_k: int, threshold: float) -> list[tuple[int, float]]:
+def select_candidates(starts, ends, probs: np.ndarray, top_k: int, threshold: float,
+                      max_iou: float | None = None) -> list[tuple[int, float]]:
     """Greedy non-maximum suppression of overlapping spans for one category, best first
-    (shared by inference and by training's cross-validation)."""
+    (shared by inference and by training's cross-validation). `max_iou` None: any overlap
+    with a chosen span suppresses; else only a span IoU of at least `max_iou` does."""
     order = np.argsort(-probs, kind="stable")
     chosen: list[tuple[int, float]] = []
     for i in order:
@@ -100,10 +106,17 @@ def select_candidates(starts, ends, probs: np.ndarray, top_k: int, threshold: fl
         if p < threshold or len(chosen) >= top_k:
             break
         s, e = starts[i], ends[i]
-        if any(s < ends[j] and starts[j] < e for j, _ in chosen):
+        if any(_suppresses(s, e, starts[j], ends[j], max_iou) for j, _ in chosen):
             continue
         chosen.append((int(i), p))
     return chosen
+
+
+def _suppresses(s: int, e: int, s2: int, e2: int, max_iou: float | None) -> bool:
+    inter = min(e, e2) - max(s, s2)
+    if inter <= 0:
+        return False
+    return max_iou is None or inter / (max(e, e2) - min(s, s2)) >= max_iou
 
 
 def detect_clauses(
@@ -112,11 +125,13 @@ def detect_clauses(
     threshold: float = DEFAULT_THRESHOLD,
     top_k: int = DEFAULT_TOP_K,
     categories: list[str] | None = None,
+    max_iou: float | None = None,
 ) -> list[ClauseMatch]:
     """Clauses of the 41 CUAD categories found in `text`, sorted by position.
 
     Per category at most `top_k` spans with confidence >= `threshold` are kept; among
-    overlapping spans of the same category only the most confident survives.
+    overlapping spans of the same category only the most confident survives (with
+    `max_iou`, only spans overlapping it by that IoU or more are dropped).
     Spans of different categories may overlap.
     """
     if not text or not text.strip():
@@ -135,7 +150,7 @@ def detect_clauses(
     for ci, cat in enumerate(names):
         if wanted is not None and cat not in wanted:
             continue
-        for i, p in select_candidates(starts, ends, probs[:, ci], top_k, threshold):
+        for i, p in select_candidates(starts, ends, probs[:, ci], top_k, threshold, max_iou):
             s = segs[i]
             out.append(ClauseMatch(cat, s.char_start, s.char_end, s.text, p))
     out.sort(key=lambda m: (m.char_start, -m.confidence, m.category))

@@ -96,11 +96,12 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
                     recall: float | None = None) -> Review:
     """`recall`: the held-out recall the clauses should reach (e.g. 0.8; lower-confidence
     candidates move from "also check" into the clauses); None: the default line."""
-    from review.clauses import CANDIDATE_FLOOR, CANDIDATE_TOP_K, detect_clauses, operating_point
+    from review.clauses import CANDIDATE_FLOOR, CANDIDATE_MAX_IOU, CANDIDATE_TOP_K, detect_clauses, operating_point
 
     point = operating_point(recall, classifier)  # a bad recall fails before the slow part
     t0 = time.perf_counter()
-    matches = detect_clauses(doc.text, classifier=classifier, threshold=CANDIDATE_FLOOR, top_k=CANDIDATE_TOP_K)
+    matches = detect_clauses(doc.text, classifier=classifier, threshold=CANDIDATE_FLOOR, top_k=CANDIDATE_TOP_K,
+                             max_iou=CANDIDATE_MAX_IOU)
     t1 = time.perf_counter()
     candidates = [
         {
@@ -109,8 +110,22 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
         }
         for m in matches
     ]
-    clauses = [c for c, m in zip(candidates, matches) if m.confidence >= point.threshold]
-    also_check = [c for c, m in zip(candidates, matches) if m.confidence < point.threshold]
+    # Above the operating point a span overlapping a more confident one of its category
+    # (the paragraph around a flagged sentence) is not shown twice: it joins "also check".
+    # Every candidate stays in one of the two lists, so the JSON keeps the whole curve.
+    clauses, also_check = [], []
+    shown: dict[str, list[tuple[int, int]]] = {}
+    for c in sorted(candidates, key=lambda c: -c["confidence"]):
+        spans = shown.setdefault(c["category"], [])
+        if c["confidence"] >= point.threshold and \
+                not any(c["char_start"] < e and s < c["char_end"] for s, e in spans):
+            spans.append((c["char_start"], c["char_end"]))
+            clauses.append(c)
+        else:
+            also_check.append(c)
+    position = lambda c: (c["char_start"], -c["confidence"], c["category"])
+    clauses.sort(key=position)
+    also_check.sort(key=position)
     raw_terms = extract_terms(doc.text)
     terms = {k: _term_dict(v, doc) for k, v in raw_terms.items()}
     clauses.extend(_clauses_from_terms(raw_terms, clauses, doc))

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from review.taxonomy import ATTRIBUTION, CATEGORY_NAMES, N_CATEGORIES
-from review.clauses import CANDIDATE_FLOOR, CANDIDATE_TOP_K, select_candidates
+from review.clauses import CANDIDATE_FLOOR, CANDIDATE_MAX_IOU, CANDIDATE_TOP_K, select_candidates
 
 log = logging.getLogger(__name__)
 
@@ -279,10 +279,11 @@ def fit_platt(dec: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def predictions_for(cs: ContractSegments, probs: np.ndarray, top_k: int, min_prob: float) -> dict:
+def predictions_for(cs: ContractSegments, probs: np.ndarray, top_k: int, min_prob: float,
+                    max_iou: float | None = CANDIDATE_MAX_IOU) -> dict:
     out = {}
     for ci, cat in enumerate(CATEGORY_NAMES):
-        sel = select_candidates(cs.starts, cs.ends, probs[:, ci], top_k, min_prob)
+        sel = select_candidates(cs.starts, cs.ends, probs[:, ci], top_k, min_prob, max_iou)
         out[(cs.contract.name, cat)] = [(cs.texts[i], p) for i, p in sel]
     return out
 
@@ -304,7 +305,7 @@ def _sanitize(obj):
 # The shipped model (review/model) was trained with exactly these defaults.
 # top_k and min_prob: the candidates a review emits, on which held-out recall is measured.
 DEFAULTS = {"C": 2.0, "neg_rate": 0.04, "min_df": 3, "min_pos_df": 2, "max_terms": 40000, "top_k": CANDIDATE_TOP_K,
-            "min_prob": CANDIDATE_FLOOR, "seed": 0}
+            "min_prob": CANDIDATE_FLOOR, "max_iou": CANDIDATE_MAX_IOU, "seed": 0}
 
 
 def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, write: bool = True, **params) -> dict:
@@ -371,7 +372,7 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
     for i, cs in enumerate(seg_sets):
         for cat in CATEGORY_NAMES:
             gold[(cs.contract.name, cat)] = cs.contract.gold[cat]
-        preds.update(predictions_for(cs, probs[offs[i]:offs[i + 1]], cfg["top_k"], cfg["min_prob"]))
+        preds.update(predictions_for(cs, probs[offs[i]:offs[i + 1]], cfg["top_k"], cfg["min_prob"], cfg["max_iou"]))
     cv = cuad_evaluate(preds, gold)
     curve = cv.pop("curve")
     # Held-out precision and recall at each confidence threshold: what an operating point
@@ -409,7 +410,7 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
     config = {
         "name": "cuad-tfidf-logreg", "trained": time.strftime("%Y-%m-%d"), "attribution": ATTRIBUTION,
         "training_contracts": len(seg_sets), "params": cfg,
-        "policy": {"top_k": cfg["top_k"], "min_prob": cfg["min_prob"]},
+        "policy": {"top_k": cfg["top_k"], "min_prob": cfg["min_prob"], "max_iou": cfg["max_iou"]},
         "cv": {k: cv[k] for k in ("aupr", "prec_at_80_recall", "prec_at_90_recall")},
         "operating_points": operating_points,
     }

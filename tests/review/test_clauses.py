@@ -75,3 +75,24 @@ def test_shipped_model_scores_and_detects():
 def test_no_pickle_in_model_dir():
     for p in MODEL_DIR.glob("*"):
         assert p.suffix not in {".pkl", ".pickle", ".joblib"}
+
+
+def test_candidates_keep_a_passage_that_only_partly_overlaps_a_better_span():
+    """With `max_iou`, the passage holding both Governing Law sentences is suppressed only
+    if it mostly covers one of them; it covers each by well under half, so it stays as a
+    lower-confidence candidate (the span a reviewer's gold clause may match)."""
+    strict = detect_clauses(TEXT, classifier=keyword_model(), threshold=0.5, categories=["Governing Law"])
+    loose = detect_clauses(TEXT, classifier=keyword_model(), threshold=0.5, categories=["Governing Law"], max_iou=0.5)
+    assert len(strict) == 2
+    extra = [m for m in loose if m not in strict]
+    assert any("New York." in m.text and "as well." in m.text for m in extra)  # the passage holding both
+    assert all(m.confidence < strict[0].confidence for m in extra)
+
+    def iou(a, b):
+        inter = min(a.char_end, b.char_end) - max(a.char_start, b.char_start)
+        return inter / (max(a.char_end, b.char_end) - min(a.char_start, b.char_start))
+
+    # each kept span covers every more confident one by less than half (IoU < 0.5): the
+    # line "This Agreement ... as well." (IoU 0.58 with the first sentence) was dropped
+    assert all(iou(a, b) < 0.5 for a in loose for b in loose if a is not b)
+    assert not any(m.char_start == strict[0].char_start and m.text.endswith("as well.") for m in extra)
