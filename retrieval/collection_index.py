@@ -138,8 +138,10 @@ def reembed_hint(store: Store, collection_id: int) -> str:
     with store.session() as s:
         coll = s.get(Collection, collection_id)
         name, tenant = (coll.name, coll.tenant.name) if coll is not None else (str(collection_id), None)
-    return (f"To keep its vectors, set DOCINTEL_EMBEDDING_RUNTIME back; to re-embed it with the configured one, "
-            f"run `docintel collections reembed {name}" + (f" --tenant {tenant}`" if tenant else "`"))
+    # Not "set the runtime back": the encoder build (e.g. fused attention) may differ too.
+    return (f"To keep its vectors, go back to the encoder that built it (DOCINTEL_EMBEDDING_RUNTIME and its build); "
+            f"to re-embed it with the configured one, run `docintel collections reembed {name}"
+            + (f" --tenant {tenant}`" if tenant else "`"))
 
 
 _OPEN: dict[tuple, CollectionIndex] = {}
