@@ -147,15 +147,19 @@ class CachedAuthenticator:
     def cached(self, key: str) -> Principal | None:
         """The key's principal when it is remembered and fresh; None means "look it up"
         (no I/O here, so an event loop may call it)."""
+        return self._fresh(_digest(key))
+
+    def _fresh(self, digest: str) -> Principal | None:
         with self._lock:
-            hit = self._cache.get(_digest(key))
+            hit = self._cache.get(digest)
         return hit[1] if hit is not None and time.monotonic() - hit[0] < self.ttl_s else None
 
     def __call__(self, key: str) -> Principal | None:
-        found = self.cached(key)
+        digest = _digest(key)
+        found = self._fresh(digest)
         if found is not None:
             return found
-        digest, now = _digest(key), time.monotonic()
+        now = time.monotonic()
         found = (self.keys.authenticate_session(key) if key.startswith("dis_") else self.keys.authenticate(key))
         with self._lock:
             if found is None:

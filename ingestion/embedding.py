@@ -4,11 +4,12 @@ sentence-transformers is imported lazily (it costs ~5 s) and the model never dow
 the folder is found inside site-packages without importing the model package.
 
 Two runtimes of the same encoder: torch (sentence-transformers) and onnx-int8, the model
-exported to ONNX from the local folder with int8 weights (blockwise, int8 compute), built once into the models directory (settings.models_dir, shared by every
-data directory) and verified by sha256 on load. Its second output, the token states, gives
-the reranker's sentence vectors from the chunk's own pass (embed_with_spans). Queries cost a fraction of torch's and the vectors keep
-0.999 cosine to torch's (docs/benchmarks.md), so queries may use it against indexes
-torch built.
+exported to ONNX from the local folder with int8 weights (blockwise, int8 compute), built
+once into the models directory (settings.models_dir, shared by every data directory) and
+verified by sha256 on load. Its second output, the token states, can give the reranker's
+sentence vectors from the chunk's own pass (embed_with_spans; off by default,
+ingestion.sentences.POOLED). Queries cost a fraction of torch's and the vectors keep 0.999
+cosine to torch's (docs/benchmarks.md), so queries may use it against indexes torch built.
 """
 from __future__ import annotations
 

@@ -6,9 +6,10 @@
 Implementations (settings.reranker):
 - "sentence": no extra model. Each candidate chunk is scored by the cosine similarity of
   the query to the chunk's best-matching sentence, embedded with the product's embedder
-  (ingestion/sentences.py embed_chunks). Ingestion stores every chunk's sentence vectors, so a query costs one
-  small matrix product; chunks ingested without them are embedded on first use the same
-  way, and a per-process LRU keyed by chunk id and text keeps what was read or embedded.
+  (ingestion/sentences.py embed_chunks). Ingestion stores every chunk's sentence vectors,
+  so a query costs one small matrix product; chunks ingested without them are embedded on
+  first use the same way, and a per-process LRU keyed by chunk id and text keeps what was
+  read or embedded.
 - "cross-encoder": sentence_transformers.CrossEncoder from a local folder
   (settings.reranker_model_path; never downloaded), scoring (query, chunk) pairs.
 

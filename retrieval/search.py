@@ -124,13 +124,9 @@ class SearchService:
         # BM25 runs on a second thread while the query is embedded and the vectors searched:
         # torch, FAISS and numpy release the GIL, so the two overlap on two cores.
         with _in_flight() as alone:
-            if alone:
-                pending = _pool().submit(index.keywords.search, query, depth, allowed)
-                dense = index.vectors.search(self.embed_query(query), depth, allowed)
-                sparse = pending.result()
-            else:
-                sparse = index.keywords.search(query, depth, allowed)
-                dense = index.vectors.search(self.embed_query(query), depth, allowed)
+            pending = _pool().submit(index.keywords.search, query, depth, allowed) if alone else None
+            dense = index.vectors.search(self.embed_query(query), depth, allowed)
+            sparse = pending.result() if pending is not None else index.keywords.search(query, depth, allowed)
         weights = [self.settings.dense_weight, self.settings.bm25_weight]
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, sparse], weights, k=self.settings.rrf_k)

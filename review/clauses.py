@@ -106,13 +106,15 @@ def select_candidates(starts, ends, probs: np.ndarray, top_k: int, threshold: fl
         if p < threshold or len(chosen) >= top_k:
             break
         s, e = starts[i], ends[i]
-        if any(_suppresses(s, e, starts[j], ends[j], max_iou) for j, _ in chosen):
+        if any(suppresses(s, e, starts[j], ends[j], max_iou) for j, _ in chosen):
             continue
         chosen.append((int(i), p))
     return chosen
 
 
-def _suppresses(s: int, e: int, s2: int, e2: int, max_iou: float | None) -> bool:
+def suppresses(s: int, e: int, s2: int, e2: int, max_iou: float | None = None) -> bool:
+    """Does span [s2, e2) suppress span [s, e)? None: any overlap does; else a span IoU
+    of at least `max_iou`."""
     inter = min(e, e2) - max(s, s2)
     if inter <= 0:
         return False

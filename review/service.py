@@ -96,7 +96,9 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
                     recall: float | None = None) -> Review:
     """`recall`: the held-out recall the clauses should reach (e.g. 0.8; lower-confidence
     candidates move from "also check" into the clauses); None: the default line."""
-    from review.clauses import CANDIDATE_FLOOR, CANDIDATE_MAX_IOU, CANDIDATE_TOP_K, detect_clauses, operating_point
+    from review.clauses import (
+        CANDIDATE_FLOOR, CANDIDATE_MAX_IOU, CANDIDATE_TOP_K, detect_clauses, operating_point, suppresses,
+    )
 
     point = operating_point(recall, classifier)  # a bad recall fails before the slow part
     t0 = time.perf_counter()
@@ -118,7 +120,7 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
     for c in sorted(candidates, key=lambda c: -c["confidence"]):
         spans = shown.setdefault(c["category"], [])
         if c["confidence"] >= point.threshold and \
-                not any(c["char_start"] < e and s < c["char_end"] for s, e in spans):
+                not any(suppresses(c["char_start"], c["char_end"], s, e) for s, e in spans):
             spans.append((c["char_start"], c["char_end"]))
             clauses.append(c)
         else:
