@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
+bash scripts/pgvector.sh
 bash scripts/services.sh
 bash scripts/browser.sh
 set +e

@@ -1,6 +1,7 @@
 """Shared fixtures: isolated settings per test, real PostgreSQL schemas, one embedder per session."""
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -132,6 +133,12 @@ def pgvector_settings(tmp_path: Path, pgvector_url: str):
     finally:
         from retrieval.pg_index import forget_engines
 
+        # A test's dropped objects can hold pooled connections inside reference cycles. Left to
+        # the collector, they are finalized at some later allocation, in another test, and roll
+        # back on a session terminated below: the error is raised from whatever code was running
+        # there (once inside ast.parse, which CPython 3.11 then reports as a SystemError).
+        # Collect them here, while their sessions are still alive.
+        gc.collect()
         forget_engines()
         with engine.begin() as conn:
             # an index a test left with unsaved changes still holds its transaction open
@@ -139,6 +146,7 @@ def pgvector_settings(tmp_path: Path, pgvector_url: str):
                                          "WHERE pid <> pg_backend_pid() AND datname = current_database()"))
             conn.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+        gc.collect()  # whatever a terminated session still held is finalized now, in this teardown
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
