@@ -29,6 +29,7 @@ from evaluation.suites.base import (
 
 DEFAULT_SPLITS = "train,valid"
 DEPTH_CHUNKS = 100  # chunks ranked per query before collapsing to documents
+PIPELINES = ("product", "plain")  # what ranks: the product's search, or evaluation.baselines.PlainHybrid
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -108,7 +109,9 @@ def _read_corpus(root: Path) -> Iterable[tuple[str, str]]:
 class BeirSuite:
     name = "beir"
     description = ("BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), e.g. ACORD: nDCG over the whole "
-                   "corpus and within each query's judged pool. Options: splits=train,valid; k=100 (chunks ranked)")
+                   "corpus and within each query's judged pool. Options: splits=train,valid; k=100 (chunks ranked); "
+                   "pipeline=product|plain (plain: an untuned whole-document dense + BM25 + RRF baseline, "
+                   "nothing ingested)")
     headline = "judged_ndcg@10"
 
     def files(self, data: Path) -> list[Path]:
@@ -137,12 +140,40 @@ class BeirSuite:
 
     def prepare(self, ctx: EvalContext, items: Sequence[EvalItem]) -> None:
         corpus = list(_read_corpus(Path(ctx.data)))
-        ing = ingest_documents(ctx, ((f"{did}.txt", text) for did, text in corpus), total=len(corpus))
-        ctx.state["doc_id"] = {name[: -len(".txt")]: did for name, did in ing["doc_ids"].items()}
-        ctx.state["corpus_id"] = {did: name[: -len(".txt")] for name, did in ing["doc_ids"].items()}
-        ctx.state["ingest"] = {"documents": len(corpus), **ing["counts"], "failed": len(ing["failed"])}
+        pipeline = ctx.option("pipeline", "product")
+        if pipeline not in PIPELINES:
+            raise ValueError(f"pipeline={pipeline}: choose one of {', '.join(PIPELINES)}")
+        if pipeline == "plain":
+            from evaluation.baselines import PlainHybrid
+
+            ids = [did for did, _ in corpus]
+            ctx.state["plain"] = PlainHybrid(ctx.runtime.embedder, ids, [text for _, text in corpus])
+            ctx.state["row"] = {did: i for i, did in enumerate(ids)}
+        else:
+            ing = ingest_documents(ctx, ((f"{did}.txt", text) for did, text in corpus), total=len(corpus))
+            ctx.state["doc_id"] = {name[: -len(".txt")]: did for name, did in ing["doc_ids"].items()}
+            ctx.state["corpus_id"] = {did: name[: -len(".txt")] for name, did in ing["doc_ids"].items()}
+            ctx.state["ingest"] = {"documents": len(corpus), **ing["counts"], "failed": len(ing["failed"])}
         ctx.state["splits"] = [s.strip() for s in str(ctx.option("splits", DEFAULT_SPLITS)).split(",") if s.strip()]
         ctx.state["depth"] = ctx.option("k", DEPTH_CHUNKS, int)
+
+    def _rankings(self, ctx: EvalContext, query: str, judged: dict[str, int]) -> tuple[list, float, list, float]:
+        """The document ranking over the whole corpus and over the judged pool, each with its
+        wall time in ms."""
+        depth = ctx.state["depth"]
+        plain = ctx.state.get("plain")
+        if plain is not None:
+            t0 = time.perf_counter()
+            top = plain.rank(query, depth=depth)
+            t1 = time.perf_counter()
+            jtop = plain.rank(query, pool=[ctx.state["row"][d] for d in judged if d in ctx.state["row"]], depth=depth)
+            return top, (t1 - t0) * 1000.0, jtop, (time.perf_counter() - t1) * 1000.0
+        corpus_id: dict[int, str] = ctx.state["corpus_id"]
+        hits, ms = timed_search(ctx, query, depth)
+        pool = [ctx.state["doc_id"][d] for d in judged if d in ctx.state["doc_id"]]
+        jhits, jms = timed_search(ctx, query, depth, pool)
+        return (collapse(corpus_id.get(h.document_id) for h in hits), ms,
+                collapse(corpus_id.get(h.document_id) for h in jhits), jms)
 
     def run_item(self, ctx: EvalContext, item: EvalItem) -> ItemResult:
         splits: list[str] = ctx.state["splits"]
@@ -153,14 +184,7 @@ class BeirSuite:
         keys = ["ndcg@5", "ndcg@10", "judged_ndcg@5", "judged_ndcg@10", "recall@10", "mrr@10", "latency_ms", "judged_latency_ms"]
         if not judged:
             return ItemResult(item.id, {k: None for k in keys}, {"skipped": f"not judged in splits {splits}"})
-        query, depth = item.data["query"], ctx.state["depth"]
-        corpus_id: dict[int, str] = ctx.state["corpus_id"]
-
-        hits, ms = timed_search(ctx, query, depth)
-        top = collapse(corpus_id.get(h.document_id) for h in hits)
-        pool = [ctx.state["doc_id"][d] for d in judged if d in ctx.state["doc_id"]]
-        jhits, jms = timed_search(ctx, query, depth, pool)
-        jtop = collapse(corpus_id.get(h.document_id) for h in jhits)
+        top, ms, jtop, jms = self._rankings(ctx, item.data["query"], judged)
 
         relevant = sorted(d for d, r in judged.items() if r > 0)
         scores = {

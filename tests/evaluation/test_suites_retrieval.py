@@ -179,6 +179,31 @@ def test_beir_end_to_end(settings, tmp_path):
 
 
 @pytest.mark.slow
+def test_beir_plain_baseline_ranks_whole_documents_without_ingesting(settings, tmp_path):
+    root = write_beir(tmp_path / "beir")
+    results, agg, ctx = _run(settings, "beir", root, {"pipeline": "plain"})
+    by_id = {r.item_id: r for r in results}
+    assert "ingest" not in ctx.state and not ctx.runtime.store.list_collections("eval")  # nothing ingested
+    q1 = by_id["q1"]
+    assert q1.output["top10"][0] == ["c1", 4] and q1.scores["judged_ndcg@10"] == 1.0
+    assert {d for d, _ in q1.output["judged_top10"]} == {"c1", "c2"}  # the pool, and only the pool
+    assert by_id["q2"].output["top10"][0][0] == "c2"
+    assert agg.metrics["judged_ndcg@10"] is not None
+
+
+@pytest.mark.unit
+def test_beir_refuses_an_unknown_pipeline(settings, tmp_path):
+    root = write_beir(tmp_path / "beir")
+    from workers.runtime import Runtime
+
+    rt = Runtime.create(settings)
+    ctx = EvalContext(rt, collection="eval-beir", tenant="eval", data=root, options={"pipeline": "fancy"})
+    with pytest.raises(ValueError, match="pipeline=fancy: choose one of product, plain"):
+        get_suite("beir").prepare(ctx, get_suite("beir").load(root))
+    rt.store.engine.dispose()
+
+
+@pytest.mark.slow
 def test_squad_end_to_end_retrieval_only(settings, tmp_path):
     path = write_squad(tmp_path / "dev.json")
     results, agg, _ = _run(settings, "squad", path, {"answers": "false"})
