@@ -48,9 +48,13 @@ class KeywordIndex(Protocol):
         """Drop these ids (absent ones are ignored); returns how many were present."""
         ...
 
-    def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, allowed_ids: set[int] | None = None,
+               document_weight: float | None = None) -> list[tuple[int, float]]:
         """Up to k (id, score > 0) of chunks matching the query's terms, best first;
-        `allowed_ids` filters inside the search, so k come back whenever k allowed chunks match."""
+        `allowed_ids` filters inside the search, so k come back whenever k allowed chunks match.
+        `document_weight` is this search's `bm25_document_weight` (None: the index's own). It
+        is per call because one open index serves every caller in the process, whatever
+        their settings (an evaluation run with `--set bm25_document_weight=0`, say)."""
         ...
 
     def ungrouped(self) -> set[int]:
@@ -165,6 +169,7 @@ class Bm25KeywordIndex:
         self._bm25 = None  # built lazily; invalidated on change
         self._order: np.ndarray = np.zeros(0, dtype=np.int64)  # row -> chunk id
         self._doc_bm25 = None  # BM25 over whole documents, when any document has two chunks
+        self._documents_built = False  # whether the last build included the documents' BM25
         self._row_doc: np.ndarray = np.zeros(0, dtype=np.int64)  # chunk row -> document row
         self._load()
 
@@ -227,7 +232,7 @@ class Bm25KeywordIndex:
         return len(self._tokens)
 
     # -- search --------------------------------------------------------------------
-    def _build(self):
+    def _build(self, documents: bool):
         bm25s = import_bm25s()
         from bm25s.tokenization import Tokenized
 
@@ -240,7 +245,8 @@ class Bm25KeywordIndex:
         bm25.index(Tokenized(ids=docs, vocab=vocab), show_progress=False)
         self._bm25, self._order = bm25, order
         self._doc_bm25, self._row_doc = None, np.zeros(0, dtype=np.int64)
-        if self.document_weight > 0:
+        self._documents_built = documents
+        if documents:
             # A document's text is its chunks' tokens in chunk order (chunk overlaps count
             # twice; at 32 of 220 tokens that barely moves BM25).
             group = np.asarray([self._groups.get(int(c), -1 - int(c)) for c in order], dtype=np.int64)
@@ -253,20 +259,24 @@ class Bm25KeywordIndex:
                 doc_bm25.index(Tokenized(ids=members, vocab=vocab), show_progress=False)
                 self._doc_bm25, self._row_doc = doc_bm25, row_doc
 
-    def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, allowed_ids: set[int] | None = None,
+               document_weight: float | None = None) -> list[tuple[int, float]]:
+        weight = self.document_weight if document_weight is None else document_weight
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError("document_weight must be between 0 and 1")
         tokens = self.tokenize([query])[0]
         with self._lock:
             if not self._tokens or k <= 0:
                 return []
-            if self._bm25 is None:
-                self._build()
+            if self._bm25 is None or (weight > 0 and not self._documents_built):
+                self._build(documents=weight > 0 or self._documents_built)
             known = [t for t in tokens if t in self._vocab]
             if not known:
                 return []
             scores = self._bm25.get_scores(known)
             order = self._order
             doc_scores = None
-            if self._doc_bm25 is not None:
+            if weight > 0 and self._doc_bm25 is not None:
                 doc_scores = self._doc_bm25.get_scores(known)[self._row_doc]
         if allowed_ids is not None:
             mask = np.isin(order, np.fromiter(allowed_ids, dtype=np.int64, count=len(allowed_ids)))
@@ -282,7 +292,7 @@ class Bm25KeywordIndex:
             own, whole = scores[positive], doc_scores[positive]
             scale = 1.0  # documents that score nothing (cannot happen with BM25's positive idf) change nothing
             if whole.max() > 0:
-                scale = 1.0 - self.document_weight + self.document_weight * whole / whole.max()
+                scale = 1.0 - weight + weight * whole / whole.max()
             mixed = own / own.max() * scale
             scores = np.zeros_like(scores)
             scores[positive] = mixed / mixed.max()

@@ -694,7 +694,8 @@ class PgKeywordIndex(_PgTables):
         return int(meta.chunks) if meta is not None and meta.chunks else 0
 
     # -- search ----------------------------------------------------------------------
-    def search(self, query: str, k: int, allowed_ids: set[int] | None = None) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int, allowed_ids: set[int] | None = None,
+               document_weight: float | None = None) -> list[tuple[int, float]]:
         """Lucene BM25 (bm25s' default) over the chunks, each scaled by its whole document's
         BM25 as the files backend does (`Bm25KeywordIndex.search`): idf = ln(1 + (N - df + 0.5)
         / (df + 0.5)) with df read from the term table, tf part = tf / (tf + k1 (1 - b + b len /
@@ -702,13 +703,17 @@ class PgKeywordIndex(_PgTables):
         postings). Unfiltered: one statement, one index-only scan per term of the postings and
         of the document postings. Filtered: the allowed chunks' postings of the query terms
         (index probes on (term, chunk_id)), then the documents of those that match."""
+        weight = self.document_weight if document_weight is None else document_weight
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError("document_weight must be between 0 and 1")
         terms = self.tokenize([query])[0]
         if k <= 0 or not terms or (allowed_ids is not None and not allowed_ids):
             return []
         allowed = sorted(int(i) for i in allowed_ids) if allowed_ids is not None else None
-        return self._read(lambda conn: self._search(conn, Counter(terms), int(k), allowed), [])
+        return self._read(lambda conn: self._search(conn, Counter(terms), int(k), allowed, weight), [])
 
-    def _search(self, conn: Connection, counts: Counter, k: int, allowed: list[int] | None) -> list[tuple[int, float]]:
+    def _search(self, conn: Connection, counts: Counter, k: int, allowed: list[int] | None,
+                weight: float) -> list[tuple[int, float]]:
         # No parallel workers for a search: starting them costs more than the scan they share.
         rows = conn.execute(sa.text(
             f"SELECT m.chunks, m.tokens, m.groups, t.term, t.df, t.gdf FROM {KEYWORD_META} m "
@@ -730,8 +735,7 @@ class PgKeywordIndex(_PgTables):
         )
         if not terms:
             return []
-        s = _Scorer(self, conn, terms, tokens / max(n, 1.0), tokens / max(ng, 1.0),
-                    mix=ng < n and self.document_weight > 0)
+        s = _Scorer(self, conn, terms, tokens / max(n, 1.0), tokens / max(ng, 1.0), weight, mix=ng < n and weight > 0)
         if allowed is None:
             return s.exact(k)
         cid, gid, own = s.own(terms, allowed=allowed)
@@ -752,11 +756,11 @@ class _Scorer:
     """One query's BM25 in SQL: chunks' own scores, documents' scores, the final ranking."""
 
     def __init__(self, index: PgKeywordIndex, conn: Connection, terms: list[tuple[str, float, float, int]],
-                 avglen: float, gavglen: float, mix: bool):
+                 avglen: float, gavglen: float, weight: float, mix: bool):
         self.ix, self.conn, self.terms, self.mix = index, conn, terms, mix
         k1, b = index.k1, index.b
         self.c0, self.c1, self.gc1 = k1 * (1 - b), k1 * b / avglen, k1 * b / gavglen
-        self.w = index.document_weight
+        self.w = weight
 
     def own(self, terms, allowed: list[int]):
         """(chunk ids sorted, their documents, their scores over `terms`) for the allowed

@@ -118,15 +118,16 @@ class SearchService:
         """Ranked (chunk id, score) without touching the SQL rows: used by benchmarks too."""
         if mode == "dense":
             return index.vectors.search(self.embed_query(query), k, allowed)
+        doc_weight = self.settings.bm25_document_weight  # per call: the open index is shared by every caller
         if mode == "bm25":
-            return index.keywords.search(query, k, allowed)
+            return index.keywords.search(query, k, allowed, doc_weight)
         depth = max(k, self.settings.hybrid_candidates)
         # BM25 runs on a second thread while the query is embedded and the vectors searched:
         # torch, FAISS and numpy release the GIL, so the two overlap on two cores.
         with _in_flight() as alone:
-            pending = _pool().submit(index.keywords.search, query, depth, allowed) if alone else None
+            pending = _pool().submit(index.keywords.search, query, depth, allowed, doc_weight) if alone else None
             dense = index.vectors.search(self.embed_query(query), depth, allowed)
-            sparse = pending.result() if pending is not None else index.keywords.search(query, depth, allowed)
+            sparse = pending.result() if pending is not None else index.keywords.search(query, depth, allowed, doc_weight)
         weights = [self.settings.dense_weight, self.settings.bm25_weight]
         if self.settings.fusion == "rrf":
             fused = reciprocal_rank_fusion([dense, sparse], weights, k=self.settings.rrf_k)

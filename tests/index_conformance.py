@@ -349,6 +349,28 @@ class KeywordIndexConformance:
         idx.add([], [])
         assert open_keywords(1).search("royalty", 5) == []  # not saved yet
 
+    def test_document_weight_is_chosen_per_search(self, open_keywords):
+        """One open index serves callers with different settings: the weight of a chunk's
+        document is each search's own, in either order, and the index's default is unchanged."""
+        idx = open_keywords(1)
+        # document 7 speaks of royalties in one chunk and of audits in the next; document 8
+        # has one short chunk that matches "royalty" better than chunk 1 does alone
+        idx.add([1, 2, 3], ["The licensee pays royalties to the licensor at the end of each calendar quarter.",
+                            "The licensor may audit those payments yearly.", "Royalties paid quarterly."], [7, 7, 8])
+        idx.save()
+
+        def ranked(weight):
+            return [i for i, _ in idx.search("royalty audit", 3, document_weight=weight)]
+
+        default = ranked(None)
+        for _ in range(2):  # back and forth: nothing sticks from the previous search
+            chunks_only, documents = ranked(0.0), ranked(1.0)
+            assert chunks_only.index(3) < chunks_only.index(1)
+            assert documents.index(1) < documents.index(3)  # chunk 1's document also speaks of audits
+        assert ranked(None) == default
+        with pytest.raises(ValueError, match="document_weight"):
+            idx.search("royalty", 3, document_weight=1.5)
+
     def test_remove(self, open_keywords):
         idx = self._filled(open_keywords)
         idx.save()
@@ -597,6 +619,30 @@ class CollectionIndexConformance:
         assert {h.chunk_id for h in only} == set(rt.store.chunk_ids(docs["clause-1.txt"]))
         assert rt.search(query, "c", k=5, mode=mode, filters=SearchFilters(metadata={"team": "nobody"})) == []
         assert rt.search(query, "c", k=5, mode=mode, filters=SearchFilters(document_ids=[999999])) == []
+
+    def test_runtimes_with_different_document_weights_share_the_open_index(self, index_runtime):
+        """Two runtimes of one process (an evaluation run with `--set`, a worker's jobs) open the
+        same cached collection index: each search uses its own runtime's bm25_document_weight."""
+        rt = index_runtime
+        # licence.txt speaks of royalties in one chunk and of audits in another; short.txt has
+        # one short chunk that matches "royalty" better than the licence's royalties chunk does
+        royalties = "The licensee pays royalties to the licensor at the end of each calendar quarter. " * 2
+        filler = "Each party keeps its own records in good order and in writing. " * 2
+        audits = "The licensor may audit those payments once a year on thirty days notice. " * 2
+        rt.ingest_texts([("licence.txt", "\n\n".join([royalties, filler, audits]).encode()),
+                         ("short.txt", b"Royalties paid quarterly.")], "w")
+
+        def royalty_hits(runtime):
+            hits = runtime.search("royalty audit", "w", k=5, mode="bm25")
+            return [h.document_name for h in hits if "royalt" in h.text.lower()]
+
+        chunks_only = hashing_runtime(rt.settings.model_copy(update={"bm25_document_weight": 0.0}))
+        try:
+            for _ in range(2):  # alternate: neither leaves its weight on the shared index
+                assert royalty_hits(chunks_only) == ["short.txt", "licence.txt"]  # each chunk on its own words
+                assert royalty_hits(rt) == ["licence.txt", "short.txt"]  # lifted by its document's audits
+        finally:
+            chunks_only.store.engine.dispose()
 
     def test_replacing_and_deleting_a_document_keeps_the_index_in_step(self, corpus):
         rt = corpus
