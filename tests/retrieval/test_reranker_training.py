@@ -1,0 +1,111 @@
+"""The in-house cross-encoder's training data and training (retrieval/reranker_training.py)."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from retrieval.reranker_training import Group, TrainConfig, acord_groups, cuad_groups, train_cross_encoder
+
+
+def write_acord(root: Path) -> Path:
+    (root / "qrels").mkdir(parents=True)
+    corpus = {f"c{i}": f"Clause number {i} says something about topic {i % 4}." for i in range(12)}
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}) + "\n" for k, v in corpus.items()))
+    queries = [{"_id": "q1", "text": "cap on liability"}, {"_id": "q2", "text": "governing law"},
+               {"_id": "q3", "text": "never judged"}]
+    (root / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    train = "query-id\tcorpus-id\tscore\n" + "".join(f"q1\tc{i}\t{g}\n" for i, g in
+                                                    [(0, 4), (1, 2), (2, 0), (3, 0), (4, 0), (5, 1)])
+    valid = "query-id\tcorpus-id\tscore\n" + "".join(f"q2\tc{i}\t{g}\n" for i, g in [(6, 3), (7, 0), (8, 0)])
+    (root / "qrels" / "train.tsv").write_text(train)
+    (root / "qrels" / "valid.tsv").write_text(valid)
+    return root
+
+
+CLAUSES = {
+    "Governing Law": "This Agreement shall be governed by the laws of the State of New York.",
+    "Exclusivity": "Acme appoints the Distributor as its exclusive distributor of the Products in the Territory.",
+    "Non-Compete": "The Distributor shall not sell any product that competes with the Products during the Term.",
+}
+
+
+def write_cuad(root: Path) -> Path:
+    import csv
+
+    (root / "txt").mkdir(parents=True)
+    for i in range(2):
+        name = f"ACME_{i}-EX-10.1-Distribution Agreement"
+        (root / "txt" / f"{name}.txt").write_text("DISTRIBUTION AGREEMENT\n\n" + "\n\n".join(CLAUSES.values()) + "\n")
+    with open(root / "master_clauses.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=["Filename", *[f for c in CLAUSES for f in (c, f"{c}-Answer")]])
+        w.writeheader()
+        for i in range(2):
+            row = {"Filename": f"ACME_{i}-EX-10.1-Distribution Agreement.PDF"}
+            for cat, text in CLAUSES.items():
+                row[cat], row[f"{cat}-Answer"] = repr([text]), "Yes"
+            w.writerow(row)
+    return root
+
+
+@pytest.mark.unit
+def test_acord_groups_put_a_more_relevant_clause_above_less_relevant_ones_of_its_pool(tmp_path):
+    root = write_acord(tmp_path / "acord")
+    grade = {"c0": 4, "c1": 2, "c2": 0, "c3": 0, "c4": 0, "c5": 1, "c6": 3, "c7": 0, "c8": 0}
+    text_to_id = {f"Clause number {i} says something about topic {i % 4}.": f"c{i}" for i in range(12)}
+    groups = acord_groups(root, ["q1", "q2"], random.Random(0), per_query=30, negatives=3)
+    assert {g.query for g in groups} == {"cap on liability", "governing law"}
+    for g in groups:
+        better = grade[text_to_id[g.better]]
+        worse = [text_to_id[w] for w in g.worse]
+        assert better >= 1 and worse and all(grade[w] < better for w in worse) and len(worse) <= 3
+        assert len(set(worse)) == len(worse)  # no passage twice in a group
+        assert all(w in ({"c0", "c1", "c2", "c3", "c4", "c5"} if g.query == "cap on liability" else {"c6", "c7", "c8"})
+                   for w in worse)  # negatives come from the query's own judged pool
+    # held-out queries stay out, and the draw is seeded
+    assert {g.query for g in acord_groups(root, ["q2"], random.Random(0), 5, 3)} == {"governing law"}
+    assert acord_groups(root, ["q1"], random.Random(7), 5, 3) == acord_groups(root, ["q1"], random.Random(7), 5, 3)
+
+
+@pytest.mark.unit
+def test_cuad_groups_contrast_a_category_with_other_categories_of_the_same_contract(tmp_path):
+    root = write_cuad(tmp_path / "cuad")
+    groups = cuad_groups(root, random.Random(0), per_category=3, negatives=5)
+    assert groups and {g.source for g in groups} == {"cuad"}
+    for g in groups:
+        assert g.query in {"Governing Law", "Exclusivity", "Non-Compete"}
+        assert g.better not in g.worse
+    law = [g for g in groups if g.query == "Governing Law"]
+    assert law and all("governed by" in g.better.lower() for g in law)
+    assert not any(g.query == "Governing Law" for g in cuad_groups(root, random.Random(0), 3, 5, ["Governing Law"]))
+
+
+@pytest.mark.slow
+def test_training_teaches_the_shipped_minilm_to_rank_and_saves_a_cross_encoder(tmp_path):
+    """A few steps on an easy task (is the passage about payment?) move a never-seen
+    pair the right way, and the folder works behind DOCINTEL_RERANKER=cross-encoder."""
+    from core.types import SearchHit
+    from ingestion.embedding import packaged_model_dir
+    from retrieval.rerank import CrossEncoderReranker
+
+    pay = ["The customer pays each invoice within thirty days.", "Fees are payable monthly in advance.",
+           "All amounts due are paid in US dollars by wire transfer.", "Late payments bear interest at 1% per month."]
+    other = ["This agreement is governed by the laws of Delaware.", "Either party may terminate on notice.",
+             "The supplier warrants the goods are free of defects.", "Notices must be given in writing.",
+             "Neither party may assign this agreement.", "The receiving party keeps information confidential."]
+    rng = random.Random(0)
+    groups = [Group("payment terms", rng.choice(pay), tuple(rng.sample(other, 3)), "test") for _ in range(24)]
+    out = tmp_path / "ce"
+    summary = train_cross_encoder(groups, str(packaged_model_dir()), out, TrainConfig(batch_groups=4, negatives=3),
+                                  progress=False)
+    assert summary["steps"] == 6 and json.loads((out / "training.json").read_text())["groups"] == 24
+    assert summary["loss_last_50"] < 1.3  # ln 4 = 1.39 is chance for one better among four
+
+    reranker = CrossEncoderReranker(str(out), weight=1.0)
+    hits = [SearchHit(document_id=i, document_name=f"d{i}", chunk_id=i, page_start=1, page_end=1, char_start=0,
+                      char_end=len(t), score=1.0, text=t)
+            for i, t in enumerate(["The licensee shall remit royalties quarterly by cheque.",  # unseen, about payment
+                                   "The courts of London have exclusive jurisdiction."])]  # unseen, not
+    assert [h.chunk_id for h in reranker.rerank("payment terms", hits, 2)] == [0, 1]
