@@ -2,7 +2,7 @@
 saw? Cross-validation by query on ACORD (issue 18).
 
 The judged ACORD dev queries are split into folds. For each fold, a cross-encoder is
-trained (retrieval/reranker_training.py) on the other folds' queries plus CUAD's clause
+trained (evaluation/reranker_training.py) on the other folds' queries plus CUAD's clause
 spans, then the product's own evaluation (`docintel eval run -s beir`) runs with
 `reranker=cross-encoder` on that model; only the fold's queries are kept from that run.
 The held-out scores of all folds are set against today's default (the sentence reranker)
@@ -14,7 +14,6 @@ and the untuned plain baseline on the same queries, with a paired bootstrap.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.retrieval_ablation import folds_of, run_config
     from core.settings import Settings
     from ingestion.embedding import packaged_model_dir
-    from retrieval.reranker_training import TrainConfig, acord_groups, cuad_groups, read_acord, train_cross_encoder
+    from evaluation.reranker_training import TrainConfig, build_groups, read_acord, train_cross_encoder
 
     settings = Settings(data_dir=args.data_dir)
     default = run_config(settings, "acord", args.acord, {})
@@ -54,15 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     scored = sorted(q for q in default if q in judged)
     fold = folds_of(scored, args.folds, args.seed)
     config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups, cuad_groups_per_category=args.cuad_groups)
-    cuad = cuad_groups(args.cuad, random.Random(args.seed), config.cuad_groups_per_category, config.negatives)
     weights = [w.strip() for w in args.weights.split(",") if w.strip()]
     held: dict[str, dict[str, float]] = {w: {} for w in weights}
     for f in range(args.folds):
         model_dir = args.out / f"fold-{f}"
         train_ids = [q for q in scored if fold[q] != f]
         if not (model_dir / "config.json").exists():
-            groups = acord_groups(args.acord, train_ids, random.Random(args.seed + f), config.acord_groups_per_query,
-                                  config.negatives) + cuad
+            groups = build_groups(args.acord, args.cuad, config, [q for q in scored if fold[q] == f], args.seed + f)
             print(f"[fold {f}] training on {len(train_ids)} ACORD queries + CUAD: {len(groups)} groups",
                   file=sys.stderr, flush=True)
             summary = train_cross_encoder(groups, str(packaged_model_dir()), model_dir, config)

@@ -26,6 +26,9 @@ from cli.jobs import jobs_app, worker  # noqa: E402
 
 app.add_typer(jobs_app, name="jobs")
 app.command()(worker)
+from cli.retrieval import retrieval_app  # noqa: E402
+
+app.add_typer(retrieval_app, name="retrieval")
 from cli.serve import keys_app, serve  # noqa: E402
 
 app.add_typer(keys_app, name="keys")

@@ -16,7 +16,8 @@ weights on the same machine (CPU float32; threads set to the core count).
 
 The output folder is a transformers sequence-classification folder that
 sentence-transformers' CrossEncoder loads, which is what `DOCINTEL_RERANKER=cross-encoder`
-reads (retrieval/rerank.py).
+reads (retrieval/rerank.py). The trainer lives in evaluation/ beside the data-set readers
+it uses (DESIGN.md's layer order keeps retrieval/ below them).
 """
 from __future__ import annotations
 
@@ -128,6 +129,28 @@ def cuad_groups(cuad_dir: Path, rng: random.Random, per_category: int, negatives
             worse = rng.sample(others, min(negatives, len(others)))
             out.append(Group(cat, better[:PASSAGE_CHARS], tuple(w[:PASSAGE_CHARS] for w in worse), "cuad"))
     return out
+
+
+def build_groups(acord_dir: Path | None, cuad_dir: Path | None, config: TrainConfig,
+                 exclude_queries: Iterable[str] = (), acord_seed: int | None = None) -> list[Group]:
+    """The training groups of `docintel retrieval train`: every judged ACORD query except
+    `exclude_queries` (held out), then CUAD's categories. Seeded by config.seed (the ACORD
+    draw by `acord_seed` when given, so cross-validation folds draw differently)."""
+    groups: list[Group] = []
+    if acord_dir is not None:
+        _, _, judged = read_acord(acord_dir)
+        held = set(exclude_queries)
+        unknown = held - set(judged)
+        if unknown:
+            raise ValueError(f"{len(unknown)} held-out queries are not judged in {acord_dir}, e.g. {sorted(unknown)[:3]}")
+        rng = random.Random(config.seed if acord_seed is None else acord_seed)
+        groups += acord_groups(acord_dir, [q for q in judged if q not in held], rng, config.acord_groups_per_query,
+                               config.negatives)
+    if cuad_dir is not None:
+        groups += cuad_groups(cuad_dir, random.Random(config.seed), config.cuad_groups_per_category, config.negatives)
+    if not groups:
+        raise ValueError("no training data: give an ACORD folder, a CUAD folder or both")
+    return groups
 
 
 # -- training --------------------------------------------------------------------------------

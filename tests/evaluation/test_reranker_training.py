@@ -1,4 +1,4 @@
-"""The in-house cross-encoder's training data and training (retrieval/reranker_training.py)."""
+"""The in-house cross-encoder's training data and training (evaluation/reranker_training.py)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.reranker_training import Group, TrainConfig, acord_groups, cuad_groups, train_cross_encoder
+from evaluation.reranker_training import Group, TrainConfig, acord_groups, cuad_groups, train_cross_encoder
 
 
 def write_acord(root: Path) -> Path:
@@ -109,3 +109,32 @@ def test_training_teaches_the_shipped_minilm_to_rank_and_saves_a_cross_encoder(t
             for i, t in enumerate(["The licensee shall remit royalties quarterly by cheque.",  # unseen, about payment
                                    "The courts of London have exclusive jurisdiction."])]  # unseen, not
     assert [h.chunk_id for h in reranker.rerank("payment terms", hits, 2)] == [0, 1]
+
+
+@pytest.mark.unit
+def test_build_groups_keeps_held_out_queries_out_and_says_what_is_wrong(tmp_path):
+    from evaluation.reranker_training import build_groups
+
+    acord, cuad = write_acord(tmp_path / "acord"), write_cuad(tmp_path / "cuad")
+    config = TrainConfig(acord_groups_per_query=5, cuad_groups_per_category=2)
+    groups = build_groups(acord, cuad, config, exclude_queries=["q2"])
+    assert {g.source for g in groups} == {"acord", "cuad"}
+    assert {g.query for g in groups if g.source == "acord"} == {"cap on liability"}
+    assert build_groups(acord, cuad, config, ["q2"]) == groups  # seeded
+    with pytest.raises(ValueError, match="not judged"):
+        build_groups(acord, None, config, ["no such query"])
+    with pytest.raises(ValueError, match="no training data"):
+        build_groups(None, None, config)
+
+
+@pytest.mark.unit
+def test_cli_train_refuses_bad_input_with_a_message(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    acord = write_acord(tmp_path / "acord")
+    result = CliRunner().invoke(app, ["retrieval", "train", "--out", str(tmp_path / "m"), "--acord", str(acord),
+                                      "--hold-out", "nope", "--json"])
+    assert result.exit_code == 1 and "held-out queries are not judged" in result.output
+    assert not (tmp_path / "m").exists()
