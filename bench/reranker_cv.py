@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=args.data_dir)
     default = run_config(settings, "acord", args.acord, {})
     plain = run_config(settings, "acord", args.acord, {}, {"pipeline": "plain"})
-    _, queries, judged = read_acord(args.acord)
+    _, _, judged = read_acord(args.acord)
     scored = sorted(q for q in default if q in judged)
     fold = folds_of(scored, args.folds, args.seed)
     config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups, cuad_groups_per_category=args.cuad_groups)
@@ -57,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     held: dict[str, dict[str, float]] = {w: {} for w in weights}
     for f in range(args.folds):
         model_dir = args.out / f"fold-{f}"
-        train_ids = [q for q in scored if fold[q] != f]
+        held_out = [q for q in scored if fold[q] == f]
         if not (model_dir / "config.json").exists():
-            groups = build_groups(args.acord, args.cuad, config, [q for q in scored if fold[q] == f], args.seed + f)
-            print(f"[fold {f}] training on {len(train_ids)} ACORD queries + CUAD: {len(groups)} groups",
+            groups = build_groups(args.acord, args.cuad, config, held_out, args.seed + f)
+            print(f"[fold {f}] training on {len(scored) - len(held_out)} ACORD queries + CUAD: {len(groups)} groups",
                   file=sys.stderr, flush=True)
             summary = train_cross_encoder(groups, str(packaged_model_dir()), model_dir, config)
             print(f"[fold {f}] {summary['steps']} steps in {summary['seconds']} s, loss "

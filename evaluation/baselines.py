@@ -47,15 +47,14 @@ class PlainHybrid:
         rows = np.arange(len(self.ids)) if pool is None else np.asarray(sorted(set(pool)), dtype=np.int64)
         if rows.size == 0:
             return []
+        from retrieval.fusion import reciprocal_rank_fusion
+
         q = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
-        dense = self.vectors[rows] @ q
-        keyword = self._bm25_scores(query)[rows]
-        fused: dict[int, float] = {}
-        for scores, keep_zero in ((dense, True), (keyword, False)):
+        rankings = []
+        for scores in (self.vectors[rows] @ q, self._bm25_scores(query)[rows]):
             order = np.argsort(-scores, kind="stable")[:depth]
-            for rank, i in enumerate(order, start=1):
-                if not keep_zero and scores[i] <= 0:  # a document without a query word is no BM25 hit
-                    break
-                fused[int(i)] = fused.get(int(i), 0.0) + 1.0 / (RRF_K + rank)
-        best = sorted(fused, key=lambda i: (-fused[i], i))[:depth]
-        return [self.ids[int(rows[i])] for i in best]
+            rankings.append([(int(i), float(scores[i])) for i in order])
+        # a document without a query word is no BM25 hit
+        rankings[1] = [(i, s) for i, s in rankings[1] if s > 0]
+        best = reciprocal_rank_fusion(rankings, k=RRF_K)[:depth]
+        return [self.ids[int(rows[i])] for i, _ in best]
