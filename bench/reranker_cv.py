@@ -1,14 +1,17 @@
 """Is a cross-encoder trained here worth more than the sentence reranker on queries it never
-saw? Cross-validation by query on ACORD (issue 18).
+saw? Cross-validation by ACORD query and by E-Manual section (issue 18).
 
-The judged ACORD dev queries are split into folds. For each fold, a cross-encoder is
-trained (evaluation/reranker_training.py) on the other folds' queries plus CUAD's clause
-spans, then the product's own evaluation (`docintel eval run -s beir`) runs with
-`reranker=cross-encoder` on that model; only the fold's queries are kept from that run.
-The held-out scores of all folds are set against today's default (the sentence reranker)
-and the untuned plain baseline on the same queries, with a paired bootstrap.
+The judged ACORD dev queries and the E-Manual sections are each split into folds. For fold
+f, a cross-encoder is trained (evaluation/reranker_training.py) on the other folds' ACORD
+queries and E-Manual sections plus CUAD's clause spans, exported to int8 ONNX (the form
+DocIntel ships), then the product's own evaluations run with `reranker=cross-encoder` on it;
+only fold f's ACORD queries and the E-Manual questions whose gold section is in fold f are
+kept from those runs. PolicyQA, never trained on, is scored whole by the fold-0 model. The
+held-out scores are set against today's default (the sentence reranker) with a paired
+bootstrap.
 
     python -m bench.reranker_cv --acord ../shared/data/acord --cuad ../shared/data/cuad-dev \
+        --emanual ../shared/data/emanual-tv --policyqa ../shared/data/policyqa-dev/dev.json \
         --data-dir /tmp/ablation --out /tmp/ce-cv --folds 2
 """
 from __future__ import annotations
@@ -28,10 +31,19 @@ def paired_bootstrap(a: list[float], b: list[float], rounds: int = 10_000, seed:
     return float(diff.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def emanual_item_sections(emanual: Path) -> dict[str, list[str]]:
+    """E-Manual eval item id -> its gold section ids (as the emanual suite numbers items)."""
+    from evaluation.suites.emanual import EManualSuite
+
+    return {item.id: item.data["gold_sections"] for item in EManualSuite().load(emanual)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--acord", type=Path, required=True)
     ap.add_argument("--cuad", type=Path, required=True)
+    ap.add_argument("--emanual", type=Path, help="also train on E-Manual and score it by section fold")
+    ap.add_argument("--policyqa", type=Path, help="score PolicyQA dev (300 questions, never trained on)")
     ap.add_argument("--data-dir", type=Path, required=True, help="DocIntel data directory for the eval runs (reused)")
     ap.add_argument("--out", type=Path, required=True, help="where the fold models go")
     ap.add_argument("--folds", type=int, default=2)
@@ -43,47 +55,61 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.retrieval_ablation import folds_of, run_config
     from core.settings import Settings
+    from evaluation.reranker_training import TrainConfig, build_groups, export_onnx, read_acord, train_cross_encoder
     from ingestion.embedding import packaged_model_dir
-    from evaluation.reranker_training import TrainConfig, build_groups, read_acord, train_cross_encoder
 
     settings = Settings(data_dir=args.data_dir)
-    default = run_config(settings, "acord", args.acord, {})
-    plain = run_config(settings, "acord", args.acord, {}, {"pipeline": "plain"})
+    sets = {"acord": args.acord, "emanual": args.emanual, "policyqa": args.policyqa}
+    sets = {name: path for name, path in sets.items() if path is not None}
+    default = {name: run_config(settings, name, path, {}) for name, path in sets.items()}
     _, _, judged = read_acord(args.acord)
-    scored = sorted(q for q in default if q in judged)
-    fold = folds_of(scored, args.folds, args.seed)
+    acord_ids = sorted(q for q in default["acord"] if q in judged)
+    fold_of_query = folds_of(acord_ids, args.folds, args.seed)
+    fold_of_item: dict[str, dict[str, int]] = {"acord": fold_of_query}
+    section_fold: dict[str, int] = {}
+    if args.emanual:
+        gold = emanual_item_sections(args.emanual)
+        section_fold = folds_of(sorted({s for ss in gold.values() for s in ss}), args.folds, args.seed)
+        # A question is held out with its first gold section; a question whose gold sections
+        # span folds is never trained on in either (emanual_groups leaves it out).
+        fold_of_item["emanual"] = {i: section_fold[sorted(ss)[0]] for i, ss in gold.items() if i in default["emanual"]}
     config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups, cuad_groups_per_category=args.cuad_groups)
     weights = [w.strip() for w in args.weights.split(",") if w.strip()]
-    held: dict[str, dict[str, float]] = {w: {} for w in weights}
+    held: dict[str, dict[str, dict[str, float]]] = {name: {w: {} for w in weights} for name in sets}
     for f in range(args.folds):
-        model_dir = args.out / f"fold-{f}"
-        held_out = [q for q in scored if fold[q] == f]
+        model_dir, onnx_dir = args.out / f"fold-{f}", args.out / f"fold-{f}-onnx"
         if not (model_dir / "config.json").exists():
-            groups = build_groups(args.acord, args.cuad, config, held_out, args.seed + f)
-            print(f"[fold {f}] training on {len(scored) - len(held_out)} ACORD queries + CUAD: {len(groups)} groups",
-                  file=sys.stderr, flush=True)
+            groups = build_groups(args.acord, args.cuad, config, [q for q in acord_ids if fold_of_query[q] == f],
+                                  args.seed + f, emanual_dir=args.emanual,
+                                  exclude_sections=[s for s, k in section_fold.items() if k == f])
+            print(f"[fold {f}] training on {len(groups)} groups", file=sys.stderr, flush=True)
             summary = train_cross_encoder(groups, str(packaged_model_dir()), model_dir, config)
             print(f"[fold {f}] {summary['steps']} steps in {summary['seconds']} s, loss "
                   f"{summary['loss_first_50']:.3f} -> {summary['loss_last_50']:.3f}", file=sys.stderr, flush=True)
+        if not (onnx_dir / "manifest.json").exists():
+            export_onnx(model_dir, onnx_dir)
+        for name, path in sets.items():
+            if name == "policyqa" and f:
+                continue  # never trained on: one model scores all of it
+            for w in weights:
+                run = run_config(settings, name, path, {"reranker": "cross-encoder",
+                                                        "reranker_model_path": str(onnx_dir.resolve()),
+                                                        "rerank_weight": w})
+                keep = fold_of_item.get(name)
+                held[name][w].update({q: v for q, v in run.items() if keep is None or keep.get(q) == f})
+
+    metric = {"acord": "judged-pool nDCG@10", "emanual": "section recall@5", "policyqa": "own-policy recall@5"}
+    for name in sets:
+        ids = sorted(held[name][weights[0]])
+        base = sum(default[name][q] for q in ids) / len(ids)
+        scope = "held out" if name != "policyqa" else "never trained on"
+        print(f"\n{name} {metric[name]} on {len(ids)} items ({scope}; {args.folds}-fold CV):")
+        print(f"  default (sentence reranker)   {base:.3f}")
         for w in weights:
-            run = run_config(settings, "acord", args.acord, {"reranker": "cross-encoder",
-                                                              "reranker_model_path": str(model_dir.resolve()),
-                                                              "rerank_weight": w})
-            held[w].update({q: v for q, v in run.items() if fold.get(q) == f})
-
-    def mean(d: dict[str, float], ids) -> float:
-        return sum(d[q] for q in ids) / len(ids)
-
-    print(f"\nACORD judged-pool nDCG@10 on {len(scored)} queries, each scored by a model that never saw it "
-          f"({args.folds}-fold CV by query):")
-    print(f"  default (sentence reranker)   {mean(default, scored):.3f}")
-    print(f"  plain baseline                {mean(plain, scored):.3f}")
-    for w in weights:
-        ids = [q for q in scored if q in held[w]]
-        d, lo, hi = paired_bootstrap([default[q] for q in ids], [held[w][q] for q in ids])
-        p, plo, phi = paired_bootstrap([plain[q] for q in ids], [held[w][q] for q in ids])
-        print(f"  cross-encoder, weight {w:4}   {mean(held[w], ids):.3f}   vs default {d:+.3f} [{lo:+.3f}, {hi:+.3f}]"
-              f"   vs plain {p:+.3f} [{plo:+.3f}, {phi:+.3f}]")
+            ids_w = [q for q in ids if q in held[name][w]]
+            d, lo, hi = paired_bootstrap([default[name][q] for q in ids_w], [held[name][w][q] for q in ids_w])
+            mean = sum(held[name][w][q] for q in ids_w) / len(ids_w)
+            print(f"  cross-encoder, weight {w:4}   {mean:.3f}   vs default {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
     return 0
 
 

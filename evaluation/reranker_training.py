@@ -7,7 +7,10 @@ two separate vectors cannot. Ours starts from the MiniLM encoder DocIntel alread
 - ACORD: each judged query with one of its relevant clauses against clauses judged less
   relevant from the same pool (graded 0-4: a grade-3 clause is taught above grade 0-2);
 - CUAD: a clause category's name against one of its gold spans in a contract, with spans
-  of other categories of the same contract as negatives.
+  of other categories of the same contract as negatives;
+- E-Manual: a support question against its gold manual section, with other sections (half
+  from the same chapter) as negatives, so the model also ranks product-manual text, not
+  only contracts (a legal-only model lost 0.15 section recall@5 there).
 
 Each example is a group (query, one better passage, several worse ones); the loss is the
 softmax cross-entropy of the better passage within its group (listwise, as cross-encoders
@@ -45,7 +48,7 @@ class Group:
     query: str
     better: str
     worse: tuple[str, ...]
-    source: str  # acord | cuad
+    source: str  # acord | cuad | emanual
 
 
 @dataclass
@@ -63,6 +66,7 @@ class TrainConfig:
     seed: int = 0
     acord_groups_per_query: int = 40
     cuad_groups_per_category: int = 40
+    emanual_groups_per_question: int = 1
     extra: dict = field(default_factory=dict)
 
 
@@ -131,11 +135,42 @@ def cuad_groups(cuad_dir: Path, rng: random.Random, per_category: int, negatives
     return out
 
 
+def emanual_groups(emanual_dir: Path, rng: random.Random, per_question: int, negatives: int,
+                   exclude_sections: Iterable[str] = ()) -> list[Group]:
+    """Per E-Manual question: its gold section (as DocIntel ingests it: title path, then text)
+    against other sections, half of them from the same chapter (the hard ones). Sections in
+    `exclude_sections` are never used, and a question with any gold section among them is
+    left out: paraphrases of one question share their section, so holding out by section is
+    what keeps a held-out question unseen."""
+    from evaluation.datasets import emanual_document, load_emanual
+
+    data = load_emanual(emanual_dir)
+    held = set(exclude_sections)
+    text = {s.id: emanual_document(s)[1][:PASSAGE_CHARS] for s in data.sections if s.id not in held}
+    chapter = {s.id: s.title_path[0] for s in data.sections}
+    out: list[Group] = []
+    for q in data.questions:
+        gold = set(q.gold_section_ids)
+        if not gold or gold & held:
+            continue
+        others = sorted(sid for sid in text if sid not in gold)
+        for _ in range(per_question):
+            better = rng.choice(sorted(gold))
+            near = [sid for sid in others if chapter[sid] == chapter[better]]
+            worse = rng.sample(near, min(negatives // 2, len(near)))
+            far = [sid for sid in others if sid not in worse]
+            worse += rng.sample(far, min(negatives - len(worse), len(far)))
+            out.append(Group(q.question, text[better], tuple(text[w] for w in worse), "emanual"))
+    return out
+
+
 def build_groups(acord_dir: Path | None, cuad_dir: Path | None, config: TrainConfig,
-                 exclude_queries: Iterable[str] = (), acord_seed: int | None = None) -> list[Group]:
+                 exclude_queries: Iterable[str] = (), acord_seed: int | None = None,
+                 emanual_dir: Path | None = None, exclude_sections: Iterable[str] = ()) -> list[Group]:
     """The training groups of `docintel retrieval train`: every judged ACORD query except
-    `exclude_queries` (held out), then CUAD's categories. Seeded by config.seed (the ACORD
-    draw by `acord_seed` when given, so cross-validation folds draw differently)."""
+    `exclude_queries` (held out), CUAD's categories, then the E-Manual questions whose gold
+    sections are not in `exclude_sections`. Seeded by config.seed (the ACORD draw by
+    `acord_seed` when given, so cross-validation folds draw differently)."""
     groups: list[Group] = []
     if acord_dir is not None:
         _, _, judged = read_acord(acord_dir)
@@ -148,8 +183,11 @@ def build_groups(acord_dir: Path | None, cuad_dir: Path | None, config: TrainCon
                                config.negatives)
     if cuad_dir is not None:
         groups += cuad_groups(cuad_dir, random.Random(config.seed), config.cuad_groups_per_category, config.negatives)
+    if emanual_dir is not None:
+        groups += emanual_groups(emanual_dir, random.Random(config.seed), config.emanual_groups_per_question,
+                                 config.negatives, exclude_sections)
     if not groups:
-        raise ValueError("no training data: give an ACORD folder, a CUAD folder or both")
+        raise ValueError("no training data: give an ACORD, CUAD or E-Manual folder")
     return groups
 
 
@@ -236,3 +274,115 @@ def train_cross_encoder(groups: list[Group], base_model_dir: str, out_dir: Path,
     }
     atomic_write_json(out_dir / "training.json", summary)
     return summary
+
+
+# -- the shipped artefact --------------------------------------------------------------------
+ONNX_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"  # sha256 of the ONNX file (checked on every load), max tokens
+
+
+def _int8_rows(model, table_name: str) -> None:
+    """Store the float table `table_name` of `model` (an onnx ModelProto) as int8 with one
+    scale per row, dequantised after the Gather that reads it. The word-embedding table is
+    47 of the encoder's 60 MB in float; per-row int8 keeps the model under 30 MB, and a
+    token's vector loses under 0.5 % of its norm."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    init = next(i for i in graph.initializer if i.name == table_name)
+    table = numpy_helper.to_array(init).astype(np.float32)
+    scale = np.maximum(np.abs(table).max(axis=1, keepdims=True), 1e-8) / 127.0
+    q = np.clip(np.round(table / scale), -127, 127).astype(np.int8)
+    graph.initializer.remove(init)
+    graph.initializer.extend([numpy_helper.from_array(q, table_name + "_int8"),
+                              numpy_helper.from_array(scale.astype(np.float32), table_name + "_scale")])
+    for node in list(graph.node):
+        if node.op_type != "Gather" or node.input[0] != table_name:
+            continue
+        ids, out = node.input[1], node.output[0]
+        index = list(graph.node).index(node)
+        graph.node.remove(node)
+        new = [
+            helper.make_node("Gather", [table_name + "_int8", ids], [out + "_q"], axis=0),
+            helper.make_node("Cast", [out + "_q"], [out + "_f"], to=1),  # float32
+            helper.make_node("Gather", [table_name + "_scale", ids], [out + "_s"], axis=0),
+            helper.make_node("Mul", [out + "_f", out + "_s"], [out]),
+        ]
+        for offset, n in enumerate(new):
+            graph.node.insert(index + offset, n)
+
+
+def export_onnx(model_dir: Path, out_dir: Path, max_tokens: int = MAX_TOKENS) -> dict:
+    """A trained cross-encoder folder (train_cross_encoder's output) as the artefact
+    DocIntel ships and loads without torch: `model.onnx` (8-bit weights, the embedder's
+    recipe, plus int8 word embeddings), the fast tokenizer, the training summary and a
+    manifest with the ONNX file's sha256. Returns the manifest."""
+    import datetime as dt
+    import os
+    import shutil
+    import tempfile
+    import warnings
+
+    import onnx
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    from core.fileio import atomic_write_json, sha256_file
+    from ingestion.embedding import ONNX_OPSET, quantize_matmuls_8bit
+
+    hf_logging.disable_progress_bar()
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True,
+                                                               attn_implementation="eager").eval()
+
+    class Logit(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).logits[:, 0]
+
+    ids = torch.tensor([[101, 7592, 102, 2088, 102], [101, 7592, 102, 2088, 0]])
+    types = torch.tensor([[0, 0, 0, 1, 1], [0, 0, 0, 1, 0]])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and legacy-exporter notices, not errors
+        fp32 = Path(tmp) / "fp32.onnx"
+        torch.onnx.export(
+            Logit(model), (ids, (ids > 0).long(), types), str(fp32), dynamo=False, opset_version=ONNX_OPSET,
+            input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["logit"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in ("input_ids", "attention_mask", "token_type_ids")}
+            | {"logit": {0: "batch"}},
+        )
+        quantized = quantize_matmuls_8bit(fp32).model
+        table = next(i.name for i in quantized.graph.initializer
+                     if list(i.dims) == [model.config.vocab_size, model.config.hidden_size])
+        _int8_rows(quantized, table)
+        staged = Path(tmp) / ONNX_FILE
+        onnx.save_model(quantized, str(staged))
+        with open(staged, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(staged, out_dir / ONNX_FILE)  # a reader never sees half a model
+    shutil.copyfile(model_dir / "tokenizer.json", out_dir / "tokenizer.json")
+    if (model_dir / "training.json").exists() and model_dir.resolve() != out_dir.resolve():
+        shutil.copyfile(model_dir / "training.json", out_dir / "training.json")
+    manifest = {
+        "model": "docintel-minilm-cross-encoder",
+        "file": ONNX_FILE,
+        "sha256": sha256_file(out_dir / ONNX_FILE),
+        "tokenizer_sha256": sha256_file(out_dir / "tokenizer.json"),
+        "bytes": (out_dir / ONNX_FILE).stat().st_size,
+        "max_tokens": max_tokens,
+        "inputs": ["input_ids", "attention_mask", "token_type_ids"],
+        "output": "logit (one per pair; sigmoid for a 0-1 score)",
+        "quantization": "MatMulNBits 8-bit weights, block 32, accuracy_level 4; word embeddings int8 per row",
+        "opset": ONNX_OPSET,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(out_dir / MANIFEST_FILE, manifest)
+    return manifest
+

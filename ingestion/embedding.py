@@ -211,11 +211,6 @@ def _export_int8(model_dir: str, out: Path, fused: bool | None = None) -> None:
         )
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
-        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-        root.handlers[:] = handlers  # importing it calls logging.basicConfig(level=INFO)
-        root.setLevel(level)
-        logging.getLogger(MatMulNBitsQuantizer.__module__).setLevel(logging.WARNING)  # a line per node
         if fused:
             # ORT's BERT fusions on the float graph, before quantising: MultiHeadAttention
             # (Q, K, V stay three MatMuls, so the quantiser still sees every weight),
@@ -236,14 +231,27 @@ def _export_int8(model_dir: str, out: Path, fused: bool | None = None) -> None:
             optimized.save_model_to_file(str(fp32))
             root.handlers[:] = handlers
             root.setLevel(level)
-        # 8-bit weights in blocks of 32 along K, int8 compute with activations quantised per
-        # block too (accuracy_level 4). Plain dynamic quantisation (quantize_dynamic,
-        # per-channel int8) is ~2x faster still but quantises each activation tensor with one
-        # scale; MiniLM's outlier dimensions then cost too much: 0.93 recall of torch's exact
-        # top 10 against 0.97-0.98 here (docs/benchmarks.md). The embedding table stays float.
-        quantizer = MatMulNBitsQuantizer(str(fp32), bits=8, block_size=32, is_symmetric=True, accuracy_level=4)
-        quantizer.process()
-        quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
+        quantize_matmuls_8bit(fp32).save_model_to_file(str(out), use_external_data_format=False)
+
+
+def quantize_matmuls_8bit(fp32: Path):
+    """The float ONNX graph at `fp32` with every MatMul weight in 8 bits (an ONNX model
+    wrapper to save). The recipe of DocIntel's int8 encoders (the embedder and the
+    cross-encoder reranker): 8-bit weights in blocks of 32 along K, int8 compute with
+    activations quantised per block too (accuracy_level 4). Plain dynamic quantisation
+    (quantize_dynamic, per-channel int8) is ~2x faster still but quantises each activation
+    tensor with one scale; MiniLM's outlier dimensions then cost too much: 0.93 recall of
+    torch's exact top 10 against 0.97-0.98 here (docs/benchmarks.md)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    root.handlers[:] = handlers  # importing it calls logging.basicConfig(level=INFO)
+    root.setLevel(level)
+    logging.getLogger(MatMulNBitsQuantizer.__module__).setLevel(logging.WARNING)  # a line per node
+    quantizer = MatMulNBitsQuantizer(str(fp32), bits=8, block_size=32, is_symmetric=True, accuracy_level=4)
+    quantizer.process()
+    return quantizer.model
 
 
 def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bool = False) -> dict:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.reranker_training import Group, TrainConfig, acord_groups, cuad_groups, train_cross_encoder
+from evaluation.reranker_training import (Group, TrainConfig, acord_groups, cuad_groups, emanual_groups,
+                                          train_cross_encoder)
 
 
 def write_acord(root: Path) -> Path:
@@ -82,6 +83,42 @@ def test_cuad_groups_contrast_a_category_with_other_categories_of_the_same_contr
     assert not any(g.query == "Governing Law" for g in cuad_groups(root, random.Random(0), 3, 5, ["Governing Law"]))
 
 
+def write_emanual(root: Path) -> Path:
+    """A two-chapter manual with one question per section (strict JSON, which the loose
+    reader also takes)."""
+    titles = {"section_0": ("Picture", "Tune the picture."), "section_1": ("Adjusting brightness", "Press the light key."),
+              "section_2": ("Changing the colour tone", "Pick warm or cool."), "section_3": ("Sound", "Tune the sound."),
+              "section_4": ("Adjusting the volume", "Press VOL up or down."),
+              "section_5": ("Muting the TV", "Press MUTE once.")}
+    corpus = {sid: {"id": sid, "title": t, "text": [body]} for sid, (t, body) in titles.items()}
+    root.mkdir(parents=True)
+    (root / "smart_tv_remote_manual_corpus.json").write_text(json.dumps(corpus))
+    questions = [{"Section Hierarchy": f"{chapter}>{titles[sid][0]}", "Question": f"How do I do {titles[sid][0]}?",
+                  "Answer": titles[sid][1]}
+                 for chapter, sids in (("Picture", ["section_1", "section_2"]), ("Sound", ["section_4", "section_5"]))
+                 for sid in sids]
+    (root / "smart_tv_remote_qa" / "Normal Q&A").mkdir(parents=True)
+    (root / "smart_tv_remote_qa" / "Normal Q&A" / "q.json").write_text(json.dumps({"All_Questions": questions}))
+    return root
+
+
+@pytest.mark.unit
+def test_emanual_groups_rank_the_gold_section_first_and_hold_out_by_section(tmp_path):
+    root = write_emanual(tmp_path / "emanual")
+    groups = emanual_groups(root, random.Random(0), per_question=2, negatives=3)
+    assert len(groups) == 8 and {g.source for g in groups} == {"emanual"}
+    for g in groups:
+        topic = g.query.removeprefix("How do I do ").removesuffix("?")
+        assert topic in g.better.split("\n")[0]  # the gold section, headed by its title path
+        assert g.better not in g.worse and len(g.worse) == 3
+        # a hard negative from the same chapter comes first
+        chapter = [p.split("\n")[0].split(" > ")[0] for p in (g.better, g.worse[0])]
+        assert chapter[0] == chapter[1]
+    held = emanual_groups(root, random.Random(0), 1, 3, exclude_sections=["section_4"])
+    assert len(held) == 3 and not any("volume" in g.query for g in held)  # its question is out
+    assert not any("Adjusting the volume" in p for g in held for p in (g.better, *g.worse))  # and its text
+
+
 @pytest.mark.slow
 def test_training_teaches_the_shipped_minilm_to_rank_and_saves_a_cross_encoder(tmp_path):
     """A few steps on an easy task (is the passage about payment?) move a never-seen
@@ -125,6 +162,9 @@ def test_build_groups_keeps_held_out_queries_out_and_says_what_is_wrong(tmp_path
         build_groups(acord, None, config, ["no such query"])
     with pytest.raises(ValueError, match="no training data"):
         build_groups(None, None, config)
+    manual = build_groups(None, None, config, emanual_dir=write_emanual(tmp_path / "emanual"),
+                          exclude_sections=["section_1"])
+    assert {g.source for g in manual} == {"emanual"} and len(manual) == 3
 
 
 @pytest.mark.unit
