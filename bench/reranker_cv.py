@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--acord-groups", type=int, default=25, help="training groups per ACORD query")
     ap.add_argument("--cuad-groups", type=int, default=10, help="training groups per CUAD category")
     ap.add_argument("--weights", default="0.7,1.0", help="rerank weights to score (search-time, no retraining)")
+    ap.add_argument("--candidates", type=int, default=30, help="first-stage hits the cross-encoder rescores")
     args = ap.parse_args(argv)
 
     from bench.retrieval_ablation import folds_of, run_config
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             for w in weights:
                 run = run_config(settings, name, path, {"reranker": "cross-encoder",
                                                         "reranker_model_path": str(onnx_dir.resolve()),
-                                                        "rerank_weight": w})
+                                                        "rerank_weight": w, "rerank_candidates": str(args.candidates)})
                 keep = fold_of_item.get(name)
                 held[name][w].update({q: v for q, v in run.items() if keep is None or keep.get(q) == f})
 

@@ -96,13 +96,19 @@ class Settings(BaseSettings):
     hnsw_min_vectors: int = 20000
     hnsw_ef_search: int = 128
     # Optional second stage (retrieval/rerank.py): none | sentence (query vs each candidate's
-    # best-matching sentence, same embedder) | cross-encoder (a local CrossEncoder folder in
+    # best-matching sentence, same embedder) | cross-encoder (reads query and chunk together:
+    # the model shipped in retrieval/model/, or an exported or CrossEncoder folder in
     # reranker_model_path; nothing is downloaded). The best rerank_candidates fused hits
     # are rescored as rerank_weight * reranker + (1 - rerank_weight) * first stage.
     reranker: Literal["none", "sentence", "cross-encoder"] = "sentence"
     reranker_model_path: str = ""
     rerank_candidates: int = 30
     rerank_weight: float = 0.7  # tuned on ACORD, E-Manual and PolicyQA together (docs/benchmarks.md)
+    # The reranker of the search behind an answer, when it differs from `reranker` ("" = the
+    # same): an answer can spend more time per question than /search's budget allows, on
+    # its answer_rerank_candidates best first-stage hits (docs/benchmarks.md, issue 18).
+    answer_reranker: Literal["", "none", "sentence", "cross-encoder"] = ""
+    answer_rerank_candidates: int = 30
 
     # LLM backend: llamacpp (embedded, default) | openai (any OpenAI-compatible server) | transformers
     llm_backend: Literal["llamacpp", "openai", "transformers"] = "llamacpp"
@@ -192,6 +198,11 @@ class Settings(BaseSettings):
     @classmethod
     def _reranker_name(cls, value):
         return (value.strip().lower() or "none") if isinstance(value, str) else value
+
+    @field_validator("answer_reranker", mode="before")
+    @classmethod
+    def _answer_reranker_name(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -10,8 +10,11 @@ Implementations (settings.reranker):
   so a query costs one small matrix product; chunks ingested without them are embedded on
   first use the same way, and a per-process LRU keyed by chunk id and text keeps what was
   read or embedded.
-- "cross-encoder": sentence_transformers.CrossEncoder from a local folder
-  (settings.reranker_model_path; never downloaded), scoring (query, chunk) pairs.
+- "cross-encoder": a model that reads the query and each candidate chunk together. By
+  default the one DocIntel ships (retrieval/model/: MiniLM fine-tuned here, int8 ONNX, its
+  sha256 checked on load; `docintel retrieval train` and `export` rebuild it). A folder in
+  settings.reranker_model_path is used instead: an exported folder (manifest.json +
+  model.onnx) on ONNX Runtime, or a sentence-transformers CrossEncoder folder on torch.
 
 Either score is mixed with the first-stage score:
     final = w * reranker_score + (1 - w) * first_stage_score / max(first_stage_scores)
@@ -62,6 +65,12 @@ def mix(first_stage: Sequence[float], second_stage: Sequence[float], weight: flo
     hi = max(first_stage, default=0.0)
     norm = [max(s, 0.0) / hi if hi > 1e-12 else 0.0 for s in first_stage]
     return [weight * b + (1.0 - weight) * a for a, b in zip(norm, second_stage)]
+
+
+def titled(hit: SearchHit) -> str:
+    """What a reranker reads of a chunk: its text under its document's title, as the first
+    stage indexed it (a manual's later chunks only name their section in the title)."""
+    return index_text(hit.text, (hit.metadata or {}).get("title"))
 
 
 def reorder(hits: Sequence[SearchHit], scores: Sequence[float], top_k: int) -> list[SearchHit]:
@@ -160,7 +169,7 @@ class BestSentenceReranker:
         q = np.asarray(self.embed_query(query), dtype=np.float32)
         # The text ingestion embedded the sentences of (the chunk under its document's title),
         # so chunks without stored vectors get the same vectors as those with them.
-        texts = [(h.chunk_id, index_text(h.text, (h.metadata or {}).get("title"))) for h in hits]
+        texts = [(h.chunk_id, titled(h)) for h in hits]
         blocks = self.cache.get_many(texts, self.stored)
         return [float(np.max(block @ q)) if len(block) else 0.0 for block in blocks]
 
@@ -205,7 +214,7 @@ class CrossEncoderReranker:
     def pair_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
         import torch
 
-        raw = self.model.predict([(query, h.text) for h in hits], batch_size=self.batch_size,
+        raw = self.model.predict([(query, titled(h)) for h in hits], batch_size=self.batch_size,
                                  activation_fn=torch.nn.Identity(), show_progress_bar=False)
         raw = np.asarray(raw, dtype=np.float64)
         if raw.ndim == 2:  # several labels: the last one is "relevant" by convention
@@ -219,17 +228,93 @@ class CrossEncoderReranker:
         return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
 
 
+class OnnxCrossEncoderReranker:
+    """A cross-encoder exported by `docintel retrieval export` (evaluation/reranker_training.py
+    export_onnx) on ONNX Runtime: no torch or transformers import. The ONNX file's sha256 is
+    checked against the manifest before the first score; query and chunk together are cut
+    to the manifest's max_tokens, the length the model was trained at (reading more costs
+    time and is text it never learnt to weigh)."""
+
+    name = "cross-encoder"
+
+    def __init__(self, model_path: str | Path, weight: float, threads: int = 0, batch_size: int = 32):
+        self.folder = Path(model_path)
+        self.weight = weight
+        self.threads = threads
+        self.batch_size = batch_size
+        self._session = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        import json
+
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from core.fileio import sha256_file
+
+        try:
+            manifest = json.loads((self.folder / "manifest.json").read_text())
+            model = self.folder / manifest["file"]
+            for path, key in ((model, "sha256"), (self.folder / "tokenizer.json", "tokenizer_sha256")):
+                if sha256_file(path) != manifest[key]:
+                    raise RerankerError(f"{path} does not match the sha256 in {self.folder / 'manifest.json'}: "
+                                        "a corrupt or partial copy; reinstall DocIntel or re-run `docintel retrieval export`")
+            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+        except RerankerError:
+            raise
+        except Exception as exc:  # missing files, bad JSON, a tokenizer it cannot read
+            raise RerankerError(f"cannot load the cross-encoder in {self.folder}: {type(exc).__name__}: {exc}") from exc
+        # longest_first cuts the chunk, not a short query; a query longer than the chunk is
+        # cut too instead of failing.
+        tok.enable_truncation(int(manifest["max_tokens"]), strategy="longest_first")
+        tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the embedder
+        self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self._tokenizer = tok
+
+    def pair_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
+        from core.compute import MODEL_CALL
+
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._load()
+        out: list[float] = []
+        for start in range(0, len(hits), self.batch_size):
+            enc = self._tokenizer.encode_batch([(query, titled(h)) for h in hits[start:start + self.batch_size]])
+            feed = {name: np.array([getattr(e, attr) for e in enc], dtype=np.int64)
+                    for name, attr in (("input_ids", "ids"), ("attention_mask", "attention_mask"),
+                                       ("token_type_ids", "type_ids"))}
+            with MODEL_CALL:
+                logits = self._session.run(["logit"], feed)[0]
+            out.extend(1.0 / (1.0 + math.exp(-float(x))) for x in logits.reshape(-1))
+        return out
+
+    def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
+        if not hits:
+            return []
+        second = self.pair_scores(query, hits)
+        return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
+
+
+def shipped_cross_encoder_dir() -> Path:
+    """The cross-encoder DocIntel ships (MODEL_CARD.md beside it)."""
+    return Path(__file__).resolve().parent / "model"
+
+
 def check_model_folder(model_path: str) -> str:
-    if not model_path:
-        raise RerankerError(
-            "reranker=cross-encoder needs a local model folder: set DOCINTEL_RERANKER_MODEL_PATH "
-            "(a sentence-transformers CrossEncoder folder; nothing is downloaded)"
-        )
-    folder = Path(model_path).expanduser()
+    """The cross-encoder folder to load: settings.reranker_model_path, or the shipped one."""
+    folder = Path(model_path).expanduser() if model_path else shipped_cross_encoder_dir()
     if not folder.is_dir():
         raise RerankerError(f"cross-encoder model folder not found: {folder} (DOCINTEL_RERANKER_MODEL_PATH)")
-    if not (folder / "config.json").exists():
-        raise RerankerError(f"cross-encoder model folder {folder} has no config.json: not a transformers model folder")
+    if not (folder / "manifest.json").exists() and not (folder / "config.json").exists():
+        raise RerankerError(f"cross-encoder model folder {folder} has neither manifest.json (an exported model) "
+                            "nor config.json (a transformers model folder)")
     return str(folder)
 
 
@@ -263,4 +348,7 @@ def get_reranker(
         if embedder is None:
             raise RerankerError("reranker=sentence needs the embedder")
         return BestSentenceReranker(embedder, embed_query or embedder.embed_query, settings.rerank_weight, stored_sentences)
-    return CrossEncoderReranker(settings.reranker_model_path, settings.rerank_weight, settings.embedding_device)
+    folder = check_model_folder(settings.reranker_model_path)
+    if (Path(folder) / "manifest.json").exists():
+        return OnnxCrossEncoderReranker(folder, settings.rerank_weight)
+    return CrossEncoderReranker(folder, settings.rerank_weight, settings.embedding_device)

@@ -63,7 +63,18 @@ class Runtime:
     def answer_service(self):
         from generation.answer import AnswerService
 
-        return AnswerService(self.store, self.search_service, self.generator, self.settings)
+        return AnswerService(self.store, self.answer_search_service, self.generator, self.settings)
+
+    @cached_property
+    def answer_search_service(self) -> SearchService:
+        """The search behind answers: the same as search_service unless answer_reranker
+        names another second stage (e.g. the cross-encoder, too slow for /search)."""
+        s = self.settings
+        if not s.answer_reranker or (s.answer_reranker == s.reranker
+                                     and s.answer_rerank_candidates == s.rerank_candidates):
+            return self.search_service
+        return SearchService(self.store, self.embedder, s.model_copy(
+            update={"reranker": s.answer_reranker, "rerank_candidates": s.answer_rerank_candidates}))
 
     @cached_property
     def job_queue(self):

@@ -139,6 +139,15 @@ def test_training_teaches_the_shipped_minilm_to_rank_and_saves_a_cross_encoder(t
                                   progress=False)
     assert summary["steps"] == 6 and json.loads((out / "training.json").read_text())["groups"] == 24
     assert summary["loss_last_50"] < 1.3  # ln 4 = 1.39 is chance for one better among four
+    # Reproducible: the same groups, seed and config give the same weights, and their
+    # export the same bytes (what MODEL_CARD.md's rebuild command relies on).
+    again = tmp_path / "ce-again"
+    train_cross_encoder(groups, str(packaged_model_dir()), again, TrainConfig(batch_groups=4, negatives=3),
+                        progress=False)
+    assert (again / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    from evaluation.reranker_training import export_onnx
+
+    assert export_onnx(out, tmp_path / "x1")["sha256"] == export_onnx(again, tmp_path / "x2")["sha256"]
 
     reranker = CrossEncoderReranker(str(out), weight=1.0)
     hits = [SearchHit(document_id=i, document_name=f"d{i}", chunk_id=i, page_start=1, page_end=1, char_start=0,

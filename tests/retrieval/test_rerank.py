@@ -1,6 +1,8 @@
 """The second-stage Reranker seam on real ingested documents with the real embedder."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from core.types import SearchHit
@@ -134,16 +136,14 @@ def test_unknown_reranker_and_bad_weight_are_clear_errors(settings):
         get_reranker(settings)  # the default, sentence, embeds with the product's embedder
 
 
-def test_cross_encoder_without_a_model_folder_is_a_clear_error(corpus, tmp_path):
-    with pytest.raises(RerankerError, match="DOCINTEL_RERANKER_MODEL_PATH"):
-        get_reranker(corpus.model_copy(update={"reranker": "cross-encoder"}))
+def test_cross_encoder_with_a_bad_model_folder_is_a_clear_error(corpus, tmp_path):
     missing = tmp_path / "no-such-model"
     rt = _runtime(corpus, reranker="cross-encoder", reranker_model_path=str(missing))
     with pytest.raises(RerankerError, match=f"cross-encoder model folder not found: {missing}"):
         rt.search(QUERY, "r", k=3)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(RerankerError, match="has no config.json"):
+    with pytest.raises(RerankerError, match="neither manifest.json .* nor config.json"):
         get_reranker(corpus.model_copy(update={"reranker": "cross-encoder", "reranker_model_path": str(empty)}))
 
 
@@ -261,3 +261,97 @@ def test_chunks_without_stored_vectors_are_embedded_under_their_title_as_ingesti
     reranker.sentence_scores(QUERY, [hit])
     block = reranker.cache.get_many([(-3, index_text(ONE_SENTENCE, title))])[0]  # served from the LRU
     assert block.shape[0] == len(split_sentences(f"{title}\n{ONE_SENTENCE}")) == len(split_sentences(ONE_SENTENCE)) + 1
+
+
+def _hits(texts):
+    return [SearchHit(i, f"d{i}", i, 1, 1, 0, len(t), 1.0 - i / 100, t) for i, t in enumerate(texts)]
+
+
+def test_an_exported_cross_encoder_scores_as_its_torch_model_without_torch(corpus, tiny_cross_encoder, tmp_path):
+    """`docintel retrieval export` (int8 ONNX) keeps the torch model's scores within the
+    quantisation's error, reading the same 128 tokens, and runs behind the same seam."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from evaluation.reranker_training import export_onnx
+    from retrieval.rerank import OnnxCrossEncoderReranker
+
+    out = tmp_path / "onnx"
+    manifest = export_onnx(tiny_cross_encoder, out)
+    assert manifest["max_tokens"] == 128 and (out / "model.onnx").stat().st_size == manifest["bytes"]
+    rt = _runtime(corpus, reranker="cross-encoder", reranker_model_path=str(out), rerank_weight=1.0)
+    reranker = rt.search_service.reranker
+    assert isinstance(reranker, OnnxCrossEncoderReranker)
+    texts = [ONE_SENTENCE * 4, KEYWORDS_ONLY, *OTHERS]  # the first is cut at 128 tokens
+    got = np.array(reranker.pair_scores(QUERY, _hits(texts)))
+    tok = AutoTokenizer.from_pretrained(str(tiny_cross_encoder))
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_cross_encoder)).eval()
+    with torch.no_grad():
+        enc = tok([QUERY] * len(texts), texts, truncation="longest_first", max_length=128, padding=True,
+                  return_tensors="pt")
+        want = torch.sigmoid(model(**enc).logits[:, 0]).numpy()
+    assert np.abs(got - want).max() < 2e-3
+    hits = rt.search(QUERY, "r", k=5)
+    assert all(0.0 < h.score < 1.0 for h in hits)
+    # a chunk is read under its document's title, as the first stage indexed it
+    bare = _hits(["Press the MUTE key once."])[0]
+    titled_hit = dataclasses.replace(bare, metadata={"title": "Sound > Muting the TV"})
+    written_out = dataclasses.replace(bare, text="Sound > Muting the TV\nPress the MUTE key once.")
+    scores = reranker.pair_scores("how to mute", [bare, titled_hit, written_out])
+    assert scores[1] == pytest.approx(scores[2], abs=1e-6) and scores[1] != pytest.approx(scores[0], abs=1e-6)
+
+
+def test_a_tampered_exported_model_is_refused_before_it_scores(tiny_cross_encoder, tmp_path):
+    from evaluation.reranker_training import export_onnx
+    from retrieval.rerank import OnnxCrossEncoderReranker
+
+    out = tmp_path / "onnx"
+    export_onnx(tiny_cross_encoder, out)
+    data = bytearray((out / "model.onnx").read_bytes())
+    data[-10] ^= 0xFF
+    (out / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(RerankerError, match="does not match the sha256"):
+        OnnxCrossEncoderReranker(out, weight=1.0).pair_scores(QUERY, _hits(OTHERS))
+
+
+def test_the_shipped_cross_encoder_is_verified_and_reads_query_and_clause_together(settings):
+    """reranker=cross-encoder with no model path loads the model DocIntel ships (sha256
+    checked), and it tells clauses of one topic from another's. (Within a topic it leans on
+    shared words: MODEL_CARD.md's limits.)"""
+    from retrieval.rerank import OnnxCrossEncoderReranker, shipped_cross_encoder_dir
+
+    reranker = get_reranker(settings.model_copy(update={"reranker": "cross-encoder", "reranker_model_path": "",
+                                                        "rerank_weight": 1.0}))
+    assert isinstance(reranker, OnnxCrossEncoderReranker) and reranker.folder == shipped_cross_encoder_dir()
+    assert (shipped_cross_encoder_dir() / "MODEL_CARD.md").exists()
+    assert (shipped_cross_encoder_dir() / "model.onnx").stat().st_size <= 30 * 2**20
+    clauses = [
+        "Neither party shall be liable for indirect damages, and each party's total liability is capped at the fees paid "
+        "in the twelve months before the claim.",
+        "The liability of the parties is the subject of a separate agreement, which the parties intend to sign.",
+        "This Agreement is governed by the laws of the State of New York.",
+    ]
+    assert reranker.rerank("governing law", _hits(clauses), 3)[0].document_id == 2
+    assert reranker.rerank("cap on liability", _hits(clauses), 3)[-1].document_id == 2
+
+
+def test_answers_can_rerank_with_the_cross_encoder_while_search_keeps_its_reranker(corpus):
+    """answer_reranker gives the search behind answers its own second stage and candidate
+    count; /search keeps `reranker`. Unset, both are one service."""
+    from retrieval.rerank import OnnxCrossEncoderReranker
+
+    rt = _runtime(corpus, reranker="sentence")
+    assert rt.answer_search_service is rt.search_service
+    # (the OpenAI-compatible backend connects on first use: no LLM is needed to build the service)
+    rt = _runtime(corpus, reranker="sentence", answer_reranker=" Cross-Encoder ", answer_rerank_candidates=4,
+                  llm_backend="openai")
+    answers = rt.answer_search_service
+    assert isinstance(rt.search_service.reranker, BestSentenceReranker)
+    assert isinstance(answers.reranker, OnnxCrossEncoderReranker) and answers.settings.rerank_candidates == 4
+    assert rt.answer_service.search is answers
+    index = rt.index(rt.store.collection(rt.settings.default_tenant, "r").id)
+    first = _runtime(corpus).search(QUERY, "r", k=4)  # the first stage alone
+    hits = answers.search(index, QUERY, k=4)
+    assert sorted(h.chunk_id for h in hits) == sorted(h.chunk_id for h in first)  # its 4 candidates, reordered
+    assert [h.chunk_id for h in hits] == [h.chunk_id for h in answers.reranker.rerank(QUERY, first, 4)]
