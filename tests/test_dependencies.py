@@ -22,7 +22,6 @@ NOT_SHIPPED_EXTRAS = {"test"}  # the test suite's own tools; tests/ is not in th
 
 # Declared and never imported by our code, but needed all the same.
 USED_WITHOUT_IMPORT = {
-    "onnx": "torch.onnx.export writes the int8 encoder's graph with it (ingestion/embedding.py)",
     "onnx-ir": "onnxruntime's MatMulNBits quantiser imports it and does not declare it",
     "fonttools": "pypdf decodes CFF/Type1 font encodings (LaTeX PDFs) with it",
     "psycopg": "SQLAlchemy's postgresql+psycopg driver, chosen by the database URL",
