@@ -312,6 +312,20 @@ def onnx_model_status(settings: Settings, verify: bool = False) -> dict:
     return row
 
 
+def ort_session(path: Path, threads: int = 0):
+    """An ONNX Runtime CPU session as DocIntel's int8 models run: `threads` intra-op threads
+    (0 = ORT's choice), one inter-op thread, no spinning."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    # Idle ORT threads spin by default; in hybrid search they would steal the core the
+    # BM25 thread runs on.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxInt8Embedder:
     """The MiniLM encoder on ONNX Runtime with int8 weights; same interface and (to ~0.99
     cosine) the same vectors as SentenceTransformerEmbedder. Neither torch nor
@@ -349,15 +363,7 @@ class OnnxInt8Embedder:
 
     def open_session(self, path: Path):
         """An ORT session on `path` with this embedder's threads (benches open other files)."""
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        # Idle ORT threads spin by default; in hybrid search they would steal the core the
-        # BM25 thread runs on.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return ort_session(path, self.threads)
 
     def _run(self, texts: list[str], tokens: bool = False):
         """The unit vectors of `texts`; with `tokens`, also the token states and encodings."""

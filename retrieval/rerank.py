@@ -39,7 +39,7 @@ from core.errors import DocIntelError
 from core.settings import Settings
 from core.types import SearchHit
 from ingestion.chunking import index_text
-from ingestion.embedding import Embedder
+from ingestion.embedding import Embedder, ort_session
 from ingestion.sentences import embed_sentences, unpack
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,22 @@ class BestSentenceReranker:
         return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
 
 
-class CrossEncoderReranker:
+class _PairScoring:
+    """A reranker that scores (query, chunk) pairs with `pair_scores` (0-1) and mixes them in."""
+
+    weight: float
+
+    def pair_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
+        raise NotImplementedError
+
+    def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
+        if not hits:
+            return []
+        second = self.pair_scores(query, hits)
+        return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
+
+
+class CrossEncoderReranker(_PairScoring):
     """A sentence-transformers CrossEncoder loaded from a local folder (never downloaded).
     Its scores go through a sigmoid (single-logit models), so they mix on a 0-1 scale."""
 
@@ -221,14 +236,8 @@ class CrossEncoderReranker:
             raw = raw[:, -1]
         return [1.0 / (1.0 + math.exp(-float(x))) for x in raw]
 
-    def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
-        if not hits:
-            return []
-        second = self.pair_scores(query, hits)
-        return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
 
-
-class OnnxCrossEncoderReranker:
+class OnnxCrossEncoderReranker(_PairScoring):
     """A cross-encoder exported by `docintel retrieval export` (evaluation/reranker_training.py
     export_onnx) on ONNX Runtime: no torch or transformers import. The ONNX file's sha256 is
     checked against the manifest before the first score; query and chunk together are cut
@@ -249,7 +258,6 @@ class OnnxCrossEncoderReranker:
     def _load(self) -> None:
         import json
 
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         from core.fileio import sha256_file
@@ -270,11 +278,7 @@ class OnnxCrossEncoderReranker:
         # cut too instead of failing.
         tok.enable_truncation(int(manifest["max_tokens"]), strategy="longest_first")
         tok.enable_padding(pad_id=tok.token_to_id("[PAD]") or 0, pad_token="[PAD]")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the embedder
-        self._session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        self._session = ort_session(model, self.threads)
         self._tokenizer = tok
 
     def pair_scores(self, query: str, hits: Sequence[SearchHit]) -> list[float]:
@@ -294,12 +298,6 @@ class OnnxCrossEncoderReranker:
                 logits = self._session.run(["logit"], feed)[0]
             out.extend(1.0 / (1.0 + math.exp(-float(x))) for x in logits.reshape(-1))
         return out
-
-    def rerank(self, query: str, hits: Sequence[SearchHit], top_k: int) -> list[SearchHit]:
-        if not hits:
-            return []
-        second = self.pair_scores(query, hits)
-        return reorder(hits, mix([h.score for h in hits], second, self.weight), top_k)
 
 
 def shipped_cross_encoder_dir() -> Path:
