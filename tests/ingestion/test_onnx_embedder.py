@@ -168,3 +168,27 @@ def test_a_query_does_not_wait_for_the_model_lock_but_documents_do(onnx_settings
         MODEL_CALL.release()
     assert done.wait(10)
     worker.join()
+
+
+def test_dynamic_runtime_is_its_own_file_and_vector_space(onnx_settings, onnx_embedder):
+    """onnx-int8-dynamic (the recipe for CPUs without VNNI) builds its own verified file,
+    gives vectors close to the blockwise ones, and names its index differently, so an index
+    built by one runtime is never extended or queried with the other's vectors."""
+    from ingestion.embedding import onnx_model_status
+
+    settings = onnx_settings.model_copy(update={"embedding_runtime": "onnx-int8-dynamic", "query_embedding_runtime": ""})
+    built = build_onnx_model(settings, quantization="dynamic")
+    assert built["model"] == "minilm-onnx-int8-dynamic" and built["status"] in ("built", "present")
+    assert Path(built["path"]) != onnx_model_path(onnx_settings)
+    meta = json.loads(Path(built["path"]).with_suffix(".json").read_text())
+    assert meta["quantization"].startswith("MatMulInteger")
+    assert onnx_model_status(settings, verify=True, runtime="onnx-int8-dynamic")["verified"]
+    dynamic = get_embedder(settings)
+    assert dynamic.model_id.startswith("onnx-int8-dynamic:") and dynamic.model_id != onnx_embedder.model_id
+    vecs = dynamic.embed_documents(SENTENCES)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+    assert ((vecs * onnx_embedder.embed_documents(SENTENCES)).sum(1) > 0.97).all()
+    # The blockwise file's sidecar does not pass for the dynamic recipe (and so is never taken for it).
+    from ingestion.embedding import _cached_ok
+
+    assert _cached_ok(onnx_model_path(onnx_settings), str(Path(resolve_model_dir(settings)).resolve()), "dynamic")[0] is False
