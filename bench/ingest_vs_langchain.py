@@ -2,7 +2,8 @@
 
     python -m bench.ingest_vs_langchain [--cuad ../shared/data/cuad-dev] [--pdfs 20] [--rounds 3] \\
         [--policyqa ../shared/data/policyqa-dev/dev.json] [--questions 200] [--seed 0] \\
-        [--bench-venv .bench-venv] [--profile] [--json bench/out/ingest_vs_langchain.json]
+        [--bench-venv .bench-venv] [--profile] [--json bench/out/ingest_vs_langchain.json] \\
+        [--variant NAME:SETTING=VALUE[,SETTING=VALUE...] ...]
 
 Speed: N CUAD PDFs (evenly spaced over the sorted `pdf/` folder), ingested by whole
 processes, import and model loading included, alternating A/B/A/B for `--rounds` rounds so
@@ -10,6 +11,9 @@ that machine drift hits both alike:
 
 - A: `docintel ingest <PDFs> --collection bench --json`, default settings (no DOCINTEL_*
   variable but DOCINTEL_DATA_DIR, a fresh directory each run);
+- each `--variant` (e.g. `dynamic:embedding_runtime=onnx-int8-dynamic`): A again with those
+  settings (as DOCINTEL_* variables), run after A in every round, reported as its own
+  pipeline against B;
 - B: bench/langchain_baseline.py in a separate virtualenv (not a project dependency;
   created on demand): PyPDFLoader -> RecursiveCharacterTextSplitter(1000, 200) ->
   HuggingFaceEmbeddings(the same MiniLM folder) -> FAISS.from_documents -> save_local.
@@ -55,7 +59,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 STAGES = [("imports", r"_find_and_load"),
           ("load model", r"__init__ \([^)]*sentence_transformers/(sentence_transformer|base)/model\.py"),
           ("sentence vectors (reranker)", r"ingestion/sentences")]
-PIPELINES = ("docintel", "langchain")  # A, B: run in this order in every round
+PIPELINES = ("docintel", "langchain")  # A, B: run in this order in every round (variants after A)
 
 
 def pick_pdfs(folder: Path, n: int) -> list[Path]:
@@ -96,28 +100,41 @@ def run_child(cmd: list[str], env: dict, workdir: Path) -> dict:
     return {"seconds": seconds, "peak_rss_mb": round(usage.ru_maxrss / 1024), "stdout": out.read_text()}
 
 
-def command(name: str, pdfs: list[Path], workdir: Path, py_b: Path, model: Path) -> tuple[list[str], dict]:
+def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
+    """"NAME:key=value,key=value" -> ("docintel-NAME", {key: value})."""
+    name, _, assignments = spec.partition(":")
+    pairs = [a.split("=", 1) for a in assignments.split(",") if a]
+    if not name or not pairs or any(len(p) != 2 for p in pairs):
+        raise SystemExit(f"--variant {spec!r}: expected NAME:SETTING=VALUE[,SETTING=VALUE...]")
+    return f"docintel-{name}", {k.strip(): v.strip() for k, v in pairs}
+
+
+def command(name: str, pdfs: list[Path], workdir: Path, py_b: Path, model: Path,
+            settings: dict[str, str] | None = None) -> tuple[list[str], dict]:
     """The process of pipeline `name`, writing into workdir, and its environment."""
     # Default settings: no DOCINTEL_* variable but where the models are cached (a location,
     # not a setting; the int8 encoder is built there before the rounds, untimed).
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCINTEL_") or k == "DOCINTEL_MODELS_DIR"} | OFFLINE
     paths = [str(p) for p in pdfs]
-    if name == "docintel":
+    if name.startswith("docintel"):
         docintel = str(Path(sys.executable).with_name("docintel"))
-        return [docintel, "ingest", *paths, "--collection", "bench", "--json"], env | {"DOCINTEL_DATA_DIR": str(workdir / "var")}
+        variables = {f"DOCINTEL_{k.upper()}": v for k, v in (settings or {}).items()}
+        return ([docintel, "ingest", *paths, "--collection", "bench", "--json"],
+                env | variables | {"DOCINTEL_DATA_DIR": str(workdir / "var")})
     return [str(py_b), str(BASELINE), "ingest", "--model", str(model), "--out", str(workdir / "faiss"), *paths], env
 
 
-def run_pipeline(name: str, pdfs: list[Path], pages: int, root: Path, py_b: Path, model: Path) -> dict:
+def run_pipeline(name: str, pdfs: list[Path], pages: int, root: Path, py_b: Path, model: Path,
+                 settings: dict[str, str] | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
     try:
-        res = run_child(*command(name, pdfs, workdir, py_b, model), workdir)
+        res = run_child(*command(name, pdfs, workdir, py_b, model, settings), workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     out = json.loads(res["stdout"])
     row = {"seconds": round(res["seconds"], 1), "pages_per_s": round(pages / res["seconds"], 3),
            "peak_rss_mb": res["peak_rss_mb"]}
-    if name == "docintel":
+    if name.startswith("docintel"):
         docs = out["documents"]
         bad = [d for d in docs if d["status"] != "indexed"]
         if bad:
@@ -186,12 +203,14 @@ def policyqa_sample(path: Path, n: int, seed: int) -> tuple[list[dict], list[dic
                        "answers": [a.text for a in q.answers]} for q in sample]
 
 
-def docintel_top5(policies: list[dict], questions: list[dict], root: Path) -> list[list[str]]:
+def docintel_top5(policies: list[dict], questions: list[dict], root: Path,
+                  settings: dict[str, str] | None = None) -> list[list[str]]:
     from core.settings import Settings
     from core.types import SearchFilters
     from workers.runtime import Runtime
 
-    rt = Runtime.create(Settings(data_dir=Path(tempfile.mkdtemp(prefix="docintel-qa-", dir=root)), _env_file=None))
+    rt = Runtime.create(Settings(data_dir=Path(tempfile.mkdtemp(prefix="docintel-qa-", dir=root)), _env_file=None,
+                                 **(settings or {})))
     results = rt.ingest_texts([(p["name"], p["text"].encode("utf-8")) for p in policies], "policyqa")
     ids = {p["name"]: r.document_id for p, r in zip(policies, results)}
     top = [[h.text for h in rt.search(q["question"], "policyqa", k=5, filters=SearchFilters(document_ids=[ids[q["policy"]]]))]
@@ -215,11 +234,17 @@ def recall(tops: list[list[str]], questions: list[dict]) -> float:
 
 # -- report ---------------------------------------------------------------------------------
 def summarise(rounds: list[dict]) -> dict:
+    names = list(rounds[0])
     med = {name: {key: statistics.median(r[name][key] for r in rounds) for key in ("seconds", "pages_per_s", "peak_rss_mb")}
-           for name in PIPELINES}
+           for name in names}
     ratios = [r["docintel"]["pages_per_s"] / r["langchain"]["pages_per_s"] for r in rounds]
-    return {"median": med, "ratio_a_over_b": round(med["docintel"]["pages_per_s"] / med["langchain"]["pages_per_s"], 3),
-            "ratio_per_round": [round(x, 3) for x in ratios]}
+    out = {"median": med, "ratio_a_over_b": round(med["docintel"]["pages_per_s"] / med["langchain"]["pages_per_s"], 3),
+           "ratio_per_round": [round(x, 3) for x in ratios]}
+    for name in names:
+        if name.startswith("docintel-"):
+            out[f"ratio_{name}_over_b"] = round(med[name]["pages_per_s"] / med["langchain"]["pages_per_s"], 3)
+            out[f"ratio_{name}_per_round"] = [round(r[name]["pages_per_s"] / r["langchain"]["pages_per_s"], 3) for r in rounds]
+    return out
 
 
 def format_report(out: dict) -> str:
@@ -234,12 +259,19 @@ def format_report(out: dict) -> str:
     ma, mb = out["summary"]["median"]["docintel"], out["summary"]["median"]["langchain"]
     lines.append(f"| **median** | {ma['seconds']} | **{ma['pages_per_s']}** | {ma['peak_rss_mb']} | {mb['seconds']} | "
                  f"**{mb['pages_per_s']}** | {mb['peak_rss_mb']} | **{out['summary']['ratio_a_over_b']}** |")
+    for name, m in out["summary"]["median"].items():
+        if name.startswith("docintel-"):
+            per = ", ".join(f"{r[name]['seconds']} s" for r in out["rounds"])
+            lines.append(f"variant {name} ({out['variants'][name]}): {per}; median {m['pages_per_s']} pages/s, "
+                         f"peak RSS {m['peak_rss_mb']} MB, A/B {out['summary'][f'ratio_{name}_over_b']} "
+                         f"(per round {out['summary'][f'ratio_{name}_per_round']})")
     a0, b0 = out["rounds"][0]["docintel"], out["rounds"][0]["langchain"]
     lines.append(f"chunks: A {a0['chunks']}, B {b0['chunks']}; B stages (round 1, s): {b0['stages_s']}")
     if "recall_at_5" in out:
         q = out["recall_at_5"]
         lines.append(f"PolicyQA recall@5 ({q['questions']} questions, seed {q['seed']}, {q['policies']} policies): "
-                     f"A docintel {q['docintel']}, B langchain {q['langchain']}")
+                     f"A docintel {q['docintel']}, B langchain {q['langchain']}"
+                     + "".join(f", {k} {v}" for k, v in q.items() if k.startswith("docintel-")))
     for name, shares in out.get("profile", {}).items():
         lines.append(f"time shares {name}: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
     return "\n".join(lines)
@@ -256,13 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench-venv", type=Path, default=ROOT / ".bench-venv", help="created if missing (git-ignored)")
     ap.add_argument("--profile", action="store_true", help="one more py-spy-sampled run of each, for time shares")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "out" / "ingest_vs_langchain.json")
+    ap.add_argument("--variant", action="append", default=[], help="NAME:SETTING=VALUE[,...]: docintel with other settings")
     args = ap.parse_args(argv)
 
     from core.settings import Settings
     from ingestion.embedding import build_onnx_model, packaged_model_dir
 
+    from ingestion.embedding import ONNX_QUANTIZATION
+
+    variants = dict(parse_variant(v) for v in args.variant)
     model = packaged_model_dir()
-    built = build_onnx_model(Settings())  # the int8 encoder docintel uses: built once, not in a round
+    # The ONNX encoders docintel uses (default and variants): built once, not in a round.
+    built = build_onnx_model(Settings())
+    for settings in variants.values():
+        for key in ("embedding_runtime", "query_embedding_runtime"):
+            if settings.get(key) in ONNX_QUANTIZATION:
+                build_onnx_model(Settings(), quantization=ONNX_QUANTIZATION[settings[key]])
     sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip())
@@ -275,12 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     out = {"machine": f"{cpu_model()}, {os.cpu_count()} cores", "git": sha + ("+dirty" if dirty else ""),
            "onnx_model": built["path"], "pdfs": len(pdfs), "pages": pages,
            "files": [p.name for p in pdfs], "model": str(model), "versions": versions, "loadavg_before": loadavg(),
+           "variants": {k: ",".join(f"{a}={b}" for a, b in v.items()) for k, v in variants.items()},
            "rounds": []}
     try:
         for i in range(args.rounds):
             row = {}
-            for name in PIPELINES:
-                row[name] = run_pipeline(name, pdfs, pages, root, py_b, model)
+            for name in ("docintel", *variants, "langchain"):
+                row[name] = run_pipeline(name, pdfs, pages, root, py_b, model, variants.get(name))
                 print(f"round {i + 1} {name}: {row[name]} (load {loadavg()})", file=sys.stderr, flush=True)
             out["rounds"].append(row)
         out["loadavg_after"] = loadavg()
@@ -292,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                 "docintel": recall(docintel_top5(policies, questions, root), questions),
                 "langchain": recall(langchain_top5(policies, questions, root, py_b, model), questions),
             }
+            for name, settings in variants.items():
+                out["recall_at_5"][name] = recall(docintel_top5(policies, questions, root, settings), questions)
         if args.profile:
             out["profile"] = {name: profiled(name, pdfs, root, py_b, model) for name in PIPELINES}
         out["loadavg_end"] = loadavg()
