@@ -188,6 +188,10 @@ def test_dynamic_runtime_is_its_own_file_and_vector_space(onnx_settings, onnx_em
     vecs = dynamic.embed_documents(SENTENCES)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
     assert ((vecs * onnx_embedder.embed_documents(SENTENCES)).sum(1) > 0.97).all()
+    # A text's vector does not depend on what it is embedded with (one activation scale per
+    # tensor would otherwise be shared by a batch): alone, or beside longer texts, the same.
+    for i, text in enumerate(SENTENCES):
+        np.testing.assert_allclose(dynamic.embed_documents([text])[0], vecs[i], atol=1e-6)
     # The blockwise file's sidecar does not pass for the dynamic recipe (and so is never taken for it).
     from ingestion.embedding import _cached_ok
 
