@@ -1,7 +1,7 @@
 """torch vs int8 ONNX MiniLM: vector agreement, search agreement, ingestion throughput.
 
     python -m bench.embedding_runtimes --data ../shared/data [--chunks 2000] [--throughput 500] [--json OUT]
-    python -m bench.embedding_runtimes --throughput-only [--repeats 5] [--onnx-model OTHER.onnx ...]
+    python -m bench.embedding_runtimes --throughput-only [--repeats 5] [--torch] [--onnx-model OTHER.onnx ...]
 
 Real text, chunked by the product's chunker (220 tokens): the e-manual sections, ACORD
 clauses and CUAD contracts; real questions: the e-manual's 50, ACORD's queries and
@@ -11,7 +11,8 @@ vectors find (the question for `query_embedding_runtime=onnx-int8` against exist
 indexes), and whole-corpus ACORD nDCG@10 with either runtime's query vectors.
 Throughput: chunks/s of embed_documents on full-size CUAD chunks.
 
---throughput-only times the int8 encoder alone (no torch), median of --repeats runs on 2
+--throughput-only times each int8 ONNX runtime (onnx-int8, onnx-int8-dynamic) as the
+product runs it, and torch with --torch, median of --repeats runs on 2
 cores: chunks/s on the product's full-size CUAD chunks and on 256-token windows, chunks/s of
 ingestion's sentence pass (embed_chunks: chunk vectors plus the reranker's sentence vectors,
 pooled from the chunk pass and, for comparison, every sentence embedded again), and one-query
@@ -35,7 +36,7 @@ from core.fileio import atomic_write_json
 from core.settings import Settings
 from core.types import LoadedDocument, PageSpan
 from ingestion.chunking import TokenChunker
-from ingestion.embedding import OnnxInt8Embedder, SentenceTransformerEmbedder, resolve_model_dir
+from ingestion.embedding import ONNX_QUANTIZATION, OnnxInt8Embedder, SentenceTransformerEmbedder, resolve_model_dir
 
 
 def _chunks(chunker: TokenChunker, text: str) -> list[str]:
@@ -52,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--throughput-only", action="store_true", help="time the int8 encoder(s) only")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--onnx-model", type=Path, action="append", default=[], help="another ONNX file to time")
+    ap.add_argument("--torch", action="store_true", help="--throughput-only: time torch (sentence-transformers) too")
     args = ap.parse_args(argv)
     if args.throughput_only:
         return throughput_only(args)
@@ -156,11 +158,17 @@ def throughput_only(args) -> int:
     full = [c for t in texts for c in _chunks(chunker, t) if chunker.count_tokens(c) >= 180][: args.throughput]
     windows = [t[i: i + 2000] for t in texts for i in range(0, len(t) - 2000, 2000)][: args.throughput]  # cut at 256 tokens
     questions = [json.loads(line)["text"] for line in (args.data / "acord/queries.jsonl").read_text().splitlines()][:100]
-    docs = OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size)
-    query = OnnxInt8Embedder(settings, model_dir, 1, threads=1, exclusive=False)
-    docs.embed_query("warm up")
-    query.embed_query("warm up")
-    files = {"configured": docs.path, **{str(p): p for p in args.onnx_model}}
+    # Each ONNX runtime as the product runs it (the dynamic one a text per call), then any
+    # other file under the blockwise runtime's batching; torch too with --torch.
+    embedders = {runtime: (OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size, runtime=runtime),
+                           OnnxInt8Embedder(settings, model_dir, 1, threads=1, exclusive=False, runtime=runtime))
+                 for runtime in ONNX_QUANTIZATION}
+    for pair in embedders.values():
+        for e in pair:
+            e.embed_query("warm up")
+    runs = [(runtime, *pair, None) for runtime, pair in embedders.items()]
+    runs += [(str(p), *embedders["onnx-int8"], p) for p in args.onnx_model]
+    docs = embedders["onnx-int8"][0]
 
     def median_rate(fn, n) -> float:
         fn(full[:32])  # warm
@@ -175,9 +183,16 @@ def throughput_only(args) -> int:
            "chunk_tokens_mean": round(float(np.mean([chunker.count_tokens(c) for c in full])), 1),
            "windows": len(windows), "window_tokens": len(docs._tokenizer.encode(windows[0]).ids), "loadavg": os.getloadavg(),
            "models": {}}
-    for name, path in files.items():
-        docs._session, query._session = docs.open_session(path), query.open_session(path)
-        row = {"path": str(path),
+    if args.torch:
+        torch_docs = SentenceTransformerEmbedder(model_dir, settings.embedding_batch_size)
+        out["models"]["torch"] = {"chunks_per_s": median_rate(lambda x=None: torch_docs.embed_documents(x or full), len(full)),
+                                  "windows_256_per_s": median_rate(lambda x=None: torch_docs.embed_documents(x or windows),
+                                                                   len(windows))}
+        print(json.dumps({"torch": out["models"]["torch"]}), file=sys.stderr, flush=True)
+    for name, docs, query, path in runs:
+        if path is not None:
+            docs._session, query._session = docs.open_session(path), query.open_session(path)
+        row = {"path": str(path or docs.path),
                "chunks_per_s": median_rate(lambda x=None: docs.embed_documents(x or full), len(full)),
                "windows_256_per_s": median_rate(lambda x=None: docs.embed_documents(x or windows), len(windows))}
         for q in questions[:10]:
@@ -189,7 +204,7 @@ def throughput_only(args) -> int:
                 query.embed_query(q)
                 lat.append(time.perf_counter() - t)
         row["query_ms_p50"] = round(statistics.median(lat) * 1000, 2)
-        if name == "configured":
+        if path is None:
             for mode in (True, False):
                 sentences.POOLED = mode
                 before = dict(sentences.STATS)
