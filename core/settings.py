@@ -59,15 +59,19 @@ class Settings(BaseSettings):
     embedding_batch_size: int = 32
     embedding_device: str = "cpu"
     # Runtime of the encoder: torch (sentence-transformers) | onnx-int8 (the same MiniLM
-    # exported to ONNX with int8 weights, built once under models_dir by
-    # `docintel models install` or on first use). embedding_runtime builds document vectors
-    # and names the index's model; query_embedding_runtime embeds search queries ("" = the
-    # same). int8 query vectors keep 0.9997 cosine to torch's and 0.98 of its exact top 10
-    # against torch-built indexes, see docs/benchmarks.md. int8 documents: ACORD, E-Manual
-    # and PolicyQA within the paired-bootstrap noise of torch, ingestion ~2x faster (issue 17).
-    # A collection built by the other runtime refuses to open rather than mix vectors: set the
-    # runtime back, or `docintel collections reembed NAME`. A custom embedding_model_path
-    # stays on torch (ingestion.embedding.document_runtime).
+    # exported to ONNX, 8-bit weights in blocks of 32 with int8 compute: 0.9997 cosine to
+    # torch) | onnx-int8-dynamic (int8 weights per channel, activations per tensor, a text
+    # per call: ~0.993 cosine; 2.3x the documents/s of onnx-int8 on a CPU without AVX-512
+    # VNNI/AVX-VNNI, where onnx-int8's kernel is slower than the float graph). ONNX files are
+    # built once under models_dir by `docintel models install` or on first use.
+    # embedding_runtime builds document vectors and names the index's model;
+    # query_embedding_runtime embeds search queries ("" = the same). onnx-int8 documents:
+    # ACORD, E-Manual and PolicyQA within the paired-bootstrap noise of torch. onnx-int8-dynamic
+    # documents (with onnx-int8 queries) lean slightly lower (-0.002 to -0.007, one interval
+    # excluding 0), so they are the choice for ingestion-heavy work on such CPUs, not the
+    # default (docs/benchmarks.md, issue 17). A collection built by another runtime refuses
+    # to open rather than mix vectors: set the runtime back, or `docintel collections reembed
+    # NAME`. A custom embedding_model_path stays on torch (ingestion.embedding.document_runtime).
     embedding_runtime: Literal["torch", "onnx-int8", "onnx-int8-dynamic"] = "onnx-int8"
     query_embedding_runtime: Literal["", "torch", "onnx-int8", "onnx-int8-dynamic"] = "onnx-int8"
 
