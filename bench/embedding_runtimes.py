@@ -36,7 +36,7 @@ from core.fileio import atomic_write_json
 from core.settings import Settings
 from core.types import LoadedDocument, PageSpan
 from ingestion.chunking import TokenChunker
-from ingestion.embedding import ONNX_QUANTIZATION, OnnxInt8Embedder, SentenceTransformerEmbedder, resolve_model_dir
+from ingestion.embedding import ONNX_RUNTIMES, OnnxInt8Embedder, SentenceTransformerEmbedder, resolve_model_dir
 
 
 def _chunks(chunker: TokenChunker, text: str) -> list[str]:
@@ -162,7 +162,7 @@ def throughput_only(args) -> int:
     # other file under the blockwise runtime's batching; torch too with --torch.
     embedders = {runtime: (OnnxInt8Embedder(settings, model_dir, settings.embedding_batch_size, runtime=runtime),
                            OnnxInt8Embedder(settings, model_dir, 1, threads=1, exclusive=False, runtime=runtime))
-                 for runtime in ONNX_QUANTIZATION}
+                 for runtime in ONNX_RUNTIMES}
     for pair in embedders.values():
         for e in pair:
             e.embed_query("warm up")

