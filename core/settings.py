@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # Runtime of the encoder: torch (sentence-transformers) | onnx-int8 (the same MiniLM
     # exported to ONNX, 8-bit weights in blocks of 32 with int8 compute: 0.9997 cosine to
     # torch) | onnx-int8-dynamic (int8 weights per channel, activations per tensor, a text
-    # per call: ~0.993 cosine; 2.3x the documents/s of onnx-int8 on a CPU without AVX-512
+    # per call: ~0.993 cosine; 2.2x the documents/s of onnx-int8 on a CPU without AVX-512
     # VNNI/AVX-VNNI, where onnx-int8's kernel is slower than the float graph). ONNX files are
     # built once under models_dir by `docintel models install` or on first use.
     # embedding_runtime builds document vectors and names the index's model;
