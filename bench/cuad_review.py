@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         cv = result["cv"]
         print(f"CUAD {args.folds}-fold CV over {result['contracts']} contracts ({cv['n_gold']} gold clauses)")
         print(f"pooled AUPR {cv['aupr']:.3f}   P@80R {cv['prec_at_80_recall']:.3f}   P@90R {cv['prec_at_90_recall']:.3f}")
+        first = result["cv_first_stage"]
+        print(f"(linear model alone: AUPR {first['aupr']:.3f}   P@80R {first['prec_at_80_recall']:.3f}   "
+              f"P@90R {first['prec_at_90_recall']:.3f}; rescorer {'kept' if result['rescorer'] else 'not kept'})")
         off = result["cv_parties_gold_in_pred"]
         print(f"(Parties matched by gold-in-prediction only, as CUAD's evaluate.py: AUPR {off['aupr']:.3f})")
         ub = result["segmentation_upper_bound"]

@@ -164,6 +164,8 @@ class LinearClauseModel:
         self.platt_b = np.asarray(platt_b, dtype=np.float32)
         self.config = config or {}
         self.categories = tuple(self.config.get("categories", CATEGORY_NAMES))
+        # The second stage over the emitted candidates (review/rescoring.py), when trained.
+        self.rescorer = None
 
     def decision(self, segments: Sequence[str], meta: SegmentMeta | None = None) -> np.ndarray:
         n = len(segments)
@@ -223,4 +225,8 @@ def load_model(model_dir: str | Path = MODEL_DIR) -> LinearClauseModel:
         arrays = {k: z[k] for k in z.files}
     vocab = {t: i for i, t in enumerate(cfg.pop("vocab"))}
     feat = Featurizer(vocab, arrays["idf"].astype(np.float32))
-    return LinearClauseModel(feat, arrays["weights"].astype(np.float32), arrays["bias"], arrays["platt_a"], arrays["platt_b"], cfg)
+    model = LinearClauseModel(feat, arrays["weights"].astype(np.float32), arrays["bias"], arrays["platt_a"], arrays["platt_b"], cfg)
+    from review.rescoring import load_rescorer
+
+    model.rescorer = load_rescorer(model_dir)
+    return model

@@ -148,12 +148,32 @@ def detect_clauses(
     probs = np.asarray(clf.score([s.text for s in segs], meta=meta))
     names = tuple(getattr(clf, "categories", CATEGORY_NAMES))
     wanted = set(categories) if categories else None
+    columns = [ci for ci, cat in enumerate(names) if wanted is None or cat in wanted]
+    rescorer = getattr(clf, "rescorer", None)
     out: list[ClauseMatch] = []
-    for ci, cat in enumerate(names):
-        if wanted is not None and cat not in wanted:
-            continue
-        for i, p in select_candidates(starts, ends, probs[:, ci], top_k, threshold, max_iou):
-            s = segs[i]
-            out.append(ClauseMatch(cat, s.char_start, s.char_end, s.text, p))
+    if rescorer is None:
+        for ci in columns:
+            for i, p in select_candidates(starts, ends, probs[:, ci], top_k, threshold, max_iou):
+                out.append(ClauseMatch(names[ci], segs[i].char_start, segs[i].char_end, segs[i].text, p))
+    else:
+        # The rescorer was trained on the candidates a review emits (CANDIDATE_*): take
+        # those, give each its second-stage confidence, then apply the caller's selection.
+        from review.rescoring import candidate_features
+
+        chosen = {ci: select_candidates(starts, ends, probs[:, ci], CANDIDATE_TOP_K, CANDIDATE_FLOOR, CANDIDATE_MAX_IOU)
+                  for ci in range(probs.shape[1])}
+        X, cands = candidate_features(starts, ends, meta.kinds, probs, chosen, len(text))
+        confidence = rescorer.predict_proba(X) if len(cands) else np.zeros(0)
+        by_column: dict[int, list[tuple[int, float]]] = {}
+        for c, p in zip(cands, confidence):
+            by_column.setdefault(c.category, []).append((c.segment, float(p)))
+        for ci in columns:
+            got = by_column.get(ci, [])
+            if not got:
+                continue
+            idx = np.array([i for i, _ in got])
+            for k, p in select_candidates(starts[idx], ends[idx], np.array([p for _, p in got]), top_k, threshold, max_iou):
+                s = segs[idx[k]]
+                out.append(ClauseMatch(names[ci], s.char_start, s.char_end, s.text, p))
     out.sort(key=lambda m: (m.char_start, -m.confidence, m.category))
     return out
