@@ -88,7 +88,7 @@ def model_info() -> dict[str, Any]:
     cv = meta.get("cv") or {}
     return {
         "name": meta.get("name"), "trained": meta.get("trained"), "training_contracts": meta.get("training_contracts"),
-        "cv_pooled_aupr": cv.get("pooled_aupr") if isinstance(cv, dict) else None, "attribution": meta.get("attribution"),
+        "cv_pooled_aupr": cv.get("aupr") if isinstance(cv, dict) else None, "attribution": meta.get("attribution"),
     }
 
 

@@ -96,3 +96,12 @@ def test_candidates_keep_a_passage_that_only_partly_overlaps_a_better_span():
     # line "This Agreement ... as well." (IoU 0.58 with the first sentence) was dropped
     assert all(iou(a, b) < 0.5 for a in loose for b in loose if a is not b)
     assert not any(m.char_start == strict[0].char_start and m.text.endswith("as well.") for m in extra)
+
+
+def test_a_review_names_the_shipped_model_and_its_held_out_aupr():
+    from review.service import model_info
+
+    info = model_info()
+    config = load_model().config
+    assert info["name"] == config["name"] and info["cv_pooled_aupr"] == config["cv"]["aupr"] > 0.5
+    assert "CC BY 4.0" in info["attribution"]
