@@ -113,18 +113,26 @@ def review_document(doc: LoadedDocument, name: str, playbook: Playbook | None = 
         for m in matches
     ]
     # Above the operating point a span overlapping a more confident one of its category
-    # (the paragraph around a flagged sentence) is not shown twice: it joins "also check".
-    # Every candidate stays in one of the two lists, so the JSON keeps the whole curve.
+    # (the paragraph around a flagged sentence) is not shown twice, nor are the same words
+    # found again elsewhere (the word "Agreement" at each use, as a Document Name): they
+    # join "also check". Every candidate stays in one of the two lists, so the JSON keeps
+    # the whole curve.
     clauses, also_check = [], []
     shown: dict[str, list[tuple[int, int]]] = {}
+    shown_words: dict[str, set[str]] = {}
     for c in sorted(candidates, key=lambda c: -c["confidence"]):
         spans = shown.setdefault(c["category"], [])
+        said = shown_words.setdefault(c["category"], set())
+        words = " ".join(c["text"].lower().split())
         if c["confidence"] >= point.threshold and \
                 not any(suppresses(c["char_start"], c["char_end"], s, e) for s, e in spans):
+            # a place said already in the same words still covers the passages around it
             spans.append((c["char_start"], c["char_end"]))
-            clauses.append(c)
-        else:
-            also_check.append(c)
+            if words not in said:
+                said.add(words)
+                clauses.append(c)
+                continue
+        also_check.append(c)
     position = lambda c: (c["char_start"], -c["confidence"], c["category"])
     clauses.sort(key=position)
     also_check.sort(key=position)

@@ -102,3 +102,17 @@ def test_nested_candidates_are_kept_but_the_clauses_show_each_place_once():
     nested = [c for c in r.also_check if c["category"] == "Governing Law" and c["confidence"] >= r.operating_point["threshold"]]
     assert nested and all(overlaps_a_clause(c, laws) for c in nested)  # above the line, but a place already shown
     assert len(r.to_dict()["clauses"]) + len(r.to_dict()["also_check"]) == len(r.clauses) + len(r.also_check)
+
+
+def test_the_same_words_found_again_are_a_clause_once():
+    """A title found at each use of the words (a running header "Supply Agreement", as the
+    Document Name) is listed once above the line; the other places stay in the JSON, to
+    also check."""
+    text = "Supply Agreement\n\nGoods are shipped weekly.\n\nSupply  Agreement\n\nPayment is due monthly.\n"
+    clf = keyword_clause_model({"agreement": "Document Name"}, dilute=("goods", "shipped", "payment", "due"))
+    clf.config["operating_points"] = POINTS
+    r = review_document(LoadedDocument(text, [PageSpan(1, 0, len(text))], "text/plain"), "c.txt", classifier=clf)
+    [name] = [c for c in r.clauses if c["category"] == "Document Name"]  # not the passage after the repeat either
+    assert name["text"] == "Supply Agreement" and name["char_start"] == 0
+    [again] = [c for c in r.also_check if c["category"] == "Document Name" and c["text"] == "Supply  Agreement"]
+    assert again["confidence"] == name["confidence"] >= r.operating_point["threshold"]  # as sure, but said already
