@@ -345,6 +345,55 @@ def rescored_predictions(cands: CandidateSet, confidence: np.ndarray, cfg: dict)
     return preds
 
 
+def gold_and_predictions(seg_sets: list[ContractSegments], probs: np.ndarray, cfg: dict) -> tuple[dict, dict]:
+    """Gold fragments and the first stage's emitted candidates per (contract, category)."""
+    gold, preds = {}, {}
+    start = 0
+    for cs in seg_sets:
+        for cat in CATEGORY_NAMES:
+            gold[(cs.contract.name, cat)] = cs.contract.gold[cat]
+        preds.update(predictions_for(cs, probs[start:start + len(cs.texts)], cfg["top_k"], cfg["min_prob"], cfg["max_iou"]))
+        start += len(cs.texts)
+    return gold, preds
+
+
+@dataclass
+class RescorerCV:
+    cv_first: dict  # the first stage's held-out metrics (no curve)
+    candidates: CandidateSet | None  # None: the rescorer is not kept
+    predictions: dict  # what the kept model emits on held-out contracts
+    fold_rescorers: list  # rescorer k: fitted without fold k's contracts (empty when not kept)
+
+
+def cross_validated_rescorer(seg_sets: list[ContractSegments], probs: np.ndarray, gold: dict, first: dict,
+                             fold_of: np.ndarray, folds: int, cfg: dict) -> RescorerCV:
+    """The rescorer cross-validated over the first stage's folds, on the candidates it
+    emitted for held-out contracts (so it learns from scores like a review's). With
+    cfg["rescore"] "auto" it is kept only where it pays on the held-out folds: it needs
+    data, and on a dozen contracts it is worse than the linear model alone."""
+    cv_first = cuad_evaluate(first, gold)
+    cv_first.pop("curve")
+    if not cfg["rescore"]:
+        return RescorerCV(cv_first, None, first, [])
+    from review.rescoring import fit_rescorer
+
+    t0 = time.time()
+    cands = candidate_set(seg_sets, probs, cfg)
+    conf = np.zeros(len(cands.y))
+    fitted = []
+    for k in range(folds):
+        held = fold_of[cands.contract] == k
+        fitted.append(fit_rescorer(cands.X[~held], cands.y[~held], cfg["seed"]))
+        conf[held] = fitted[-1].predict_proba(cands.X[held])
+        log.info("rescorer fold %d/%d: %d candidates, %.1fs", k + 1, folds, int((~held).sum()), time.time() - t0)
+    rescored = rescored_predictions(cands, conf, cfg)
+    cv_rescored = cuad_evaluate(rescored, gold)
+    keep = cfg["rescore"] is True or all(cv_rescored[m] >= cv_first[m] for m in ("aupr", "prec_at_80_recall"))
+    log.info("rescorer: held-out AUPR %.3f (first stage %.3f), P@80R %.3f (%.3f): %s", cv_rescored["aupr"],
+             cv_first["aupr"], cv_rescored["prec_at_80_recall"], cv_first["prec_at_80_recall"], "kept" if keep else "dropped")
+    return RescorerCV(cv_first, cands, rescored, fitted) if keep else RescorerCV(cv_first, None, first, [])
+
+
 def _sanitize(obj):
     if isinstance(obj, float):
         return None if math.isnan(obj) else round(obj, 6)
@@ -424,39 +473,10 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
         te = fold_of[owner] == k
         a, bb = fit_platt(oof[~te], Y[~te])
         probs[te] = 1.0 / (1.0 + np.exp(-np.clip(a * oof[te] + bb, -40, 40)))
-    gold, preds = {}, {}
-    offs = np.concatenate([[0], np.cumsum([len(cs.texts) for cs in seg_sets])])
-    for i, cs in enumerate(seg_sets):
-        for cat in CATEGORY_NAMES:
-            gold[(cs.contract.name, cat)] = cs.contract.gold[cat]
-        preds.update(predictions_for(cs, probs[offs[i]:offs[i + 1]], cfg["top_k"], cfg["min_prob"], cfg["max_iou"]))
-    cv_first = cuad_evaluate(preds, gold)
-    cv_first.pop("curve")
-    # second stage: the rescorer, cross-validated over the same folds on the candidates the
-    # first stage emitted for held-out contracts (so it learns from scores like a review's)
-    rescorer = cands = None
-    if cfg["rescore"]:
-        from review.rescoring import fit_rescorer
-
-        cands = candidate_set(seg_sets, probs, cfg)
-        conf = np.zeros(len(cands.y))
-        for k in range(folds):
-            held = fold_of[cands.contract] == k
-            conf[held] = fit_rescorer(cands.X[~held], cands.y[~held], cfg["seed"]).predict_proba(cands.X[held])
-            log.info("rescorer fold %d/%d: %d candidates, %.1fs", k + 1, folds, int((~held).sum()), time.time() - t0)
-        rescored = rescored_predictions(cands, conf, cfg)
-        cv_rescored = cuad_evaluate(rescored, gold)
-        # "auto" keeps the rescorer only where it pays on the held-out folds (it needs data:
-        # on a dozen contracts it is worse than the linear model alone)
-        keep = cfg["rescore"] is True or all(
-            cv_rescored[k] >= cv_first[k] for k in ("aupr", "prec_at_80_recall"))
-        log.info("rescorer: held-out AUPR %.3f (first stage %.3f), P@80R %.3f (%.3f): %s", cv_rescored["aupr"],
-                 cv_first["aupr"], cv_rescored["prec_at_80_recall"], cv_first["prec_at_80_recall"],
-                 "kept" if keep else "dropped")
-        if keep:
-            preds = rescored
-        else:
-            cands = None
+    gold, preds = gold_and_predictions(seg_sets, probs, cfg)
+    rcv = cross_validated_rescorer(seg_sets, probs, gold, preds, fold_of, folds, cfg)
+    cv_first, cands, preds = rcv.cv_first, rcv.candidates, rcv.predictions
+    rescorer = None
     cv = cuad_evaluate(preds, gold)
     curve = cv.pop("curve")
     # Held-out precision and recall at each confidence threshold: what an operating point
@@ -502,6 +522,8 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
     }
     model = LinearClauseModel(feat, W, b, a, bb, config)
     if cands is not None:
+        from review.rescoring import fit_rescorer
+
         # fitted on every contract's held-out candidates: the final linear model's scores on
         # new contracts look like these, not like its (optimistic) scores on its own data
         rescorer = fit_rescorer(cands.X, cands.y, cfg["seed"], {"trained": config["trained"], "candidates": len(cands.y)})

@@ -122,7 +122,10 @@ def fold_models(cuad_dir: str | Path, folds: int, cache_dir: Path | None = None,
     held-out scores, as in train()'s CV. Returns ({contract name: fold}, models, info).
     """
     from review.classifier import Featurizer, LinearClauseModel, load_model, save_model
-    from review.train import DEFAULTS, count_matrix, dense_matrix, fit_linear, fit_platt, label_segments, load_cuad, tfidf
+    from review.train import (
+        DEFAULTS, count_matrix, cross_validated_rescorer, dense_matrix, fit_linear, fit_platt, gold_and_predictions,
+        label_segments, load_cuad, tfidf,
+    )
 
     import scipy.sparse as sp
 
@@ -173,11 +176,20 @@ def fold_models(cuad_dir: str | Path, folds: int, cache_dir: Path | None = None,
         linear.append((cols, W, b))
         log.info("cuad fold %d/%d trained (%.0fs)", k + 1, folds, time.time() - t0)
     models = []
+    probs = np.zeros_like(oof)
     for k, (cols, W, b) in enumerate(linear):
         held = fold_of[owner] != k
         a, bb = fit_platt(oof[held], Y[held])
         feat = Featurizer({terms[c]: i for i, c in enumerate(cols)}, idf_all[cols])
         models.append(LinearClauseModel(feat, W, b, a, bb, {"name": f"cuad-tfidf-logreg fold {k + 1}/{folds}", "params": cfg}))
+        probs[~held] = models[-1].calibrate(oof[~held])
+    # the second stage as review/train.py fits it (kept only where it pays): fold k's
+    # rescorer never saw fold k's contracts
+    gold, first = gold_and_predictions(seg_sets, probs, cfg)
+    rescorers = cross_validated_rescorer(seg_sets, probs, gold, first, fold_of, folds, cfg).fold_rescorers
+    for model, rescorer in zip(models, rescorers):
+        model.rescorer = rescorer
+        model.config["name"] = model.config["name"].replace("logreg", "logreg+rescorer")
     info = {
         "folds": folds, "contracts": len(contracts), "config": cfg,
         "seconds": {"prepare": round(t_prep, 1), "total": round(time.time() - t0, 1)}, "key": key,
@@ -185,8 +197,12 @@ def fold_models(cuad_dir: str | Path, folds: int, cache_dir: Path | None = None,
     names = {c.name: int(fold_of[i]) for i, c in enumerate(contracts)}
     if cached is not None:
         # float16 on disk like the shipped model; reload so cached and fresh runs score alike
+        from review.rescoring import save_rescorer
+
         for k, m in enumerate(models):
             save_model(m, cached / f"fold-{k}")
+            if m.rescorer is not None:
+                save_rescorer(m.rescorer, cached / f"fold-{k}")
         from core.fileio import atomic_write_json
 
         atomic_write_json(cached / "folds.json", {**info, "fold_of": names})

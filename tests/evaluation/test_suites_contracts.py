@@ -371,3 +371,31 @@ def test_contractnli_aggregate_hand_computed():
     confusion = agg.tables["Confusion (llm): rows gold, columns predicted"]
     assert confusion["Entailment"] == {"Entailment": 1, "Contradiction": 0, "NotMentioned": 0, "Unparsed": 1}
     assert confusion["Contradiction"]["NotMentioned"] == 1
+
+
+@pytest.mark.unit
+def test_cuad_fold_models_carry_the_rescorer_as_the_shipped_model_does(tmp_path):
+    """The suite scores each contract with a model that never saw it, trained by the
+    shipped recipe: the rescorer too when it is kept, and it survives the fold cache."""
+    import numpy as np
+    from docgen import make_contract_text, write_cuad_contracts
+
+    from review.clauses import detect_clauses
+    from evaluation.suites.cuad import fold_models
+
+    data = write_cuad_contracts(tmp_path / "cuad", 12)
+    fold_of, models, info = fold_models(data, 3, cache_dir=tmp_path / "cache", neg_rate=1.0, min_df=2, rescore=True)
+    assert sorted(set(fold_of.values())) == [0, 1, 2] and not info["cached"]
+    assert all(m.rescorer is not None and "rescorer" in m.config["name"] for m in models)
+    text, _ = make_contract_text(1000)
+    fresh = [[(c.category, c.char_start, round(c.confidence, 4)) for c in detect_clauses(text, classifier=m, threshold=0.001)]
+             for m in models]
+    _, cached, info = fold_models(data, 3, cache_dir=tmp_path / "cache", neg_rate=1.0, min_df=2, rescore=True)
+    assert info["cached"] and all(m.rescorer is not None for m in cached)
+    again = [[(c.category, c.char_start, round(c.confidence, 4)) for c in detect_clauses(text, classifier=m, threshold=0.001)]
+             for m in cached]
+    assert again == fresh and any(fresh)
+    # by default (auto) the rescorer is not kept on twelve contracts, as review train decides
+    _, plain, _ = fold_models(data, 3, neg_rate=1.0, min_df=2)
+    assert all(m.rescorer is None for m in plain) and np.all([m.config["name"].endswith("logreg fold " + f"{k + 1}/3")
+                                                              for k, m in enumerate(plain)])
