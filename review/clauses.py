@@ -115,10 +115,29 @@ def select_candidates(starts, ends, probs: np.ndarray, top_k: int, threshold: fl
 def suppresses(s: int, e: int, s2: int, e2: int, max_iou: float | None = None) -> bool:
     """Does span [s2, e2) suppress span [s, e)? None: any overlap does; else a span IoU
     of at least `max_iou`."""
-    inter = min(e, e2) - max(s, s2)
-    if inter <= 0:
+    if min(e, e2) <= max(s, s2):
         return False
-    return max_iou is None or inter / (max(e, e2) - min(s, s2)) >= max_iou
+    return max_iou is None or span_iou(s, e, s2, e2) >= max_iou
+
+
+def span_iou(s: int, e: int, s2: int, e2: int) -> float:
+    """Intersection over union of two character spans (0 when they do not overlap)."""
+    inter = min(e, e2) - max(s, s2)
+    return inter / (max(e, e2) - min(s, s2)) if inter > 0 else 0.0
+
+
+def _rescored(rescorer, starts, ends, kinds, probs: np.ndarray, columns: list[int], doc_length: int) -> np.ndarray:
+    """The rescorer's confidence for each candidate a review emits (CANDIDATE_*, what it was
+    trained on) in the given columns; -inf elsewhere, so no threshold selects a non-candidate."""
+    from review.rescoring import candidate_features
+
+    chosen = {ci: select_candidates(starts, ends, probs[:, ci], CANDIDATE_TOP_K, CANDIDATE_FLOOR, CANDIDATE_MAX_IOU)
+              for ci in columns}
+    X, cands = candidate_features(starts, ends, kinds, probs, chosen, doc_length)
+    scores = np.full(probs.shape, -np.inf)
+    if cands:
+        scores[[c.segment for c in cands], [c.category for c in cands]] = rescorer.predict_proba(X)
+    return scores
 
 
 def detect_clauses(
@@ -150,30 +169,10 @@ def detect_clauses(
     wanted = set(categories) if categories else None
     columns = [ci for ci, cat in enumerate(names) if wanted is None or cat in wanted]
     rescorer = getattr(clf, "rescorer", None)
+    scores = probs if rescorer is None else _rescored(rescorer, starts, ends, meta.kinds, probs, columns, len(text))
     out: list[ClauseMatch] = []
-    if rescorer is None:
-        for ci in columns:
-            for i, p in select_candidates(starts, ends, probs[:, ci], top_k, threshold, max_iou):
-                out.append(ClauseMatch(names[ci], segs[i].char_start, segs[i].char_end, segs[i].text, p))
-    else:
-        # The rescorer was trained on the candidates a review emits (CANDIDATE_*): take
-        # those, give each its second-stage confidence, then apply the caller's selection.
-        from review.rescoring import candidate_features
-
-        chosen = {ci: select_candidates(starts, ends, probs[:, ci], CANDIDATE_TOP_K, CANDIDATE_FLOOR, CANDIDATE_MAX_IOU)
-                  for ci in range(probs.shape[1])}
-        X, cands = candidate_features(starts, ends, meta.kinds, probs, chosen, len(text))
-        confidence = rescorer.predict_proba(X) if len(cands) else np.zeros(0)
-        by_column: dict[int, list[tuple[int, float]]] = {}
-        for c, p in zip(cands, confidence):
-            by_column.setdefault(c.category, []).append((c.segment, float(p)))
-        for ci in columns:
-            got = by_column.get(ci, [])
-            if not got:
-                continue
-            idx = np.array([i for i, _ in got])
-            for k, p in select_candidates(starts[idx], ends[idx], np.array([p for _, p in got]), top_k, threshold, max_iou):
-                s = segs[idx[k]]
-                out.append(ClauseMatch(names[ci], s.char_start, s.char_end, s.text, p))
+    for ci in columns:
+        for i, p in select_candidates(starts, ends, scores[:, ci], top_k, threshold, max_iou):
+            out.append(ClauseMatch(names[ci], segs[i].char_start, segs[i].char_end, segs[i].text, p))
     out.sort(key=lambda m: (m.char_start, -m.confidence, m.category))
     return out

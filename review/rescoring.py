@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from review.clauses import span_iou
 from review.segment import KINDS
 from review.taxonomy import N_CATEGORIES
 
@@ -47,7 +48,6 @@ def _logit(p):
 class Candidate:
     category: int  # column of the probability matrix
     segment: int  # row of the probability matrix
-    probability: float  # the first stage's
 
 
 def candidate_features(starts: np.ndarray, ends: np.ndarray, kinds: Sequence[str], probs: np.ndarray,
@@ -76,9 +76,7 @@ def candidate_features(starts: np.ndarray, ends: np.ndarray, kinds: Sequence[str
             above, below = overlap & (rank < r), overlap & (rank > r)
             if above.any():
                 k = np.nonzero(above)[0][np.argmax(ps[above])]
-                inter = min(e, ee[k]) - max(s, ss[k])
-                iou = inter / (max(e, ee[k]) - min(s, ss[k]))
-                cover = [lp[k], above.sum(), iou, float(ss[k] <= s and e <= ee[k]), float(s <= ss[k] and ee[k] <= e)]
+                cover = [lp[k], above.sum(), span_iou(s, e, ss[k], ee[k]), float(ss[k] <= s and e <= ee[k]), float(s <= ss[k] and ee[k] <= e)]
             else:
                 cover = [_FLOOR_LOGIT, 0, 0.0, 0.0, 0.0]
             seg = logits[j]
@@ -93,7 +91,7 @@ def candidate_features(starts: np.ndarray, ends: np.ndarray, kinds: Sequence[str
                  np.log1p(e - s), s / max(1, doc_length), contract_best[ci]],
                 seg, category, kind,
             ]))
-            out.append(Candidate(int(ci), int(j), float(ps[r])))
+            out.append(Candidate(int(ci), int(j)))
     X = np.vstack(rows).astype(np.float32) if rows else np.zeros((0, len(FEATURE_NAMES)), dtype=np.float32)
     return X, out
 
