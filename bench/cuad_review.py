@@ -3,6 +3,7 @@ plus end-to-end speed of `review.clauses.detect_clauses` with the shipped model.
 
     python -m bench.cuad_review --cuad ../shared/data/cuad-dev [--folds 5] [--json OUT]
     python bench/cuad_review.py --cuad ../shared/data/cuad-dev --timing-only
+    python -m bench.cuad_review --cuad ../shared/data/cuad-dev --top-k 60   # a candidate-policy ablation
 
 Nothing from the data set is written anywhere; the shipped model is not modified.
 """
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="use only the first N contracts (quick runs)")
     ap.add_argument("--timing-contracts", type=int, default=10)
     ap.add_argument("--timing-only", action="store_true")
+    # Ablations of the candidate policy (train-time only: the shipped model and its policy stay).
+    ap.add_argument("--top-k", type=int, default=None, help="candidates per category and contract (default: the shipped policy)")
+    ap.add_argument("--max-iou", type=float, default=None, help="span IoU at which a better candidate suppresses another")
     ap.add_argument("--json", dest="json_out", default=None, help="write the full result as JSON to this file")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -69,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         from review.train import train
 
         t0 = time.time()
-        result = train(args.cuad, folds=args.folds, limit=args.limit, write=False)
+        policy = {k: v for k, v in (("top_k", args.top_k), ("max_iou", args.max_iou)) if v is not None}
+        result = train(args.cuad, folds=args.folds, limit=args.limit, write=False, **policy)
         result["seconds"]["cv_run"] = round(time.time() - t0, 1)
         cv = result["cv"]
         print(f"CUAD {args.folds}-fold CV over {result['contracts']} contracts ({cv['n_gold']} gold clauses)")
