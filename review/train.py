@@ -360,6 +360,7 @@ def gold_and_predictions(seg_sets: list[ContractSegments], probs: np.ndarray, cf
 @dataclass
 class RescorerCV:
     cv_first: dict  # the first stage's held-out metrics (no curve)
+    cv: dict  # the held-out metrics of `predictions`, with their curve
     candidates: CandidateSet | None  # None: the rescorer is not kept
     predictions: dict  # what the kept model emits on held-out contracts
     fold_rescorers: list  # rescorer k: fitted without fold k's contracts (empty when not kept)
@@ -371,10 +372,10 @@ def cross_validated_rescorer(seg_sets: list[ContractSegments], probs: np.ndarray
     emitted for held-out contracts (so it learns from scores like a review's). With
     cfg["rescore"] "auto" it is kept only where it pays on the held-out folds: it needs
     data, and on a dozen contracts it is worse than the linear model alone."""
-    cv_first = cuad_evaluate(first, gold)
-    cv_first.pop("curve")
+    cv_first_curve = cuad_evaluate(first, gold)
+    cv_first = {k: v for k, v in cv_first_curve.items() if k != "curve"}
     if not cfg["rescore"]:
-        return RescorerCV(cv_first, None, first, [])
+        return RescorerCV(cv_first, cv_first_curve, None, first, [])
     from review.rescoring import fit_rescorer
 
     t0 = time.time()
@@ -391,7 +392,9 @@ def cross_validated_rescorer(seg_sets: list[ContractSegments], probs: np.ndarray
     keep = cfg["rescore"] is True or all(cv_rescored[m] >= cv_first[m] for m in ("aupr", "prec_at_80_recall"))
     log.info("rescorer: held-out AUPR %.3f (first stage %.3f), P@80R %.3f (%.3f): %s", cv_rescored["aupr"],
              cv_first["aupr"], cv_rescored["prec_at_80_recall"], cv_first["prec_at_80_recall"], "kept" if keep else "dropped")
-    return RescorerCV(cv_first, cands, rescored, fitted) if keep else RescorerCV(cv_first, None, first, [])
+    if keep:
+        return RescorerCV(cv_first, cv_rescored, cands, rescored, fitted)
+    return RescorerCV(cv_first, cv_first_curve, None, first, [])
 
 
 def _sanitize(obj):
@@ -477,7 +480,7 @@ def train(cuad_dir, folds: int = 5, out_dir=None, limit: int | None = None, writ
     rcv = cross_validated_rescorer(seg_sets, probs, gold, preds, fold_of, folds, cfg)
     cv_first, cands, preds = rcv.cv_first, rcv.candidates, rcv.predictions
     rescorer = None
-    cv = cuad_evaluate(preds, gold)
+    cv = dict(rcv.cv)  # evaluated once, where the rescorer was kept or dropped
     curve = cv.pop("curve")
     # Held-out precision and recall at each confidence threshold: what an operating point
     # (`review --recall 0.8`) costs, read off contracts the model did not see.
