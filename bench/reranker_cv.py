@@ -38,6 +38,43 @@ def emanual_item_sections(emanual: Path) -> dict[str, list[str]]:
     return {item.id: item.data["gold_sections"] for item in EManualSuite().load(emanual)}
 
 
+def fold_plan(args, default: dict[str, dict[str, float]]):
+    """The folds both trained retrieval models are scored on: (judged ACORD query ids,
+    query -> fold, E-Manual section -> fold, set -> {eval item id -> fold})."""
+    from bench.retrieval_ablation import folds_of
+    from evaluation.reranker_training import read_acord
+
+    _, _, judged = read_acord(args.acord)
+    acord_ids = sorted(q for q in default["acord"] if q in judged)
+    fold_of_query = folds_of(acord_ids, args.folds, args.seed)
+    fold_of_item: dict[str, dict[str, int]] = {"acord": fold_of_query}
+    section_fold: dict[str, int] = {}
+    if args.emanual:
+        gold = emanual_item_sections(args.emanual)
+        section_fold = folds_of(sorted({s for ss in gold.values() for s in ss}), args.folds, args.seed)
+        # A question is held out with its first gold section; a question whose gold sections
+        # span folds is never trained on in either (emanual_groups leaves it out).
+        fold_of_item["emanual"] = {i: section_fold[sorted(ss)[0]] for i, ss in gold.items() if i in default["emanual"]}
+    return acord_ids, fold_of_query, section_fold, fold_of_item
+
+
+def report(sets: dict, default: dict, held: dict, labels: dict[str, str], folds: int, baseline: str) -> None:
+    """Per set: the held-out mean of each variant against `default`, paired bootstrap."""
+    metric = {"acord": "judged-pool nDCG@10", "emanual": "section recall@5", "policyqa": "own-policy recall@5"}
+    for name in sets:
+        first = next(iter(held[name]))
+        ids = sorted(held[name][first])
+        base = sum(default[name][q] for q in ids) / len(ids)
+        scope = "held out" if name != "policyqa" else "never trained on"
+        print(f"\n{name} {metric[name]} on {len(ids)} items ({scope}; {folds}-fold CV):")
+        print(f"  {baseline:34} {base:.3f}")
+        for variant, scores in held[name].items():
+            ids_v = [q for q in ids if q in scores]
+            d, lo, hi = paired_bootstrap([default[name][q] for q in ids_v], [scores[q] for q in ids_v])
+            mean = sum(scores[q] for q in ids_v) / len(ids_v)
+            print(f"  {labels[variant]:34} {mean:.3f}   vs {baseline.split(' (')[0]} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--acord", type=Path, required=True)
@@ -54,26 +91,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--candidates", type=int, default=30, help="first-stage hits the cross-encoder rescores")
     args = ap.parse_args(argv)
 
-    from bench.retrieval_ablation import folds_of, run_config
+    from bench.retrieval_ablation import run_config
     from core.settings import Settings
-    from evaluation.reranker_training import TrainConfig, build_groups, export_onnx, read_acord, train_cross_encoder
+    from evaluation.reranker_training import TrainConfig, build_groups, export_onnx, train_cross_encoder
     from ingestion.embedding import packaged_model_dir
 
     settings = Settings(data_dir=args.data_dir)
     sets = {"acord": args.acord, "emanual": args.emanual, "policyqa": args.policyqa}
     sets = {name: path for name, path in sets.items() if path is not None}
     default = {name: run_config(settings, name, path, {}) for name, path in sets.items()}
-    _, _, judged = read_acord(args.acord)
-    acord_ids = sorted(q for q in default["acord"] if q in judged)
-    fold_of_query = folds_of(acord_ids, args.folds, args.seed)
-    fold_of_item: dict[str, dict[str, int]] = {"acord": fold_of_query}
-    section_fold: dict[str, int] = {}
-    if args.emanual:
-        gold = emanual_item_sections(args.emanual)
-        section_fold = folds_of(sorted({s for ss in gold.values() for s in ss}), args.folds, args.seed)
-        # A question is held out with its first gold section; a question whose gold sections
-        # span folds is never trained on in either (emanual_groups leaves it out).
-        fold_of_item["emanual"] = {i: section_fold[sorted(ss)[0]] for i, ss in gold.items() if i in default["emanual"]}
+    acord_ids, fold_of_query, section_fold, fold_of_item = fold_plan(args, default)
     config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups, cuad_groups_per_category=args.cuad_groups)
     weights = [w.strip() for w in args.weights.split(",") if w.strip()]
     held: dict[str, dict[str, dict[str, float]]] = {name: {w: {} for w in weights} for name in sets}
@@ -99,18 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                 keep = fold_of_item.get(name)
                 held[name][w].update({q: v for q, v in run.items() if keep is None or keep.get(q) == f})
 
-    metric = {"acord": "judged-pool nDCG@10", "emanual": "section recall@5", "policyqa": "own-policy recall@5"}
-    for name in sets:
-        ids = sorted(held[name][weights[0]])
-        base = sum(default[name][q] for q in ids) / len(ids)
-        scope = "held out" if name != "policyqa" else "never trained on"
-        print(f"\n{name} {metric[name]} on {len(ids)} items ({scope}; {args.folds}-fold CV):")
-        print(f"  default (sentence reranker)   {base:.3f}")
-        for w in weights:
-            ids_w = [q for q in ids if q in held[name][w]]
-            d, lo, hi = paired_bootstrap([default[name][q] for q in ids_w], [held[name][w][q] for q in ids_w])
-            mean = sum(held[name][w][q] for q in ids_w) / len(ids_w)
-            print(f"  cross-encoder, weight {w:4}   {mean:.3f}   vs default {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    report(sets, default, held, {w: f"cross-encoder, weight {w}" for w in weights}, args.folds,
+           "default (sentence reranker)")
     return 0
 
 

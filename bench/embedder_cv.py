@@ -1,0 +1,92 @@
+"""Does a MiniLM bi-encoder fine-tuned here retrieve better on queries it never saw?
+Cross-validation by ACORD query and by E-Manual section (issue 18), as bench/reranker_cv.py
+does for the cross-encoder.
+
+For fold f, the embedder is fine-tuned (evaluation/embedder_training.py) on the other folds'
+ACORD queries and E-Manual sections plus CUAD's clause spans; then the product's own
+evaluations run with `embedding_model_path` set to it (every set ingested again with its
+vectors; the sentence reranker reads them too), keeping only fold f's ACORD queries and the
+E-Manual questions whose gold section is in fold f. PolicyQA, never trained on, is scored
+whole by the fold-0 model. A model folder of the user's own runs on torch, so the same
+pipeline with the shipped MiniLM on torch is scored beside it: the fine-tuning's own effect
+is the difference to that row.
+
+    python -m bench.embedder_cv --acord ../shared/data/acord --cuad ../shared/data/cuad-dev \
+        --emanual ../shared/data/emanual-tv --policyqa ../shared/data/policyqa-dev/dev.json \
+        --data-dir /tmp/ablation --out /tmp/bi-cv --folds 2
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--acord", type=Path, required=True)
+    ap.add_argument("--cuad", type=Path, required=True)
+    ap.add_argument("--emanual", type=Path, help="also train on E-Manual and score it by section fold")
+    ap.add_argument("--policyqa", type=Path, help="score PolicyQA dev (300 questions, never trained on)")
+    ap.add_argument("--data-dir", type=Path, required=True, help="DocIntel data directory for the eval runs (reused)")
+    ap.add_argument("--out", type=Path, required=True, help="where the fold models go")
+    ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--acord-groups", type=int, default=25, help="training groups per ACORD query")
+    ap.add_argument("--cuad-groups", type=int, default=10, help="training groups per CUAD category")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=2e-5)
+    ap.add_argument("--no-control", action="store_true", help="skip the shipped MiniLM on torch")
+    args = ap.parse_args(argv)
+
+    from bench.reranker_cv import fold_plan, report
+    from bench.retrieval_ablation import run_config
+    from core.settings import Settings
+    from evaluation.embedder_training import BiEncoderConfig, train_bi_encoder
+    from evaluation.reranker_training import TrainConfig, build_groups
+    from ingestion.embedding import packaged_model_dir
+
+    settings = Settings(data_dir=args.data_dir)
+    sets = {"acord": args.acord, "emanual": args.emanual, "policyqa": args.policyqa}
+    sets = {name: path for name, path in sets.items() if path is not None}
+    default = {name: run_config(settings, name, path, {}) for name, path in sets.items()}
+    acord_ids, fold_of_query, section_fold, fold_of_item = fold_plan(args, default)
+    # The groups are drawn as for the cross-encoder, so the two models learn from the same data.
+    groups_config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups,
+                                cuad_groups_per_category=args.cuad_groups)
+    config = BiEncoderConfig(seed=args.seed, epochs=args.epochs, lr=args.lr)
+    held: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
+    labels = {"tuned": "fine-tuned MiniLM (torch)"}
+    if not args.no_control:
+        labels["control"] = "shipped MiniLM on torch"
+        for name, path in sets.items():
+            held[name]["control"] = run_config(settings, name, path, {"embedding_model_path": str(packaged_model_dir())})
+    for name in sets:
+        held[name]["tuned"] = {}
+    for f in range(args.folds):
+        model_dir = args.out / f"fold-{f}"
+        if not (model_dir / "modules.json").exists():
+            groups = build_groups(args.acord, args.cuad, groups_config, [q for q in acord_ids if fold_of_query[q] == f],
+                                  args.seed + f, emanual_dir=args.emanual,
+                                  exclude_sections=[s for s, k in section_fold.items() if k == f])
+            print(f"[fold {f}] training on {len(groups)} groups", file=sys.stderr, flush=True)
+            summary = train_bi_encoder(groups, str(packaged_model_dir()), model_dir, config)
+            print(f"[fold {f}] {summary['steps']} steps in {summary['seconds']} s, loss "
+                  f"{summary['loss_first_50']:.3f} -> {summary['loss_last_50']:.3f}", file=sys.stderr, flush=True)
+        for name, path in sets.items():
+            if name == "policyqa" and f:
+                continue  # never trained on: one model scores all of it
+            print(f"[fold {f}] {name} ...", file=sys.stderr, flush=True)
+            run = run_config(settings, name, path, {"embedding_model_path": str(model_dir.resolve())})
+            keep = fold_of_item.get(name)
+            held[name]["tuned"].update({q: v for q, v in run.items() if keep is None or keep.get(q) == f})
+    for name in sets:  # the control is scored on the held-out items only, like the tuned model
+        if "control" in held[name]:
+            held[name]["control"] = {q: v for q, v in held[name]["control"].items() if q in held[name]["tuned"]}
+    report(sets, default, {name: {v: held[name][v] for v in ("tuned", "control") if v in held[name]} for name in sets},
+           labels, args.folds, "default (int8 ONNX MiniLM)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
