@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=args.data_dir)
     sets = {"acord": args.acord, "emanual": args.emanual, "policyqa": args.policyqa}
     sets = {name: path for name, path in sets.items() if path is not None}
-    default = {name: run_config(settings, name, path, {}) for name, path in sets.items()}
+    # The baseline is MiniLM as published (the default before the fine-tuned one shipped).
+    default = {name: run_config(settings, name, path, {"embedding_model": "minilm"}) for name, path in sets.items()}
     acord_ids, fold_of_query, section_fold, fold_of_item = fold_plan(args, default)
     # The groups are drawn as for the cross-encoder, so the two models learn from the same data.
     groups_config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups,
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if "control" in held[name]:
             held[name]["control"] = {q: v for q, v in held[name]["control"].items() if q in held[name]["tuned"]}
     report(sets, default, {name: {v: held[name][v] for v in ("tuned", "control") if v in held[name]} for name in sets},
-           labels, args.folds, "default (int8 ONNX MiniLM)")
+           labels, args.folds, "MiniLM as published (int8 ONNX)")
     return 0
 
 

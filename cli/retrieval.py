@@ -9,13 +9,22 @@ import typer
 
 from cli.output import emit, fail
 
-retrieval_app = typer.Typer(help="Train the in-house cross-encoder reranker from the shipped MiniLM.",
-                            no_args_is_help=True)
+retrieval_app = typer.Typer(help="Train the in-house retrieval models from the shipped MiniLM: the embedder "
+                                 "(bi-encoder) and the cross-encoder reranker.", no_args_is_help=True)
+MODELS = ("cross-encoder", "bi-encoder")
+
+
+def _model_kind(model: str, as_json: bool) -> str:
+    if model not in MODELS:
+        fail(ValueError(f"unknown --model '{model}' (use one of: {', '.join(MODELS)})"), as_json)
+    return model
 
 
 @retrieval_app.command("train")
 def train(
-    out: Path = typer.Option(..., "--out", help="Folder for the trained model (a CrossEncoder folder)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the trained model (a transformers folder)."),
+    model: str = typer.Option("cross-encoder", "--model", help="cross-encoder (the reranker) or bi-encoder "
+                                                                "(the embedder)."),
     acord: Optional[Path] = typer.Option(None, "--acord", help="ACORD in BEIR layout (corpus, queries, qrels/)."),
     cuad: Optional[Path] = typer.Option(None, "--cuad", help="CUAD folder (master_clauses.csv + txt/)."),
     emanual: Optional[Path] = typer.Option(None, "--emanual", help="E-Manual folder (manual corpus + QA files)."),
@@ -28,34 +37,51 @@ def train(
     cuad_groups: int = typer.Option(10, "--cuad-groups", min=1, help="Training groups per CUAD category."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Train a cross-encoder reranker (seeded; ~15 minutes on two cores with the defaults).
-    Export it with `docintel retrieval export`; or use the torch folder as it is with
-    DOCINTEL_RERANKER=cross-encoder DOCINTEL_RERANKER_MODEL_PATH=OUT."""
-    from ingestion.embedding import packaged_model_dir
+    """Train a retrieval model from the installed MiniLM (seeded; with the defaults on two
+    cores ~15 minutes for the cross-encoder, ~10 for the bi-encoder). Export it with
+    `docintel retrieval export`, or use the torch folder as it is: DOCINTEL_RERANKER=cross-encoder
+    DOCINTEL_RERANKER_MODEL_PATH=OUT, or DOCINTEL_EMBEDDING_MODEL_PATH=OUT (then re-embed)."""
     from evaluation.reranker_training import TrainConfig, build_groups, train_cross_encoder
+    from ingestion.embedding import packaged_model_dir
 
+    kind = _model_kind(model, as_json)
     config = TrainConfig(seed=seed, epochs=epochs, acord_groups_per_query=acord_groups,
                          cuad_groups_per_category=cuad_groups)
     try:
         groups = build_groups(acord, cuad, config, hold_out, emanual_dir=emanual, exclude_sections=hold_out_section)
     except (OSError, ValueError) as exc:
         fail(exc, as_json)
-    summary = train_cross_encoder(groups, str(packaged_model_dir()), out, config, progress=not as_json)
+    if kind == "bi-encoder":
+        from evaluation.embedder_training import BiEncoderConfig, train_bi_encoder
+
+        summary = train_bi_encoder(groups, str(packaged_model_dir()), out, BiEncoderConfig(seed=seed, epochs=epochs),
+                                   progress=not as_json)
+    else:
+        summary = train_cross_encoder(groups, str(packaged_model_dir()), out, config, progress=not as_json)
     emit({"out": str(out), **summary}, as_json, json.dumps({"out": str(out), **summary}, indent=2))
 
 
 @retrieval_app.command("export")
 def export(
     model: Path = typer.Argument(..., help="A folder `docintel retrieval train` wrote."),
-    out: Path = typer.Option(..., "--out", help="Folder for the int8 ONNX model, tokenizer and manifest."),
+    out: Path = typer.Option(..., "--out", help="Folder for the shipped form and its manifest."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Export a trained cross-encoder to int8 ONNX (what DocIntel ships in retrieval/model/).
-    Use it with DOCINTEL_RERANKER=cross-encoder DOCINTEL_RERANKER_MODEL_PATH=OUT."""
-    from evaluation.reranker_training import export_onnx
-
+    """Export a trained model in the form DocIntel ships: a cross-encoder as int8 ONNX
+    (retrieval/model/; DOCINTEL_RERANKER=cross-encoder DOCINTEL_RERANKER_MODEL_PATH=OUT), a
+    bi-encoder (a folder with modules.json) as its float16 weight deltas to the installed
+    MiniLM (ingestion/model/, the default embedder)."""
     if not (model / "config.json").exists() or not (model / "tokenizer.json").exists():
-        fail(ValueError(f"{model} is not a trained cross-encoder folder (config.json and tokenizer.json expected)"),
-             as_json)
-    manifest = export_onnx(model, out)
+        fail(ValueError(f"{model} is not a trained model folder (config.json and tokenizer.json expected)"), as_json)
+    try:
+        if (model / "modules.json").exists():
+            from evaluation.embedder_training import export_embedder
+
+            manifest = export_embedder(model, out)
+        else:
+            from evaluation.reranker_training import export_onnx
+
+            manifest = export_onnx(model, out)
+    except (OSError, ValueError) as exc:
+        fail(exc, as_json)
     emit({"out": str(out), **manifest}, as_json, json.dumps({"out": str(out), **manifest}, indent=2))

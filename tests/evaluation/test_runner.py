@@ -84,8 +84,8 @@ def test_fingerprint_follows_bytes(tmp_path):
 
 @pytest.mark.unit
 def test_document_runtime_keys_the_eval_collection_but_torch_keeps_old_names(settings):
-    torch = settings.model_copy(update={"embedding_runtime": "torch"})
-    int8 = settings.model_copy(update={"embedding_runtime": "onnx-int8"})
+    torch = settings.model_copy(update={"embedding_runtime": "torch", "embedding_model": "minilm"})
+    int8 = settings.model_copy(update={"embedding_runtime": "onnx-int8", "embedding_model": "minilm"})
     fp = "ab" * 32
     # the name torch-built collections had before the runtime was part of the key
     old_key = repr([getattr(torch, k) for k in ("chunk_tokens", "chunk_overlap_tokens", "embedding_model_path")] + [None])
@@ -94,6 +94,10 @@ def test_document_runtime_keys_the_eval_collection_but_torch_keeps_old_names(set
     # the query runtime does not change what is stored
     assert collection_name("beir", fp, int8.model_copy(update={"query_embedding_runtime": "torch"}), {}) == \
         collection_name("beir", fp, int8, {})
+    # the fine-tuned embedder (the default) stores other vectors: its own collections
+    tuned = int8.model_copy(update={"embedding_model": "minilm-docintel"})
+    assert collection_name("beir", fp, tuned, {}) != collection_name("beir", fp, int8, {})
+    assert collection_name("beir", fp, settings, {}) == collection_name("beir", fp, tuned, {})
 
 
 @pytest.mark.unit

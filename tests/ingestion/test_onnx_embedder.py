@@ -81,7 +81,7 @@ def test_corrupt_cached_model_is_rebuilt(onnx_settings, tmp_path):
     settings = Settings(data_dir=tmp_path / "var", models_dir=tmp_path / "models", _env_file=None)  # its own models
     src, dst = onnx_model_path(onnx_settings), onnx_model_path(settings)
     assert dst.parent == tmp_path / "models"
-    dst.parent.mkdir(parents=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)  # the tuned embedder may be assembled there already
     shutil.copy(src.with_suffix(".json"), dst.with_suffix(".json"))
     data = bytearray(src.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = b"\0" * 64  # flipped bytes inside the weights
@@ -138,7 +138,7 @@ def test_models_status_reports_and_verifies_the_encoder(onnx_settings, tmp_path)
     settings = Settings(data_dir=tmp_path / "var", models_dir=tmp_path / "models", _env_file=None)  # an empty models location
     assert onnx_model_status(settings, verify=True)["present"] is False
     src, dst = onnx_model_path(onnx_settings), onnx_model_path(settings)
-    dst.parent.mkdir(parents=True)
+    dst.parent.mkdir(parents=True, exist_ok=True)  # the tuned embedder may be assembled there already
     dst.write_bytes(src.read_bytes()[:-10])  # truncated file, sidecar of the full one
     dst.with_suffix(".json").write_text(src.with_suffix(".json").read_text())
     row = onnx_model_status(settings, verify=True)

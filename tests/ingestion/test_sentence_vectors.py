@@ -4,7 +4,6 @@ real int8 encoder: no mocks."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,7 +48,9 @@ def test_the_export_has_a_token_output_and_the_same_vectors_under_the_same_model
     ops = {n.op_type for n in onnx.load(str(embedder.path), load_external_data=False).graph.node}
     assert "MatMulNBits" in ops and "MultiHeadAttention" not in ops
     # The `embedding` output is recipe 2's, so indexes it built keep opening: same model id.
-    assert embedder.model_id == f"onnx-int8:{Path(embedder.model_dir).parent.name}/{Path(embedder.model_dir).name}"
+    from ingestion.embedding import model_label
+
+    assert embedder.model_id == f"onnx-int8:{model_label(embedder.model_dir)}"
 
 
 def test_the_fused_attention_export(embedder, tmp_path, monkeypatch):
