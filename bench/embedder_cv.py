@@ -37,10 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--no-control", action="store_true", help="skip the shipped MiniLM on torch")
+    ap.add_argument("--grid", default="", help="comma-separated search-time configurations of "
+                    "bench/retrieval_ablation.py CONFIGS to score with the fold models too, then pick one by "
+                    "cross-validation over the held-out scores (does a stronger embedder want other weights?)")
     args = ap.parse_args(argv)
 
     from bench.reranker_cv import fold_plan, report
-    from bench.retrieval_ablation import run_config
+    from bench.retrieval_ablation import CONFIGS, cross_validate, run_config
     from core.settings import Settings
     from evaluation.embedder_training import BiEncoderConfig, train_bi_encoder
     from evaluation.reranker_training import TrainConfig, build_groups
@@ -62,8 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         labels["control"] = "shipped MiniLM on torch"
         for name, path in sets.items():
             held[name]["control"] = run_config(settings, name, path, {"embedding_model_path": str(packaged_model_dir())})
-    for name in sets:
-        held[name]["tuned"] = {}
+    grid = [c.strip() for c in args.grid.split(",") if c.strip() and c.strip() != "default"]
+    unknown = [c for c in grid if c not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown --grid configurations {unknown}; known: {', '.join(CONFIGS)}")
     for f in range(args.folds):
         model_dir = args.out / f"fold-{f}"
         if not (model_dir / "modules.json").exists():
@@ -74,18 +79,38 @@ def main(argv: list[str] | None = None) -> int:
             summary = train_bi_encoder(groups, str(packaged_model_dir()), model_dir, config)
             print(f"[fold {f}] {summary['steps']} steps in {summary['seconds']} s, loss "
                   f"{summary['loss_first_50']:.3f} -> {summary['loss_last_50']:.3f}", file=sys.stderr, flush=True)
-        for name, path in sets.items():
-            if name == "policyqa" and f:
-                continue  # never trained on: one model scores all of it
-            print(f"[fold {f}] {name} ...", file=sys.stderr, flush=True)
-            run = run_config(settings, name, path, {"embedding_model_path": str(model_dir.resolve())})
-            keep = fold_of_item.get(name)
-            held[name]["tuned"].update({q: v for q, v in run.items() if keep is None or keep.get(q) == f})
+        for variant, overrides in {"tuned": {}, **{c: CONFIGS[c] for c in grid}}.items():
+            for name, path in sets.items():
+                if name == "policyqa" and f:
+                    continue  # never trained on: one model scores all of it
+                print(f"[fold {f}] {variant}: {name} ...", file=sys.stderr, flush=True)
+                run = run_config(settings, name, path, {"embedding_model_path": str(model_dir.resolve()), **overrides})
+                keep = fold_of_item.get(name)
+                held[name].setdefault(variant, {}).update(
+                    {q: v for q, v in run.items() if keep is None or keep.get(q) == f})
     for name in sets:  # the control is scored on the held-out items only, like the tuned model
         if "control" in held[name]:
             held[name]["control"] = {q: v for q, v in held[name]["control"].items() if q in held[name]["tuned"]}
     report(sets, default, {name: {v: held[name][v] for v in ("tuned", "control") if v in held[name]} for name in sets},
            labels, args.folds, "MiniLM as published (int8 ONNX)")
+    if grid:
+        import statistics
+
+        # Every score below is already held out from training; this second layer picks a
+        # search configuration on some queries and scores it on others (5 folds, 5 seeds).
+        table = {"default": {n: held[n]["tuned"] for n in sets}, **{c: {n: held[n][c] for n in sets} for c in grid}}
+        for c in table:
+            row = ", ".join(f"{n} {sum(v.values()) / len(v):.3f}" for n, v in table[c].items())
+            print(f"  fine-tuned, {c:32} {row}")
+        cvs = [cross_validate(table, 5, seed) for seed in range(5)]
+        wins: dict[str, int] = {}
+        for cv in cvs:
+            for pick in cv["picked_per_fold"]:
+                wins[pick] = wins.get(pick, 0) + 1
+        picked = {n: statistics.median(cv["held_out"][n] for cv in cvs) for n in sets}
+        print("search configuration picked by 5-fold CV over the held-out scores (median of 5 seeds): "
+              + ", ".join(f"{n} {v:.3f}" for n, v in picked.items()))
+        print("  folds won: " + ", ".join(f"{c} {k}" for c, k in sorted(wins.items(), key=lambda x: -x[1])))
     return 0
 
 

@@ -89,7 +89,6 @@ def packaged_model_dir() -> Path:
 # the installed MiniLM's, in float16 (21 MB instead of a 91 MB copy of the model). The
 # runnable folder is assembled once into models_dir (the base folder with the sum, in
 # float32) and checked by sha256 like every other model file there.
-EMBEDDING_MODELS = ("minilm-docintel", "minilm")  # settings.embedding_model
 TUNED_MODEL_NAME = "minilm-docintel"
 TUNED_DELTA_FILE = "delta.safetensors"
 _ASSEMBLED: dict[str, Path] = {}
@@ -117,8 +116,7 @@ def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: 
     with _ASSEMBLE_LOCK:
         if key in _ASSEMBLED:
             return _ASSEMBLED[key]
-        record = out / "assembled.json"
-        if record.exists() and json.loads(record.read_text()).get("sha256") == sha256_file(out / "model.safetensors"):
+        if _assembled_ok(out):
             _ASSEMBLED[key] = out
             return out
         delta_path = shipped / manifest["file"]
@@ -147,12 +145,28 @@ def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: 
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         atomic_write_json(tmp / "assembled.json", {"sha256": sha256_file(tmp / "model.safetensors"),
                                                    "delta_sha256": manifest["sha256"], "base": str(base)})
-        if out.exists():  # an unverifiable earlier assembly (crash, edit): replace it
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-        log.info("assembled the tuned embedding model", extra={"path": str(out)})
+        if _assembled_ok(out):  # another process (an API beside its worker) finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            if out.exists():  # an unverifiable earlier assembly (crash, edit): replace it
+                shutil.rmtree(out, ignore_errors=True)
+            try:
+                os.replace(tmp, out)
+            except OSError:  # another process renamed its copy in meanwhile
+                shutil.rmtree(tmp, ignore_errors=True)
+                if not _assembled_ok(out):
+                    raise
+            log.info("assembled the tuned embedding model", extra={"path": str(out)})
         _ASSEMBLED[key] = out
         return out
+
+
+def _assembled_ok(out: Path) -> bool:
+    """Whether `out` holds a finished assembly whose weights still have their recorded sha256."""
+    try:
+        return json.loads((out / "assembled.json").read_text()).get("sha256") == sha256_file(out / "model.safetensors")
+    except (OSError, ValueError):
+        return False
 
 
 def model_label(model_dir: str | Path) -> str:

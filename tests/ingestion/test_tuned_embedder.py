@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,3 +77,25 @@ def test_tuned_and_published_models_are_different_vector_spaces_that_never_mix(t
     tuned = Runtime.create(Settings(data_dir=tmp_path / "data", models_dir=tmp_path / "models"))
     with pytest.raises(Exception, match="reembed|re-ingest"):
         tuned.search("delivery time", "c", k=1)
+
+
+def test_processes_assembling_at_once_all_get_the_same_verified_model(tmp_path):
+    """An API and its workers starting together on a fresh models directory each assemble
+    the model; none fails or reads half a folder, and one copy is left."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from core.settings import Settings; "
+            "from ingestion.embedding import assemble_tuned_model; "
+            "print(assemble_tuned_model(Settings(models_dir=Path(sys.argv[1]))))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "models")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-500:] for _, err in results]
+    folders = {out.strip() for out, _ in results}
+    assert len(folders) == 1
+    from ingestion.embedding import _assembled_ok
+
+    folder = next(iter(folders))
+    assert _assembled_ok(Path(folder))
+    assert [p.name for p in (tmp_path / "models").iterdir()] == [Path(folder).name]  # no temporary copies left
