@@ -311,7 +311,8 @@ class PgVectorIndex(_PgTables):
             if self.model_id and meta.model_id and meta.model_id != self.model_id:
                 raise EmbedderMismatchError(
                     f"collection {self.collection_id} was indexed with the embedder {meta.model_id!r}, this process "
-                    f"embeds documents with {self.model_id!r}: set the embedding model/runtime back, or re-ingest the collection"
+                    f"embeds documents with {self.model_id!r}: set DOCINTEL_EMBEDDING_MODEL / DOCINTEL_EMBEDDING_RUNTIME back "
+                    "(minilm for an index built before the tuned model was the default), or re-ingest the collection"
                 )
 
     def _create(self, conn: Connection) -> None:

@@ -174,7 +174,8 @@ class FaissVectorIndex:
                 # would quietly skew every score, so refuse.
                 raise EmbedderMismatchError(
                     f"index {path} was built with the embedder {built_by!r}, this process embeds documents "
-                    f"with {self.model_id!r}: set the embedding model/runtime back, or re-ingest the collection"
+                    f"with {self.model_id!r}: set DOCINTEL_EMBEDDING_MODEL / DOCINTEL_EMBEDDING_RUNTIME back "
+                    "(minilm for an index built before the tuned model was the default), or re-ingest the collection"
                 )
             self._index = index
             # An index saved before model ids were recorded keeps "unknown": stamping it with
