@@ -17,23 +17,14 @@ is the difference to that row.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--acord", type=Path, required=True)
-    ap.add_argument("--cuad", type=Path, required=True)
-    ap.add_argument("--emanual", type=Path, help="also train on E-Manual and score it by section fold")
-    ap.add_argument("--policyqa", type=Path, help="score PolicyQA dev (300 questions, never trained on)")
-    ap.add_argument("--data-dir", type=Path, required=True, help="DocIntel data directory for the eval runs (reused)")
-    ap.add_argument("--out", type=Path, required=True, help="where the fold models go")
-    ap.add_argument("--folds", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--acord-groups", type=int, default=25, help="training groups per ACORD query")
-    ap.add_argument("--cuad-groups", type=int, default=10, help="training groups per CUAD category")
+    from bench.reranker_cv import cv_arguments, fold_plan, report
+
+    ap = cv_arguments(__doc__)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--no-control", action="store_true", help="skip the shipped MiniLM on torch")
@@ -42,7 +33,6 @@ def main(argv: list[str] | None = None) -> int:
                     "cross-validation over the held-out scores (does a stronger embedder want other weights?)")
     args = ap.parse_args(argv)
 
-    from bench.reranker_cv import fold_plan, report
     from bench.retrieval_ablation import CONFIGS, cross_validate, run_config
     from core.settings import Settings
     from evaluation.embedder_training import BiEncoderConfig, train_bi_encoder

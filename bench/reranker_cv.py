@@ -75,8 +75,9 @@ def report(sets: dict, default: dict, held: dict, labels: dict[str, str], folds:
             print(f"  {labels[variant]:34} {mean:.3f}   vs {baseline.split(' (')[0]} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def cv_arguments(doc: str) -> argparse.ArgumentParser:
+    """The data, folds and training-group arguments every trained-model CV bench takes."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--acord", type=Path, required=True)
     ap.add_argument("--cuad", type=Path, required=True)
     ap.add_argument("--emanual", type=Path, help="also train on E-Manual and score it by section fold")
@@ -87,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--acord-groups", type=int, default=25, help="training groups per ACORD query")
     ap.add_argument("--cuad-groups", type=int, default=10, help="training groups per CUAD category")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = cv_arguments(__doc__)
     ap.add_argument("--weights", default="0.7,1.0", help="rerank weights to score (search-time, no retraining)")
     ap.add_argument("--candidates", type=int, default=30, help="first-stage hits the cross-encoder rescores")
     args = ap.parse_args(argv)

@@ -17,7 +17,6 @@ and arguments give the same weights on the same machine (CPU float32).
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -65,19 +64,15 @@ def train_bi_encoder(groups: list[Group], base_model_dir: str, out_dir: Path, co
                      progress: bool = True) -> dict:
     """Fine-tune the sentence-transformers model in `base_model_dir` on `groups`; save it to
     `out_dir`; return a summary (steps, seconds, loss)."""
-    import os
-
     import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
     from tqdm import tqdm
 
     from core.fileio import atomic_write_json
+    from evaluation.reranker_training import group_batches, seed_training, warmup_then_linear
 
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    seed_training(config.seed)
     model = SentenceTransformer(base_model_dir, device="cpu", local_files_only=True)
     inference_length = model.max_seq_length
     model.max_seq_length = config.max_tokens
@@ -87,12 +82,8 @@ def train_bi_encoder(groups: list[Group], base_model_dir: str, out_dir: Path, co
             param.requires_grad = False
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01)
-    order = list(range(len(groups)))
-    total = max(1, ((len(order) + config.batch_groups - 1) // config.batch_groups) * config.epochs)
-    warm = max(1, int(total * config.warmup))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
-    rng = random.Random(config.seed)
+    total, batches = group_batches(groups, config.batch_groups, config.epochs, config.seed)
+    schedule = warmup_then_linear(optimizer, total, config.warmup)
 
     def embed(texts: list[str]):
         features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
@@ -100,26 +91,23 @@ def train_bi_encoder(groups: list[Group], base_model_dir: str, out_dir: Path, co
 
     t0, losses = time.perf_counter(), []
     bar = tqdm(total=total, desc="train bi-encoder", disable=not progress, mininterval=2.0)
-    for _epoch in range(config.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), config.batch_groups):
-            batch = [groups[i] for i in order[start:start + config.batch_groups]]
-            passages, owners, better = [], [], []
-            for gi, g in enumerate(batch):
-                better.append(len(passages))
-                for p in (g.better, *g.worse[: config.negatives]):
-                    passages.append(p)
-                    owners.append(gi)
-            same = [[j for j, h in enumerate(batch) if h.query == g.query] for g in batch]
-            loss = batch_loss(embed([g.query for g in batch]), embed(passages), owners, better, same, config.scale)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    for batch in batches:
+        passages, owners, better = [], [], []
+        for gi, g in enumerate(batch):
+            better.append(len(passages))
+            for p in (g.better, *g.worse[: config.negatives]):
+                passages.append(p)
+                owners.append(gi)
+        same = [[j for j, h in enumerate(batch) if h.query == g.query] for g in batch]
+        loss = batch_loss(embed([g.query for g in batch]), embed(passages), owners, better, same, config.scale)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
     bar.close()
     model.eval()
     model.max_seq_length = inference_length

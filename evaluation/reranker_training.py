@@ -192,12 +192,48 @@ def build_groups(acord_dir: Path | None, cuad_dir: Path | None, config: TrainCon
 
 
 # -- training --------------------------------------------------------------------------------
+def seed_training(seed: int) -> None:
+    """Seed every generator a training run draws from, and use every core (CPU float32:
+    the same data, seed and machine give the same weights)."""
+    import os
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def group_batches(groups: list[Group], batch_groups: int, epochs: int, seed: int):
+    """(steps, batches): the groups shuffled per epoch by a seeded generator, in batches."""
+    order = list(range(len(groups)))
+    total = max(1, ((len(order) + batch_groups - 1) // batch_groups) * epochs)
+
+    def batches():
+        rng = random.Random(seed)
+        for _epoch in range(epochs):
+            rng.shuffle(order)
+            for start in range(0, len(order), batch_groups):
+                yield [groups[i] for i in order[start:start + batch_groups]]
+
+    return total, batches()
+
+
+def warmup_then_linear(optimizer, total: int, warmup: float):
+    """Learning rate rising over the first `warmup` share of the steps, then falling to 0."""
+    import torch
+
+    warm = max(1, int(total * warmup))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+
+
 def train_cross_encoder(groups: list[Group], base_model_dir: str, out_dir: Path, config: TrainConfig,
                         progress: bool = True) -> dict:
     """Fine-tune MiniLM with a one-logit head on `groups`; save a CrossEncoder folder to
     `out_dir`; return a summary (steps, seconds, last loss)."""
-    import os
-
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -205,10 +241,7 @@ def train_cross_encoder(groups: list[Group], base_model_dir: str, out_dir: Path,
 
     from core.fileio import atomic_write_json
 
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    seed_training(config.seed)
     tokenizer = AutoTokenizer.from_pretrained(base_model_dir, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(base_model_dir, num_labels=1, local_files_only=True)
     model.train()
@@ -217,48 +250,40 @@ def train_cross_encoder(groups: list[Group], base_model_dir: str, out_dir: Path,
         for module in (encoder.embeddings, *encoder.encoder.layer[: config.frozen_layers]):
             for param in module.parameters():
                 param.requires_grad = False
-    order = list(range(len(groups)))
-    steps_per_epoch = (len(order) + config.batch_groups - 1) // config.batch_groups
-    total = max(1, steps_per_epoch * config.epochs)
+    total, batches = group_batches(groups, config.batch_groups, config.epochs, config.seed)
     head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("classifier.")]
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("classifier.")]
     optimizer = torch.optim.AdamW([{"params": body, "lr": config.lr}, {"params": head, "lr": config.head_lr}],
                                   weight_decay=0.01)
-    warm = max(1, int(total * config.warmup))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
-    rng = random.Random(config.seed)
+    schedule = warmup_then_linear(optimizer, total, config.warmup)
     t0, step, losses = time.perf_counter(), 0, []
     bar = tqdm(total=total, desc="train cross-encoder", disable=not progress, mininterval=2.0)
-    for _epoch in range(config.epochs):
-        rng.shuffle(order)
-        for start in range(0, len(order), config.batch_groups):
-            batch = [groups[i] for i in order[start:start + config.batch_groups]]
-            queries, passages, sizes = [], [], []
-            for g in batch:
-                for p in (g.better, *g.worse):
-                    queries.append(g.query)
-                    passages.append(p)
-                sizes.append(1 + len(g.worse))
-            enc = tokenizer(queries, passages, truncation="only_second", max_length=config.max_tokens,
-                            padding=True, return_tensors="pt")
-            logits = model(**enc).logits.squeeze(-1)
-            loss = torch.zeros(())
-            offset = 0
-            for n in sizes:  # the better passage is first in its group
-                loss = loss + torch.nn.functional.cross_entropy(logits[offset:offset + n].unsqueeze(0),
-                                                                torch.zeros(1, dtype=torch.long))
-                offset += n
-            loss = loss / len(sizes)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            losses.append(float(loss.detach()))
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
+    for batch in batches:
+        queries, passages, sizes = [], [], []
+        for g in batch:
+            for p in (g.better, *g.worse):
+                queries.append(g.query)
+                passages.append(p)
+            sizes.append(1 + len(g.worse))
+        enc = tokenizer(queries, passages, truncation="only_second", max_length=config.max_tokens,
+                        padding=True, return_tensors="pt")
+        logits = model(**enc).logits.squeeze(-1)
+        loss = torch.zeros(())
+        offset = 0
+        for n in sizes:  # the better passage is first in its group
+            loss = loss + torch.nn.functional.cross_entropy(logits[offset:offset + n].unsqueeze(0),
+                                                            torch.zeros(1, dtype=torch.long))
+            offset += n
+        loss = loss / len(sizes)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+        losses.append(float(loss.detach()))
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
     bar.close()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
