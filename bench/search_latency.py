@@ -91,11 +91,8 @@ def main(argv=None) -> int:
     vecs = np.random.default_rng(0).standard_normal((len(chunk_ids), rt.embedder.dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     from retrieval.collection_index import CollectionIndex
-    from retrieval.vector_index import HnswOptions
 
-    hnsw = HnswOptions(min_vectors=rt.settings.hnsw_min_vectors, ef_search=rt.settings.hnsw_ef_search)
-    index = CollectionIndex(rt.settings.index_dir / "collections" / str(coll.id), rt.store, rt.embedder, coll.id, hnsw,
-                            rt.settings.bm25_document_weight)
+    index = CollectionIndex.build(rt.settings, rt.store, rt.embedder, coll.id)  # the configured backend and HNSW
     index.vectors.add(chunk_ids, vecs)
     # Chunk ids were handed out in insertion order, chunk i belonging to document i % n_docs.
     index.keywords.add(chunk_ids, texts, [doc_ids[i % n_docs] for i in range(len(chunk_ids))])
