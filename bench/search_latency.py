@@ -107,6 +107,8 @@ def main(argv=None) -> int:
     for mode in modes:
         times = []
         service = reranked if mode == "hybrid+rerank" else svc
+        # The sentence cache is per process and model, shared with any earlier search here.
+        misses_before = service.reranker.cache.misses if service.reranker is not None else 0
         for q in tqdm(queries, desc=mode, file=sys.stderr):
             service._query_cache = None  # measure embedding every time
             if service.reranker is not None:
@@ -115,7 +117,7 @@ def main(argv=None) -> int:
             service.search(index, q, k=args.k, mode=mode.split("+")[0])
             times.append((time.perf_counter() - t) * 1000)
         if service.reranker is not None:
-            assert service.reranker.cache.misses == 0, "the reranker embedded sentences instead of reading them"
+            assert service.reranker.cache.misses == misses_before, "the reranker embedded sentences instead of reading them"
         results[mode] = {"p50_ms": round(float(np.percentile(times, 50)), 2), "p95_ms": round(float(np.percentile(times, 95)), 2),
                          "mean_ms": round(float(np.mean(times)), 2)}
         print(f"{mode:7} p50 {results[mode]['p50_ms']:7.2f} ms  p95 {results[mode]['p95_ms']:7.2f} ms")
