@@ -22,7 +22,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.reranker_cv import cv_arguments, fold_plan, report
+    from bench.reranker_cv import cv_arguments, fold_plan, report, train_fold_model
 
     ap = cv_arguments(__doc__)
     ap.add_argument("--epochs", type=int, default=1)
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.retrieval_ablation import CONFIGS, cross_validate, run_config
     from core.settings import Settings
     from evaluation.embedder_training import BiEncoderConfig, train_bi_encoder
-    from evaluation.reranker_training import TrainConfig, build_groups
+    from evaluation.reranker_training import TrainConfig
     from ingestion.embedding import packaged_model_dir
 
     settings = Settings(data_dir=args.data_dir)
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     sets = {name: path for name, path in sets.items() if path is not None}
     # The baseline is MiniLM as published (the default before the fine-tuned one shipped).
     default = {name: run_config(settings, name, path, {"embedding_model": "minilm"}) for name, path in sets.items()}
-    acord_ids, fold_of_query, section_fold, fold_of_item = fold_plan(args, default)
+    plan = fold_plan(args, default)
+    fold_of_item = plan[3]
     # The groups are drawn as for the cross-encoder, so the two models learn from the same data.
     groups_config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups,
                                 cuad_groups_per_category=args.cuad_groups)
@@ -61,14 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown --grid configurations {unknown}; known: {', '.join(CONFIGS)}")
     for f in range(args.folds):
         model_dir = args.out / f"fold-{f}"
-        if not (model_dir / "modules.json").exists():
-            groups = build_groups(args.acord, args.cuad, groups_config, [q for q in acord_ids if fold_of_query[q] == f],
-                                  args.seed + f, emanual_dir=args.emanual,
-                                  exclude_sections=[s for s, k in section_fold.items() if k == f])
-            print(f"[fold {f}] training on {len(groups)} groups", file=sys.stderr, flush=True)
-            summary = train_bi_encoder(groups, str(packaged_model_dir()), model_dir, config)
-            print(f"[fold {f}] {summary['steps']} steps in {summary['seconds']} s, loss "
-                  f"{summary['loss_first_50']:.3f} -> {summary['loss_last_50']:.3f}", file=sys.stderr, flush=True)
+        train_fold_model(args, groups_config, f, plan, model_dir, "modules.json",
+                         lambda groups, base, out: train_bi_encoder(groups, base, out, config))
         for variant, overrides in {"tuned": {}, **{c: CONFIGS[c] for c in grid}}.items():
             for name, path in sets.items():
                 if name == "policyqa" and f:

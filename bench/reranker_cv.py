@@ -75,6 +75,25 @@ def report(sets: dict, default: dict, held: dict, labels: dict[str, str], folds:
             print(f"  {labels[variant]:34} {mean:.3f}   vs {baseline.split(' (')[0]} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
 
 
+def train_fold_model(args, config, f: int, plan, model_dir: Path, trained_marker: str, train) -> None:
+    """Train fold f's model into `model_dir` unless `trained_marker` is there already: on the
+    other folds' ACORD queries and E-Manual sections plus CUAD (`plan` is fold_plan's result),
+    with `train(groups, base_model_dir, out_dir)` returning the training summary."""
+    from evaluation.reranker_training import build_groups
+    from ingestion.embedding import packaged_model_dir
+
+    if (model_dir / trained_marker).exists():
+        return
+    acord_ids, fold_of_query, section_fold, _ = plan
+    groups = build_groups(args.acord, args.cuad, config, [q for q in acord_ids if fold_of_query[q] == f],
+                          args.seed + f, emanual_dir=args.emanual,
+                          exclude_sections=[s for s, k in section_fold.items() if k == f])
+    print(f"[fold {f}] training on {len(groups)} groups", file=sys.stderr, flush=True)
+    summary = train(groups, str(packaged_model_dir()), model_dir)
+    print(f"[fold {f}] {summary['steps']} steps in {summary['seconds']} s, loss "
+          f"{summary['loss_first_50']:.3f} -> {summary['loss_last_50']:.3f}", file=sys.stderr, flush=True)
+
+
 def cv_arguments(doc: str) -> argparse.ArgumentParser:
     """The data, folds and training-group arguments every trained-model CV bench takes."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
@@ -99,27 +118,21 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.retrieval_ablation import run_config
     from core.settings import Settings
-    from evaluation.reranker_training import TrainConfig, build_groups, export_onnx, train_cross_encoder
-    from ingestion.embedding import packaged_model_dir
+    from evaluation.reranker_training import TrainConfig, export_onnx, train_cross_encoder
 
     settings = Settings(data_dir=args.data_dir)
     sets = {"acord": args.acord, "emanual": args.emanual, "policyqa": args.policyqa}
     sets = {name: path for name, path in sets.items() if path is not None}
     default = {name: run_config(settings, name, path, {}) for name, path in sets.items()}
-    acord_ids, fold_of_query, section_fold, fold_of_item = fold_plan(args, default)
+    plan = fold_plan(args, default)
+    fold_of_item = plan[3]
     config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups, cuad_groups_per_category=args.cuad_groups)
     weights = [w.strip() for w in args.weights.split(",") if w.strip()]
     held: dict[str, dict[str, dict[str, float]]] = {name: {w: {} for w in weights} for name in sets}
     for f in range(args.folds):
         model_dir, onnx_dir = args.out / f"fold-{f}", args.out / f"fold-{f}-onnx"
-        if not (model_dir / "config.json").exists():
-            groups = build_groups(args.acord, args.cuad, config, [q for q in acord_ids if fold_of_query[q] == f],
-                                  args.seed + f, emanual_dir=args.emanual,
-                                  exclude_sections=[s for s, k in section_fold.items() if k == f])
-            print(f"[fold {f}] training on {len(groups)} groups", file=sys.stderr, flush=True)
-            summary = train_cross_encoder(groups, str(packaged_model_dir()), model_dir, config)
-            print(f"[fold {f}] {summary['steps']} steps in {summary['seconds']} s, loss "
-                  f"{summary['loss_first_50']:.3f} -> {summary['loss_last_50']:.3f}", file=sys.stderr, flush=True)
+        train_fold_model(args, config, f, plan, model_dir, "config.json",
+                         lambda groups, base, out: train_cross_encoder(groups, base, out, config))
         if not (onnx_dir / "manifest.json").exists():
             export_onnx(model_dir, onnx_dir)
         for name, path in sets.items():

@@ -139,9 +139,9 @@ def export_embedder(model_dir: Path, out_dir: Path, base_dir: Path | None = None
     import shutil
 
     import numpy as np
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file, save
 
-    from core.fileio import atomic_write_json, sha256_file
+    from core.fileio import atomic_write_bytes, atomic_write_json, sha256_file
     from ingestion.embedding import MODEL_PACKAGE, TUNED_DELTA_FILE, TUNED_MODEL_NAME, packaged_model_dir
 
     base_dir = Path(base_dir or packaged_model_dir())
@@ -158,11 +158,8 @@ def export_embedder(model_dir: Path, out_dir: Path, base_dir: Path | None = None
     if not delta:
         raise ValueError(f"{model_dir} has the same weights as {base_dir}: nothing to ship")
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / TUNED_DELTA_FILE
-    tmp = target.with_suffix(".tmp")
-    save_file(delta, str(tmp))
-    tmp.replace(target)
+    atomic_write_bytes(target, save(delta))
     if (Path(model_dir) / "training.json").exists():
         shutil.copyfile(Path(model_dir) / "training.json", out_dir / "training.json")
     manifest = {

@@ -135,13 +135,7 @@ def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: 
         out.parent.mkdir(parents=True, exist_ok=True)
         # Built beside its final place and renamed in: a crash never leaves half a folder.
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        for item in base.iterdir():
-            if item.name == "model.safetensors" or item.name.startswith("."):
-                continue
-            if item.is_dir():
-                shutil.copytree(item, tmp / item.name)
-            else:
-                (tmp / item.name).write_bytes(item.read_bytes())
+        shutil.copytree(base, tmp, ignore=shutil.ignore_patterns("model.safetensors", ".*"), dirs_exist_ok=True)
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         atomic_write_json(tmp / "assembled.json", {"sha256": sha256_file(tmp / "model.safetensors"),
                                                    "delta_sha256": manifest["sha256"], "base": str(base)})
