@@ -103,8 +103,8 @@ def shipped_embedder_dir() -> Path:
 def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: Path | None = None) -> Path:
     """The sentence-transformers folder of the retrieval-tuned MiniLM, assembled on first
     use into settings.models_dir from the installed base model and the shipped deltas
-    (whose sha256 is checked against their manifest). Later calls verify the assembled
-    weights' sha256 once per process."""
+    (whose sha256 is checked against their manifest). Later calls check only the assembly
+    record; the weights' sha256 is verified where they are read (verify_assembled_weights)."""
     shipped = shipped or shipped_embedder_dir()
     try:
         manifest = json.loads((shipped / "manifest.json").read_text())
@@ -116,7 +116,7 @@ def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: 
     with _ASSEMBLE_LOCK:
         if key in _ASSEMBLED:
             return _ASSEMBLED[key]
-        if _assembled_ok(out):
+        if _assembly_recorded(out, manifest["sha256"]):
             _ASSEMBLED[key] = out
             return out
         delta_path = shipped / manifest["file"]
@@ -138,6 +138,7 @@ def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: 
         shutil.copytree(base, tmp, ignore=shutil.ignore_patterns("model.safetensors", ".*"), dirs_exist_ok=True)
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         atomic_write_json(tmp / "assembled.json", {"sha256": sha256_file(tmp / "model.safetensors"),
+                                                   "size": (tmp / "model.safetensors").stat().st_size,
                                                    "delta_sha256": manifest["sha256"], "base": str(base)})
         if _assembled_ok(out):  # another process (an API beside its worker) finished first
             shutil.rmtree(tmp, ignore_errors=True)
@@ -161,6 +162,34 @@ def _assembled_ok(out: Path) -> bool:
         return json.loads((out / "assembled.json").read_text()).get("sha256") == sha256_file(out / "model.safetensors")
     except (OSError, ValueError):
         return False
+
+
+def _assembly_recorded(out: Path, delta_sha256: str) -> bool:
+    """The cheap start-up check: a finished assembly of these deltas whose weights file has
+    its recorded size. Hashing 91 MB cost every process 0.1-0.2 s although the default int8
+    runtime never reads those weights; verify_assembled_weights hashes them where they are."""
+    try:
+        record = json.loads((out / "assembled.json").read_text())
+        return (record.get("delta_sha256") == delta_sha256 and "size" in record
+                and (out / "model.safetensors").stat().st_size == record["size"])
+    except (OSError, ValueError):
+        return False
+
+
+_VERIFIED: set[str] = set()
+
+
+def verify_assembled_weights(model_dir: str | Path) -> None:
+    """Before the assembled tuned model's weights are read (torch load, ONNX export): their
+    sha256 against the assembly record, once per process. Other folders are left alone."""
+    folder = Path(model_dir)
+    if not (folder / "assembled.json").exists() or str(folder) in _VERIFIED:
+        return
+    if not _assembled_ok(folder):
+        raise EmbeddingModelError(f"{folder / 'model.safetensors'} does not match the sha256 in "
+                                  f"{folder / 'assembled.json'}: a corrupt or edited copy; delete {folder} "
+                                  "and it is assembled again on next use")
+    _VERIFIED.add(str(folder))
 
 
 def model_label(model_dir: str | Path) -> str:
@@ -209,6 +238,7 @@ class SentenceTransformerEmbedder:
                         torch.set_num_threads(self.threads)
                     hf_logging.disable_progress_bar()  # no weight-loading bars in CLI output
 
+                    verify_assembled_weights(self.model_dir)
                     model = SentenceTransformer(self.model_dir, device=self.device, local_files_only=True)
                     self.dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else model.get_sentence_embedding_dimension()
                     self._model = model
@@ -420,6 +450,7 @@ def build_onnx_model(settings: Settings, model_dir: str | None = None, force: bo
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
+            verify_assembled_weights(model_dir)
             _export_int8(model_dir, Path(tmp), runtime=runtime)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())

@@ -55,6 +55,20 @@ def test_a_corrupt_shipped_file_is_a_clear_error_and_a_broken_assembly_is_redone
     (good / "model.safetensors").write_bytes(b"not weights")
     embedding._ASSEMBLED.clear()
     assert (assemble_tuned_model(settings, shipped=shipped) / "model.safetensors").read_bytes() == before
+    # An edit that keeps the file's size passes the start-up check (which hashes nothing) but
+    # not the reader: torch and the ONNX export verify the weights' sha256 first.
+    data = bytearray(before)
+    data[-1] ^= 0xFF
+    (good / "model.safetensors").write_bytes(bytes(data))
+    embedding._ASSEMBLED.clear()
+    embedding._VERIFIED.clear()
+    assert assemble_tuned_model(settings, shipped=shipped) == good
+    with pytest.raises(EmbeddingModelError, match=f"sha256.*delete {good}"):
+        embedding.SentenceTransformerEmbedder(str(good)).embed_query("warranty")
+    with pytest.raises(EmbeddingModelError, match=f"sha256.*delete {good}"):
+        embedding.build_onnx_model(settings, str(good))
+    (good / "model.safetensors").write_bytes(before)
+    embedding._ASSEMBLED.clear()
     # A shipped delta that is not what the manifest says is refused, with what to do.
     manifest = json.loads((shipped / "manifest.json").read_text())
     data = bytearray((shipped / manifest["file"]).read_bytes())
@@ -63,6 +77,21 @@ def test_a_corrupt_shipped_file_is_a_clear_error_and_a_broken_assembly_is_redone
     embedding._ASSEMBLED.clear()
     with pytest.raises(EmbeddingModelError, match="sha256.*DOCINTEL_EMBEDDING_MODEL=minilm"):
         assemble_tuned_model(Settings(models_dir=tmp_path / "other-models"), shipped=shipped)
+
+
+def test_starting_a_process_does_not_hash_the_assembled_weights(tmp_path, monkeypatch):
+    """Every API, worker and CLI process resolves the model at start; the default int8
+    runtime never reads the float32 weights, so resolving must not hash their 91 MB."""
+    from ingestion import embedding
+
+    settings = Settings(models_dir=tmp_path / "models")
+    folder = assemble_tuned_model(settings)
+    embedding._ASSEMBLED.clear()
+    hashed = []
+    real = embedding.sha256_file
+    monkeypatch.setattr(embedding, "sha256_file", lambda path: hashed.append(Path(path).name) or real(path))
+    assert resolve_model_dir(settings) == str(folder)
+    assert "model.safetensors" not in hashed
 
 
 def test_tuned_and_published_models_are_different_vector_spaces_that_never_mix(tmp_path):
