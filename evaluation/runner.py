@@ -166,7 +166,11 @@ def collection_name(suite: str, data_fp: str, settings: Settings, options: dict[
     if runtime != "torch":
         parts.append(("embedding_runtime", runtime))
     if not settings.embedding_model_path and settings.embedding_model != "minilm":
-        parts.append(("embedding_model", settings.embedding_model))
+        # By the shipped weights' sha, not the name: after an upgrade that ships new weights,
+        # a collection embedded by the old ones is not reused (its index would refuse them).
+        from ingestion.embedding import tuned_model_name
+
+        parts.append(("embedding_model", tuned_model_name()))
     key = repr(parts)
     return f"{suite}-{data_fp[:12]}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 

@@ -100,18 +100,28 @@ def shipped_embedder_dir() -> Path:
     return Path(__file__).resolve().parent / "model"
 
 
+def _tuned_manifest(shipped: Path) -> dict:
+    try:
+        return json.loads((shipped / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise EmbeddingModelError(f"the tuned embedding model's manifest is missing or unreadable in {shipped}: {exc}; "
+                                  "reinstall DocIntel, or set DOCINTEL_EMBEDDING_MODEL=minilm") from exc
+
+
+def tuned_model_name(shipped: Path | None = None) -> str:
+    """The shipped tuned model's name with its weights' sha256 ("minilm-docintel-<sha12>"):
+    its assembled folder, and what tells one release's vectors from another's."""
+    return f"{TUNED_MODEL_NAME}-{_tuned_manifest(shipped or shipped_embedder_dir())['sha256'][:12]}"
+
+
 def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: Path | None = None) -> Path:
     """The sentence-transformers folder of the retrieval-tuned MiniLM, assembled on first
     use into settings.models_dir from the installed base model and the shipped deltas
     (whose sha256 is checked against their manifest). Later calls check only the assembly
     record; the weights' sha256 is verified where they are read (verify_assembled_weights)."""
     shipped = shipped or shipped_embedder_dir()
-    try:
-        manifest = json.loads((shipped / "manifest.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise EmbeddingModelError(f"the tuned embedding model's manifest is missing or unreadable in {shipped}: {exc}; "
-                                  "reinstall DocIntel, or set DOCINTEL_EMBEDDING_MODEL=minilm") from exc
-    out = settings.models_dir / f"{TUNED_MODEL_NAME}-{manifest['sha256'][:12]}"
+    manifest = _tuned_manifest(shipped)
+    out = settings.models_dir / tuned_model_name(shipped)
     key = str(out)
     with _ASSEMBLE_LOCK:
         if key in _ASSEMBLED:

@@ -101,6 +101,26 @@ def test_document_runtime_keys_the_eval_collection_but_torch_keeps_old_names(set
 
 
 @pytest.mark.unit
+def test_a_release_with_new_tuned_weights_gets_new_eval_collections(settings, tmp_path, monkeypatch):
+    """Rerunning an evaluation after an upgrade that ships other embedder weights must not
+    reuse the collection the old weights embedded (its index refuses the new encoder)."""
+    import json
+    import shutil
+
+    from ingestion import embedding
+
+    fp = "ab" * 32
+    tuned = settings.model_copy(update={"embedding_model": "minilm-docintel"})
+    before = collection_name("beir", fp, tuned, {})
+    shipped = tmp_path / "model"
+    shutil.copytree(embedding.shipped_embedder_dir(), shipped)
+    manifest = json.loads((shipped / "manifest.json").read_text())
+    (shipped / "manifest.json").write_text(json.dumps({**manifest, "sha256": "0" * 64}))
+    monkeypatch.setattr(embedding, "shipped_embedder_dir", lambda: shipped)
+    assert collection_name("beir", fp, tuned, {}) != before
+
+
+@pytest.mark.unit
 def test_sample_is_seeded_and_keeps_order():
     from evaluation.suites.base import EvalItem
 
