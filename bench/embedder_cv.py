@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.reranker_cv import cv_arguments, fold_plan, report, train_fold_model
 
     ap = cv_arguments(__doc__)
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", type=int, help="default: the shipped recipe's (BiEncoderConfig)")
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--no-control", action="store_true", help="skip the shipped MiniLM on torch")
     ap.add_argument("--grid", default="", help="comma-separated search-time configurations of "
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     # The groups are drawn as for the cross-encoder, so the two models learn from the same data.
     groups_config = TrainConfig(seed=args.seed, acord_groups_per_query=args.acord_groups,
                                 cuad_groups_per_category=args.cuad_groups)
-    config = BiEncoderConfig(seed=args.seed, epochs=args.epochs, lr=args.lr)
+    config = BiEncoderConfig(seed=args.seed, epochs=args.epochs or BiEncoderConfig.epochs, lr=args.lr)
     held: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
     labels = {"tuned": "fine-tuned MiniLM (torch)"}
     if not args.no_control:

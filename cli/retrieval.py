@@ -32,20 +32,21 @@ def train(
     hold_out_section: list[str] = typer.Option([], "--hold-out-section",
                                                help="An E-Manual section id never to train on (repeatable)."),
     seed: int = typer.Option(0, "--seed"),
-    epochs: int = typer.Option(1, "--epochs", min=1),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Passes over the groups (default: the "
+                                         "model's measured recipe, 1 for the cross-encoder, 2 for the bi-encoder)."),
     acord_groups: int = typer.Option(25, "--acord-groups", min=1, help="Training groups per ACORD query."),
     cuad_groups: int = typer.Option(10, "--cuad-groups", min=1, help="Training groups per CUAD category."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train a retrieval model from the installed MiniLM (seeded; with the defaults on two
-    cores ~15 minutes for the cross-encoder, ~10 for the bi-encoder). Export it with
+    cores ~15 minutes for the cross-encoder, ~20 for the bi-encoder). Export it with
     `docintel retrieval export`, or use the torch folder as it is: DOCINTEL_RERANKER=cross-encoder
     DOCINTEL_RERANKER_MODEL_PATH=OUT, or DOCINTEL_EMBEDDING_MODEL_PATH=OUT (then re-embed)."""
     from evaluation.reranker_training import TrainConfig, build_groups, train_cross_encoder
     from ingestion.embedding import packaged_model_dir
 
     kind = _model_kind(model, as_json)
-    config = TrainConfig(seed=seed, epochs=epochs, acord_groups_per_query=acord_groups,
+    config = TrainConfig(seed=seed, epochs=epochs or TrainConfig.epochs, acord_groups_per_query=acord_groups,
                          cuad_groups_per_category=cuad_groups)
     try:
         groups = build_groups(acord, cuad, config, hold_out, emanual_dir=emanual, exclude_sections=hold_out_section)
@@ -54,7 +55,7 @@ def train(
     if kind == "bi-encoder":
         from evaluation.embedder_training import BiEncoderConfig, train_bi_encoder
 
-        summary = train_bi_encoder(groups, str(packaged_model_dir()), out, BiEncoderConfig(seed=seed, epochs=epochs),
+        summary = train_bi_encoder(groups, str(packaged_model_dir()), out, BiEncoderConfig(seed=seed, epochs=epochs or BiEncoderConfig.epochs),
                                    progress=not as_json)
     else:
         summary = train_cross_encoder(groups, str(packaged_model_dir()), out, config, progress=not as_json)
