@@ -55,8 +55,8 @@ def train(
     if kind == "bi-encoder":
         from evaluation.embedder_training import BiEncoderConfig, train_bi_encoder
 
-        summary = train_bi_encoder(groups, str(packaged_model_dir()), out, BiEncoderConfig(seed=seed, epochs=epochs or BiEncoderConfig.epochs),
-                                   progress=not as_json)
+        bi_config = BiEncoderConfig(seed=seed, epochs=epochs or BiEncoderConfig.epochs)
+        summary = train_bi_encoder(groups, str(packaged_model_dir()), out, bi_config, progress=not as_json)
     else:
         summary = train_cross_encoder(groups, str(packaged_model_dir()), out, config, progress=not as_json)
     emit({"out": str(out), **summary}, as_json, json.dumps({"out": str(out), **summary}, indent=2))

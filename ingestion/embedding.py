@@ -180,7 +180,9 @@ def _assembly_recorded(out: Path, delta_sha256: str) -> bool:
     runtime never reads those weights; verify_assembled_weights hashes them where they are."""
     try:
         record = json.loads((out / "assembled.json").read_text())
-        return (record.get("delta_sha256") == delta_sha256 and "size" in record
+        if "size" not in record:  # a record from before sizes were kept: the full check
+            return _assembled_ok(out)
+        return (record.get("delta_sha256") == delta_sha256
                 and (out / "model.safetensors").stat().st_size == record["size"])
     except (OSError, ValueError):
         return False

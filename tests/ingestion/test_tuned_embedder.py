@@ -92,6 +92,13 @@ def test_starting_a_process_does_not_hash_the_assembled_weights(tmp_path, monkey
     monkeypatch.setattr(embedding, "sha256_file", lambda path: hashed.append(Path(path).name) or real(path))
     assert resolve_model_dir(settings) == str(folder)
     assert "model.safetensors" not in hashed
+    # A record written before sizes were kept is checked in full once, not assembled again.
+    record = json.loads((folder / "assembled.json").read_text())
+    (folder / "assembled.json").write_text(json.dumps({k: v for k, v in record.items() if k != "size"}))
+    embedding._ASSEMBLED.clear()
+    hashed.clear()
+    assert resolve_model_dir(settings) == str(folder)
+    assert hashed == ["model.safetensors"]  # the shipped delta was not read: nothing assembled
 
 
 def test_tuned_and_published_models_are_different_vector_spaces_that_never_mix(tmp_path):
