@@ -111,7 +111,11 @@ def _tuned_manifest(shipped: Path) -> dict:
 def tuned_model_name(shipped: Path | None = None) -> str:
     """The shipped tuned model's name with its weights' sha256 ("minilm-docintel-<sha12>"):
     its assembled folder, and what tells one release's vectors from another's."""
-    return f"{TUNED_MODEL_NAME}-{_tuned_manifest(shipped or shipped_embedder_dir())['sha256'][:12]}"
+    return _tuned_name(_tuned_manifest(shipped or shipped_embedder_dir()))
+
+
+def _tuned_name(manifest: dict) -> str:
+    return f"{TUNED_MODEL_NAME}-{manifest['sha256'][:12]}"
 
 
 def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: Path | None = None) -> Path:
@@ -121,7 +125,7 @@ def assemble_tuned_model(settings: Settings, shipped: Path | None = None, base: 
     record; the weights' sha256 is verified where they are read (verify_assembled_weights)."""
     shipped = shipped or shipped_embedder_dir()
     manifest = _tuned_manifest(shipped)
-    out = settings.models_dir / tuned_model_name(shipped)
+    out = settings.models_dir / _tuned_name(manifest)  # the manifest read once
     key = str(out)
     with _ASSEMBLE_LOCK:
         if key in _ASSEMBLED:
